@@ -1,0 +1,1 @@
+SELECT category, count() FROM products_mart FINAL GROUP BY category ORDER BY category

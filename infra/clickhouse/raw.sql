@@ -1,0 +1,16 @@
+-- RAW: one row per consumed Kafka message, the payload exactly as published (JSON text, PII
+-- already encrypted). Business duplicates (the same key published twice) stay: they are what
+-- duplicates_log measures. A re-delivered offset must not add a row: the loader resumes after
+-- max(offset) per partition, and the sorting key (partition, offset) lets ReplacingMergeTree
+-- collapse the copy that a race between two loaders could still insert (read with FINAL).
+CREATE TABLE IF NOT EXISTS {table:Identifier}
+(
+    topic       LowCardinality(String),
+    partition   UInt32,
+    offset      UInt64,
+    key         String,
+    payload     String CODEC(ZSTD(3)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (partition, offset);

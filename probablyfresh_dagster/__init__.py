@@ -1,0 +1,1 @@
+"""ProbablyFresh analytics platform as a Dagster code location."""

@@ -1,0 +1,112 @@
+"""`E_clickhouse_raw` (Kafka -> RAW table) and `E_mart` (RAW -> cleaned, de-duplicated MART)."""
+
+import dagster as dg
+
+from probablyfresh_dagster.assets.preview import markdown_table
+from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.events import KafkaResource, lag
+from probablyfresh_dagster.sql import query, run_script
+
+CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
+"""The Kafka consumer group of the RAW loaders; its committed offsets are what ClickHouse has."""
+
+CLICKHOUSE_POOL = "clickhouse"
+RAW_COLUMNS = ("topic", "partition", "offset", "key", "payload")
+
+
+def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=entity.asset("clickhouse_raw"),
+        deps=[entity.asset("kafka_topic")],
+        group_name=entity.name,
+        kinds={"clickhouse"},
+        pool=CLICKHOUSE_POOL,
+        description=f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published.",
+    )
+    def clickhouse_raw(
+        context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource
+    ) -> dg.MaterializeResult:
+        """Exactly once into RAW without transactions: each batch is inserted, then committed.
+
+        After a crash between the two, Kafka re-delivers the batch; rows at or above the
+        next offset ClickHouse itself holds for the partition are the only ones inserted, so
+        the re-delivered offsets are dropped (and the table's sorting key collapses any copy
+        that two loaders racing past this guard could still write).
+        """
+        inserted = 0
+        with clickhouse.client() as client, kafka.open() as log:
+            log.ensure_topic(entity.name)
+            run_script(client, "raw", table=entity.raw_table)
+            next_offsets = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
+            for batch in log.consume(entity.name, CLICKHOUSE_GROUP):
+                rows = [
+                    (m.topic, m.partition, m.offset, m.key, m.value)
+                    for m in batch
+                    if m.offset >= next_offsets.get(m.partition, 0)
+                ]
+                if rows:
+                    client.insert(entity.raw_table, rows, column_names=RAW_COLUMNS)
+                    inserted += len(rows)
+                log.commit(entity.name, CLICKHOUSE_GROUP, _next_offsets(batch))
+            remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+            rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
+        context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
+        return dg.MaterializeResult(
+            metadata={
+                "inserted": inserted,
+                "rows": rows_total,
+                "unique_keys": unique_keys,
+                "consumer_lag": remaining,
+            }
+        )
+
+    return clickhouse_raw
+
+
+def build_mart(entity: Entity) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=entity.asset("mart"),
+        deps=[entity.asset("clickhouse_raw")],
+        group_name=entity.name,
+        kinds={"clickhouse"},
+        pool=CLICKHOUSE_POOL,
+        description=(
+            f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
+            f"`{entity.key}` (read with FINAL), and this run's `duplicates_log` row."
+        ),
+    )
+    def mart(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource) -> dg.MaterializeResult:
+        with clickhouse.client() as client:
+            run_script(client, "raw", table=entity.raw_table)
+            run_script(client, f"marts/{entity.name}")
+            run_script(
+                client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=context.run.run_id
+            )
+            total, unique, share, _ = query(client, "queries/latest_duplicates", entity=entity.name).first_row
+            metadata: dict[str, object] = {
+                f"{table}_rows": query(client, "queries/table_rows", table=table).first_row[0]
+                for table in entity.marts
+            }
+            preview = query(client, "queries/preview", table=entity.mart_table, limit=5)
+        rows = metadata[f"{entity.mart_table}_rows"]
+        metadata.update(
+            {
+                "dagster/row_count": rows,
+                "raw_rows": total,
+                "raw_unique_keys": unique,
+                "rejected_keys": unique - rows,
+                "duplicate_percentage": share,
+                "preview": dg.MetadataValue.md(markdown_table(preview.column_names, preview.result_rows)),
+            }
+        )
+        return dg.MaterializeResult(metadata=metadata)
+
+    return mart
+
+
+def _next_offsets(batch) -> dict[int, int]:
+    offsets: dict[int, int] = {}
+    for message in batch:
+        offsets[message.partition] = max(offsets.get(message.partition, 0), message.offset + 1)
+    return offsets

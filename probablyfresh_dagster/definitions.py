@@ -1,0 +1,28 @@
+"""The code location: every asset, check, sensor and the pipeline job, on the profile's backends."""
+
+import dagster as dg
+
+from probablyfresh_dagster.assets import all_assets
+from probablyfresh_dagster.checks import all_checks
+from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.sensors import SENSORS
+from probablyfresh_dagster.settings import Settings
+
+pipeline_job = dg.define_asset_job(
+    "pipeline",
+    selection=dg.AssetSelection.all(),
+    description="Generate the files and carry every entity from JSON to MART, with every check.",
+)
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(
+        assets=all_assets(),
+        asset_checks=all_checks(),
+        sensors=SENSORS,
+        jobs=[pipeline_job],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,40 @@
+"""One resource per backend; the profile picks production clients or the embedded ones."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.fernet import FernetResource
+from probablyfresh_dagster.resources.files import FilesResource
+from probablyfresh_dagster.settings import Settings
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    files = FilesResource(root=str(settings.data_dir))
+    if settings.profile == "docker":
+        return {
+            "files": files,
+            "mongo": MongoResource(url=dg.EnvVar("MONGO_URL")),
+            "kafka": KafkaResource(
+                url=dg.EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
+                partitions=int(os.environ.get("KAFKA_PARTITIONS", "3")),
+            ),
+            "clickhouse": ClickHouseResource(dsn=dg.EnvVar("CLICKHOUSE_DSN")),
+            "fernet": FernetResource(key=dg.EnvVar("FERNET_KEY")),
+        }
+    state = settings.state_dir
+    return {
+        "files": files,
+        "mongo": MongoResource(url=f"sqlite:///{state / 'mongo.sqlite3'}"),
+        "kafka": KafkaResource(url=f"sqlite:///{state / 'kafka.sqlite3'}"),
+        "clickhouse": ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}"),
+        "fernet": FernetResource(
+            key=dg.EnvVar("FERNET_KEY") if os.environ.get("FERNET_KEY") else None,
+            dev_key_path=str(state / "fernet.key"),
+        ),
+    }

@@ -1,0 +1,49 @@
+"""ClickHouse through clickhouse-connect: HTTP in production, chDB (`chdb:///path`) embedded."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import clickhouse_connect
+import dagster as dg
+from clickhouse_connect.driver.client import Client
+
+_CHDB = "chdb:///"
+
+
+class ClickHouseResource(dg.ConfigurableResource):
+    """One client per use, closed afterwards.
+
+    chDB runs one engine per data folder and refuses a second process while the first holds
+    it. Assets touching ClickHouse share the `clickhouse` concurrency pool, and on top of that
+    every chDB client is opened under an exclusive file lock beside the folder, so processes
+    the pool does not govern (a sensor, a test, a second `dagster dev`) wait instead of failing.
+    """
+
+    dsn: str
+
+    @contextmanager
+    def client(self) -> Iterator[Client]:
+        with self._exclusive():
+            client = clickhouse_connect.get_client(dsn=self.dsn)
+            try:
+                yield client
+            finally:
+                client.close()
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        if not self.dsn.startswith(_CHDB):
+            yield
+            return
+        folder = Path("/" + self.dsn.removeprefix(_CHDB))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)

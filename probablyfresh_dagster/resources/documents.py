@@ -1,0 +1,102 @@
+"""The document store interface (MongoDB in production, SQLite when embedded) and its resource.
+
+Each source file becomes one document, upserted by its source id (the file stem), with the
+natural key indexed beside it. Two files carrying the same natural key are two documents: that
+is a business duplicate coming from the source, and the platform must carry it to RAW so the
+duplicate share can measure it. A document whose content changed since it was last published
+is *pending*; the Kafka asset publishes pending documents and marks them published, so a re-run
+with unchanged files publishes nothing (an outbox, not a snapshot dump).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any, Protocol, TypeVar
+
+import dagster as dg
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    source_id: str
+    key: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PendingDocument:
+    source_id: str
+    content_hash: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON, so key order and whitespace never make a change."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class DocumentStore(Protocol):
+    def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
+        """Insert new source ids, replace changed ones (marking them pending), skip unchanged."""
+
+    def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
+        """Documents not yet published in their current version, in source-id order, batched."""
+
+    def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
+        """Clear the pending flag of these versions (a document changed since stays pending)."""
+
+    def count(self, collection: str) -> int: ...
+
+    def unique_keys(self, collection: str) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class MongoResource(dg.ConfigurableResource):
+    """MongoDB through pymongo (`mongodb://…`), or the embedded SQLite store (`sqlite:///path`)."""
+
+    url: str
+    database: str = "probablyfresh"
+
+    @contextmanager
+    def open(self) -> Iterator[DocumentStore]:
+        if self.url.startswith("sqlite:///"):
+            from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
+
+            store: DocumentStore = SqliteDocumentStore(self.url.removeprefix("sqlite:///"))
+        else:
+            from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
+
+            store = MongoDocumentStore(self.url, self.database)
+        try:
+            yield store
+        finally:
+            store.close()

@@ -1,0 +1,221 @@
+"""The event log on Kafka through kafka-python (>= 3.0.9).
+
+Consumers never join a group: partitions are assigned by hand and the group id only names the
+committed offsets, so reading starts at once with no rebalance to wait for. One `consume` at a
+time per group and log instance, since a group's consumer is reused between calls.
+Partitioning is Kafka's own (murmur2 of the UTF-8 key), not the embedded log's crc32.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any, TypeVar
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.serializer import DefaultSerializer
+
+from probablyfresh_dagster.resources.events import Message
+
+PUBLISH_BATCH_SIZE = 1000
+POLL_TIMEOUT_MS = 500
+TAIL_POLL_RECORDS = 1000
+T = TypeVar("T")
+
+
+class KafkaEventLog:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        partitions: int,
+        replication_factor: int = 1,
+        timeout_ms: int = 10_000,
+    ) -> None:
+        self._servers = [server.strip() for server in bootstrap_servers.split(",")]
+        self._partitions = partitions
+        self._replication_factor = replication_factor
+        self._timeout_ms = timeout_ms
+        self._admin: KafkaAdminClient | None = None
+        self._producer: KafkaProducer | None = None
+        self._consumers: dict[str | None, KafkaConsumer] = {}
+
+    def _connect(self, client: Callable[..., T], **config: Any) -> T:
+        try:
+            return client(
+                bootstrap_servers=self._servers,
+                bootstrap_timeout_ms=self._timeout_ms,
+                request_timeout_ms=self._timeout_ms,
+                **config,
+            )
+        except KafkaError as error:
+            raise ConnectionError(
+                f"Kafka at {','.join(self._servers)} is not reachable: {error}"
+            ) from error
+
+    def _admin_client(self) -> KafkaAdminClient:
+        if self._admin is None:
+            self._admin = self._connect(KafkaAdminClient)
+        return self._admin
+
+    def _producer_client(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._connect(
+                KafkaProducer,
+                acks="all",
+                enable_idempotence=True,
+                key_serializer=DefaultSerializer("utf-8"),
+                allow_auto_create_topics=False,
+                max_block_ms=self._timeout_ms,
+            )
+        return self._producer
+
+    def _consumer(self, group: str | None) -> KafkaConsumer:
+        """The group's consumer, or with no group the reader used for offsets and tails."""
+        if group not in self._consumers:
+            self._consumers[group] = self._connect(
+                KafkaConsumer,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                key_deserializer=DefaultSerializer("utf-8"),
+            )
+        return self._consumers[group]
+
+    def _topic_partitions(self, topic: str) -> list[TopicPartition]:
+        (described,) = self._admin_client().describe_topics([topic])
+        error = described.get("error_code", 0)
+        if error == UnknownTopicOrPartitionError.errno:
+            raise LookupError(f"topic {topic!r} does not exist on Kafka (ensure_topic first)")
+        if error:
+            raise KafkaError(f"describing topic {topic!r} failed with error code {error}")
+        indexes = sorted(partition["partition_index"] for partition in described["partitions"])
+        return [TopicPartition(topic, index) for index in indexes]
+
+    def ensure_topic(self, topic: str) -> None:
+        """Idempotent; an existing topic keeps its partition count."""
+        try:
+            self._admin_client().create_topics(
+                {
+                    topic: {
+                        "num_partitions": self._partitions,
+                        "replication_factor": self._replication_factor,
+                    }
+                },
+                timeout_ms=self._timeout_ms,
+                wait_for_metadata=True,
+            )
+        except TopicAlreadyExistsError:
+            pass
+
+    def publish(self, topic: str, messages: Iterable[tuple[str, bytes]]) -> int:
+        """Sends in batches; each batch is flushed and every send checked before the next."""
+        self._topic_partitions(topic)
+        producer = self._producer_client()
+        published = 0
+        iterator = iter(messages)
+        while batch := list(islice(iterator, PUBLISH_BATCH_SIZE)):
+            futures = [producer.send(topic, key=key, value=value) for key, value in batch]
+            producer.flush()
+            for future in futures:
+                if not future.succeeded():
+                    raise KafkaError(
+                        f"publishing to {topic!r} on {','.join(self._servers)} failed: "
+                        f"{future.exception}"
+                    ) from future.exception
+            published += len(batch)
+        return published
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        ends = self._consumer(None).end_offsets(
+            self._topic_partitions(topic), timeout_ms=self._timeout_ms
+        )
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    def committed(self, topic: str, group: str) -> dict[int, int]:
+        consumer = self._consumer(group)
+        return {
+            tp.partition: consumer.committed(tp, timeout_ms=self._timeout_ms) or 0
+            for tp in self._topic_partitions(topic)
+        }
+
+    def consume(self, topic: str, group: str, batch_size: int = 1000) -> Iterator[list[Message]]:
+        partitions = self._topic_partitions(topic)
+        consumer = self._consumer(group)
+        ends = consumer.end_offsets(partitions, timeout_ms=self._timeout_ms)
+        consumer.assign(partitions)
+        for tp in partitions:
+            committed = consumer.committed(tp, timeout_ms=self._timeout_ms)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        yield from self._read_until(consumer, ends, batch_size)
+
+    def commit(self, topic: str, group: str, offsets: dict[int, int]) -> None:
+        self._consumer(group).commit(
+            {
+                TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                for partition, offset in offsets.items()
+            },
+            timeout_ms=self._timeout_ms,
+        )
+
+    def tail(self, topic: str, limit: int) -> list[Message]:
+        if limit <= 0:
+            return []
+        partitions = self._topic_partitions(topic)
+        reader = self._consumer(None)
+        begins = reader.beginning_offsets(partitions, timeout_ms=self._timeout_ms)
+        ends = reader.end_offsets(partitions, timeout_ms=self._timeout_ms)
+        reader.assign(partitions)
+        for tp in partitions:
+            reader.seek(tp, max(begins[tp], ends[tp] - limit))
+        newest = [m for batch in self._read_until(reader, ends, TAIL_POLL_RECORDS) for m in batch]
+        return sorted(newest, key=lambda message: (message.partition, message.offset))
+
+    def _read_until(
+        self, consumer: KafkaConsumer, ends: dict[TopicPartition, int], batch_size: int
+    ) -> Iterator[list[Message]]:
+        """Poll until every partition's position reaches its end snapshot.
+
+        Records past the snapshot (appended meanwhile) are dropped; positions, not record
+        counts, decide the end, so gaps left by compaction or transaction markers cannot hang.
+        """
+        positions = self._positions(consumer, ends)
+        last_progress = time.monotonic()
+        while any(positions[tp] is None or positions[tp] < end for tp, end in ends.items()):
+            polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_size)
+            batch = [
+                Message(tp.topic, tp.partition, record.offset, record.key or "", record.value)
+                for tp, records in sorted(polled.items())
+                for record in records
+                if record.offset < ends[tp]
+            ]
+            if batch:
+                yield batch
+            advanced = self._positions(consumer, ends)
+            if advanced != positions:
+                positions, last_progress = advanced, time.monotonic()
+            elif time.monotonic() - last_progress > self._timeout_ms / 1000:
+                raise TimeoutError(
+                    f"reading {sorted(ends)} from {','.join(self._servers)} made no progress "
+                    f"for {self._timeout_ms} ms"
+                )
+
+    def _positions(
+        self, consumer: KafkaConsumer, ends: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int | None]:
+        return {tp: consumer.position(tp, timeout_ms=self._timeout_ms) for tp in ends}
+
+    def close(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close(autocommit=False)
+        self._consumers.clear()
+        if self._producer is not None:
+            self._producer.close(timeout=self._timeout_ms / 1000)
+            self._producer = None
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None

@@ -1,0 +1,162 @@
+"""The document store on MongoDB (or FerretDB v1) through pymongo.
+
+A stored document is the body's fields at top level plus `_id` (the source id), `_key` (the
+natural key), `_hash` (the content hash) and `_pending`. Only plain finds, bulk writes and a
+`$group`/`$count` aggregation are used: FerretDB v1 has no transactions and no `$lookup`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from pymongo import ASCENDING, MongoClient, ReplaceOne, UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import PyMongoError
+
+from probablyfresh_dagster.resources.documents import (
+    PendingDocument,
+    SourceDocument,
+    UpsertCounts,
+    batched,
+    content_hash,
+)
+
+UPSERT_BATCH_SIZE = 1000
+# FerretDB v1 holds one backend connection per matched update statement until the whole command
+# ends, and hangs once they exceed its pool (100 on SQLite, 50 on PostgreSQL): one `update`
+# command replacing 100 existing documents never returns. Small commands stay far below that,
+# even with several writers at once.
+WRITES_PER_COMMAND = 10
+RESERVED_FIELDS = ("_id", "_key", "_hash", "_pending")
+
+
+def without_credentials(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+class MongoDocumentStore:
+    def __init__(self, url: str, database: str, timeout_ms: int = 5000) -> None:
+        self._client: MongoClient[dict[str, Any]] = MongoClient(
+            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+        )
+        try:
+            self._client.admin.command("ping")
+        except PyMongoError as error:
+            self._client.close()
+            raise ConnectionError(
+                f"MongoDB at {without_credentials(url)} is not reachable: {error}"
+            ) from error
+        self._database = self._client[database]
+        self._indexed: set[str] = set()
+
+    def _collection(self, name: str) -> Collection[dict[str, Any]]:
+        collection = self._database[name]
+        if name not in self._indexed:
+            collection.create_index([("_key", ASCENDING)])
+            collection.create_index([("_pending", ASCENDING)])
+            self._indexed.add(name)
+        return collection
+
+    def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
+        target = self._collection(collection)
+        counts = UpsertCounts()
+        for batch in batched(documents, UPSERT_BATCH_SIZE):
+            counts += self._upsert_batch(target, batch)
+        return counts
+
+    def _upsert_batch(
+        self, target: Collection[dict[str, Any]], batch: list[SourceDocument]
+    ) -> UpsertCounts:
+        ids = list({document.source_id for document in batch})
+        known = {
+            stored["_id"]: stored.get("_hash")
+            for stored in target.find({"_id": {"$in": ids}}, {"_hash": 1})
+        }
+        inserted = updated = unchanged = 0
+        writes: dict[str, ReplaceOne[dict[str, Any]]] = {}
+        for document in batch:
+            new_hash = content_hash(document.body)
+            old_hash = known.get(document.source_id)
+            if old_hash == new_hash:
+                unchanged += 1
+                continue
+            if document.source_id in known:
+                updated += 1
+            else:
+                inserted += 1
+            known[document.source_id] = new_hash
+            writes[document.source_id] = ReplaceOne(
+                {"_id": document.source_id},
+                self._stored_form(document, new_hash),
+                upsert=True,
+            )
+        for command in batched(writes.values(), WRITES_PER_COMMAND):
+            target.bulk_write(command, ordered=False)
+        return UpsertCounts(inserted, updated, unchanged)
+
+    @staticmethod
+    def _stored_form(document: SourceDocument, digest: str) -> dict[str, Any]:
+        clashes = [field for field in RESERVED_FIELDS if field in document.body]
+        if clashes:
+            raise ValueError(
+                f"document {document.source_id!r} uses reserved field(s) {clashes}"
+            )
+        return {
+            **document.body,
+            "_id": document.source_id,
+            "_key": document.key,
+            "_hash": digest,
+            "_pending": True,
+        }
+
+    def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
+        """Pages by `_id`, so the caller may mark each batch published while iterating."""
+        target = self._collection(collection)
+        query: dict[str, Any] = {"_pending": True}
+        while True:
+            page = target.find(query, {"_key": 0, "_pending": 0})
+            stored = list(page.sort("_id", ASCENDING).limit(batch_size))
+            if not stored:
+                return
+            yield [
+                PendingDocument(
+                    document["_id"],
+                    document["_hash"],
+                    {k: v for k, v in document.items() if k not in RESERVED_FIELDS},
+                )
+                for document in stored
+            ]
+            if len(stored) < batch_size:
+                return
+            query = {"_pending": True, "_id": {"$gt": stored[-1]["_id"]}}
+
+    def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
+        target = self._collection(collection)
+        for batch in batched(documents, WRITES_PER_COMMAND):
+            target.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": document.source_id, "_hash": document.content_hash},
+                        {"$set": {"_pending": False}},
+                    )
+                    for document in batch
+                ],
+                ordered=False,
+            )
+
+    def count(self, collection: str) -> int:
+        return self._collection(collection).count_documents({})
+
+    def unique_keys(self, collection: str) -> int:
+        """An aggregation, not `distinct`, whose answer is one document capped at 16 MB."""
+        counted = list(
+            self._collection(collection).aggregate(
+                [{"$group": {"_id": "$_key"}}, {"$count": "keys"}]
+            )
+        )
+        return counted[0]["keys"] if counted else 0
+
+    def close(self) -> None:
+        self._client.close()

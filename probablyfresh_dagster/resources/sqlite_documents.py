@@ -1,0 +1,144 @@
+"""The embedded document store: one SQLite file, shared by several processes at once.
+
+All collections live in one table keyed by (collection, source_id), so collection names never
+become SQL identifiers. A partial index over pending rows keeps paging through the outbox cheap
+however many documents are already published.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from probablyfresh_dagster.resources.documents import (
+    PendingDocument,
+    SourceDocument,
+    UpsertCounts,
+    batched,
+    content_hash,
+)
+
+UPSERT_BATCH_SIZE = 1000
+BUSY_TIMEOUT_SECONDS = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    collection TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    natural_key TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    pending INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (collection, source_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS documents_by_key ON documents (collection, natural_key);
+CREATE INDEX IF NOT EXISTS documents_pending ON documents (collection, source_id) WHERE pending = 1;
+"""
+
+class SqliteDocumentStore:
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: write transactions are opened explicitly with BEGIN IMMEDIATE.
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """Take the write lock up front, so a concurrent writer waits instead of failing later."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
+        counts = UpsertCounts()
+        for batch in batched(documents, UPSERT_BATCH_SIZE):
+            with self._write_transaction():
+                counts += self._upsert_batch(collection, batch)
+        return counts
+
+    def _upsert_batch(self, collection: str, batch: list[SourceDocument]) -> UpsertCounts:
+        ids = sorted({document.source_id for document in batch})
+        known = dict(
+            self._db.execute(
+                "SELECT source_id, content_hash FROM documents"
+                f" WHERE collection = ? AND source_id IN ({','.join('?' * len(ids))})",
+                [collection, *ids],
+            )
+        )
+        inserted = updated = unchanged = 0
+        rows: dict[str, tuple[str, str, str, str, str]] = {}
+        for document in batch:
+            new_hash = content_hash(document.body)
+            old_hash = known.get(document.source_id)
+            if old_hash == new_hash:
+                unchanged += 1
+                continue
+            if old_hash is None:
+                inserted += 1
+            else:
+                updated += 1
+            known[document.source_id] = new_hash
+            rows[document.source_id] = (
+                collection,
+                document.source_id,
+                document.key,
+                new_hash,
+                json.dumps(document.body, ensure_ascii=False),  # the source's key order
+            )
+        self._db.executemany(
+            "INSERT INTO documents"
+            " (collection, source_id, natural_key, content_hash, pending, body)"
+            " VALUES (?, ?, ?, ?, 1, ?)"
+            " ON CONFLICT (collection, source_id) DO UPDATE SET natural_key = excluded.natural_key,"
+            " content_hash = excluded.content_hash, pending = 1, body = excluded.body",
+            rows.values(),
+        )
+        return UpsertCounts(inserted, updated, unchanged)
+
+    def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
+        """Pages by source id, so the caller may mark each batch published while iterating."""
+        last_source_id = ""
+        while True:
+            rows = self._db.execute(
+                "SELECT source_id, content_hash, body FROM documents"
+                " WHERE collection = ? AND pending = 1 AND source_id > ?"
+                " ORDER BY source_id LIMIT ?",
+                (collection, last_source_id, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            yield [PendingDocument(sid, digest, json.loads(body)) for sid, digest, body in rows]
+            if len(rows) < batch_size:
+                return
+            last_source_id = rows[-1][0]
+
+    def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
+        with self._write_transaction():
+            self._db.executemany(
+                "UPDATE documents SET pending = 0"
+                " WHERE collection = ? AND source_id = ? AND content_hash = ?",
+                ((collection, d.source_id, d.content_hash) for d in documents),
+            )
+
+    def count(self, collection: str) -> int:
+        return self._scalar("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)
+
+    def unique_keys(self, collection: str) -> int:
+        return self._scalar(
+            "SELECT COUNT(DISTINCT natural_key) FROM documents WHERE collection = ?", collection
+        )
+
+    def _scalar(self, sql: str, collection: str) -> int:
+        return self._db.execute(sql, (collection,)).fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,181 @@
+"""The embedded event log: an append-only, partitioned log in one SQLite file.
+
+Several processes publish and consume at once; a publish takes SQLite's write lock before it
+reads the partitions' end offsets, so offsets stay unique and gapless across processes.
+
+A message's partition is `zlib.crc32(key as UTF-8) % partitions`: stable across processes and
+Python runs (unlike `hash()`), but not Kafka's murmur2, so the same key may land on a different
+partition number here than on a real broker. Only "same key, same partition" is promised.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+
+from probablyfresh_dagster.resources.events import Message
+
+PUBLISH_BATCH_SIZE = 1000
+BUSY_TIMEOUT_SECONDS = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS topics (
+    name TEXT PRIMARY KEY,
+    partitions INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    timestamp_ms INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_offsets (
+    group_name TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (group_name, topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+def partition_for(key: str, partitions: int) -> int:
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+class SqliteEventLog:
+    def __init__(self, path: str, partitions: int) -> None:
+        if partitions < 1:
+            raise ValueError(f"partitions must be at least 1, got {partitions}")
+        self._partitions = partitions
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: write transactions are opened explicitly with BEGIN IMMEDIATE.
+        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """Take the write lock up front, so a concurrent writer waits instead of failing later."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def ensure_topic(self, topic: str) -> None:
+        """Idempotent; an existing topic keeps the partition count it was created with."""
+        with self._write_transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)",
+                (topic, self._partitions),
+            )
+
+    def _partition_count(self, topic: str) -> int:
+        row = self._db.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+        if row is None:
+            raise LookupError(
+                f"topic {topic!r} does not exist in the event log (ensure_topic first)"
+            )
+        return row[0]
+
+    def publish(self, topic: str, messages: Iterable[tuple[str, bytes]]) -> int:
+        """Appends in transactions of PUBLISH_BATCH_SIZE messages; each is durable on commit."""
+        published = 0
+        iterator = iter(messages)
+        while batch := list(islice(iterator, PUBLISH_BATCH_SIZE)):
+            with self._write_transaction():
+                partitions = self._partition_count(topic)
+                next_offsets = self.end_offsets(topic)
+                timestamp_ms = int(time.time() * 1000)
+                rows = []
+                for key, value in batch:
+                    partition = partition_for(key, partitions)
+                    offset = next_offsets[partition]
+                    rows.append((topic, partition, offset, key, value, timestamp_ms))
+                    next_offsets[partition] += 1
+                self._db.executemany(
+                    "INSERT INTO messages (topic, partition, offset, key, value, timestamp_ms)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            published += len(batch)
+        return published
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        offsets = dict.fromkeys(range(self._partition_count(topic)), 0)
+        for partition, last in self._db.execute(
+            "SELECT partition, MAX(offset) FROM messages WHERE topic = ? GROUP BY partition",
+            (topic,),
+        ):
+            offsets[partition] = last + 1
+        return offsets
+
+    def committed(self, topic: str, group: str) -> dict[int, int]:
+        offsets = dict.fromkeys(range(self._partition_count(topic)), 0)
+        offsets.update(
+            self._db.execute(
+                "SELECT partition, next_offset FROM group_offsets"
+                " WHERE group_name = ? AND topic = ?",
+                (group, topic),
+            )
+        )
+        return offsets
+
+    def consume(self, topic: str, group: str, batch_size: int = 1000) -> Iterator[list[Message]]:
+        """Batches in (partition, offset) order; a batch may span partitions."""
+        ends = self.end_offsets(topic)
+        starts = self.committed(topic, group)
+        batch: list[Message] = []
+        for partition, end in ends.items():
+            offset = starts[partition]
+            while offset < end:
+                rows = self._db.execute(
+                    "SELECT offset, key, value FROM messages"
+                    " WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ?"
+                    " ORDER BY offset LIMIT ?",
+                    (topic, partition, offset, end, batch_size - len(batch)),
+                ).fetchall()
+                batch.extend(Message(topic, partition, o, key, value) for o, key, value in rows)
+                offset = rows[-1][0] + 1
+                if len(batch) == batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    def commit(self, topic: str, group: str, offsets: dict[int, int]) -> None:
+        with self._write_transaction():
+            self._db.executemany(
+                "INSERT INTO group_offsets (group_name, topic, partition, next_offset)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (group_name, topic, partition)"
+                " DO UPDATE SET next_offset = excluded.next_offset",
+                ((group, topic, partition, offset) for partition, offset in offsets.items()),
+            )
+
+    def tail(self, topic: str, limit: int) -> list[Message]:
+        newest: list[Message] = []
+        for partition in range(self._partition_count(topic)):
+            rows = self._db.execute(
+                "SELECT offset, key, value FROM messages WHERE topic = ? AND partition = ?"
+                " ORDER BY offset DESC LIMIT ?",
+                (topic, partition, max(limit, 0)),
+            ).fetchall()
+            newest.extend(
+                Message(topic, partition, o, key, value) for o, key, value in reversed(rows)
+            )
+        return newest
+
+    def close(self) -> None:
+        self._db.close()

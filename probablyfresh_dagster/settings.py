@@ -1,0 +1,28 @@
+"""Where things live, from the environment: the profile, the local state and the landing zone."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("local", "docker")
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "local"
+    state_dir: Path = PROJECT_ROOT / ".probablyfresh"
+    data_dir: Path = PROJECT_ROOT / "data"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        profile = os.environ.get("PROBABLYFRESH_PROFILE", "local")
+        if profile not in PROFILES:
+            raise ValueError(f"PROBABLYFRESH_PROFILE must be one of {PROFILES}, got {profile!r}")
+        return cls(
+            profile=profile,
+            state_dir=Path(os.environ.get("PROBABLYFRESH_STATE", cls.state_dir)).resolve(),
+            data_dir=Path(os.environ.get("PROBABLYFRESH_DATA", cls.data_dir)).resolve(),
+        )

@@ -1,0 +1,36 @@
+""""Materialize all" as the UI does it: the multiprocess executor, steps in parallel processes."""
+
+import shutil
+
+import dagster as dg
+
+from probablyfresh_dagster.definitions import build_definitions
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
+
+
+def pipeline_job() -> dg.JobDefinition:
+    """Rebuilt in every step process from the environment the test sets."""
+    return build_definitions(Settings.from_env()).resolve_job_def("pipeline")
+
+
+def test_materialize_all_with_the_multiprocess_executor(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROBABLYFRESH_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("PROBABLYFRESH_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+    run_config = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+    with dg.execute_job(dg.reconstructable(pipeline_job), instance=instance, run_config=run_config) as result:
+        assert result.success
+        checks = [
+            event.event_specific_data
+            for event in result.all_events
+            if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        ]
+    assert len(checks) == 20 and all(check.passed for check in checks)
+    steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert len(steps) == 37

@@ -1,0 +1,177 @@
+"""Contract tests of the document store, run against every implementation in STORES.
+
+Only the embedded SQLite store runs here; a server speaking the MongoDB wire protocol can be
+added as another entry of STORES (with a fresh database per test).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from probablyfresh_dagster.resources.documents import (
+    DocumentStore,
+    MongoResource,
+    PendingDocument,
+    SourceDocument,
+    UpsertCounts,
+)
+from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
+
+STORES: dict[str, Callable[[Path], DocumentStore]] = {
+    "sqlite": lambda tmp_path: SqliteDocumentStore(str(tmp_path / "documents.sqlite")),
+}
+COLLECTION = "stores"
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    opened = STORES[request.param](tmp_path)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def doc(source_id: str, key: str | None = None, **fields: object) -> SourceDocument:
+    natural_key = key or source_id
+    return SourceDocument(source_id, natural_key, {"store_id": natural_key, **fields})
+
+
+def pending_ids(store: DocumentStore) -> list[str]:
+    return [d.source_id for batch in store.pending(COLLECTION) for d in batch]
+
+
+def test_upsert_counts_inserts_then_unchanged_then_updates(store: DocumentStore) -> None:
+    first = [doc("a", name="A"), doc("b", name="B"), doc("c", name="C")]
+    assert store.upsert(COLLECTION, first) == UpsertCounts(inserted=3)
+    assert store.upsert(COLLECTION, first) == UpsertCounts(unchanged=3)
+
+    changed = [doc("a", name="A"), doc("b", name="B2"), doc("c", name="C"), doc("d")]
+    assert store.upsert(COLLECTION, changed) == UpsertCounts(inserted=1, updated=1, unchanged=2)
+    assert store.count(COLLECTION) == 4
+
+
+def test_field_order_is_not_a_change(store: DocumentStore) -> None:
+    store.upsert(COLLECTION, [SourceDocument("a", "k", {"x": 1, "y": {"p": 1, "q": 2}})])
+    reordered = SourceDocument("a", "k", {"y": {"q": 2, "p": 1}, "x": 1})
+    assert store.upsert(COLLECTION, [reordered]) == UpsertCounts(unchanged=1)
+
+
+def test_documents_are_pending_only_after_a_change(store: DocumentStore) -> None:
+    store.upsert(COLLECTION, [doc("a", name="A"), doc("b", name="Bé")])
+    (batch,) = store.pending(COLLECTION)
+    assert [(d.source_id, d.body) for d in batch] == [
+        ("a", {"store_id": "a", "name": "A"}),
+        ("b", {"store_id": "b", "name": "Bé"}),
+    ]
+
+    store.mark_published(COLLECTION, batch)
+    assert pending_ids(store) == []
+    store.upsert(COLLECTION, [doc("a", name="A"), doc("b", name="Bé")])
+    assert pending_ids(store) == []
+
+    store.upsert(COLLECTION, [doc("a", name="A"), doc("b", name="B2")])
+    (changed,) = store.pending(COLLECTION)
+    assert [(d.source_id, d.body["name"]) for d in changed] == [("b", "B2")]
+    assert changed[0].content_hash != batch[1].content_hash
+
+
+def test_publishing_a_stale_version_keeps_the_new_one_pending(store: DocumentStore) -> None:
+    store.upsert(COLLECTION, [doc("a", name="v1")])
+    (stale,) = store.pending(COLLECTION)
+    store.upsert(COLLECTION, [doc("a", name="v2")])
+
+    store.mark_published(COLLECTION, stale)
+    (current,) = store.pending(COLLECTION)
+    assert [d.body["name"] for d in current] == ["v2"]
+
+    store.mark_published(COLLECTION, current)
+    assert pending_ids(store) == []
+
+
+def test_shared_natural_key_counts_twice_but_is_one_unique_key(store: DocumentStore) -> None:
+    store.upsert(COLLECTION, [doc("file-1", key="S1"), doc("file-2", key="S1"), doc("file-3")])
+    assert store.count(COLLECTION) == 3
+    assert store.unique_keys(COLLECTION) == 2
+
+
+def test_pending_pages_in_source_id_order_while_batches_are_published(
+    store: DocumentStore,
+) -> None:
+    ids = [f"doc-{i:03d}" for i in range(25)]
+    store.upsert(COLLECTION, [doc(i) for i in reversed(ids)])
+
+    seen: list[str] = []
+    sizes: list[int] = []
+    for batch in store.pending(COLLECTION, batch_size=10):
+        sizes.append(len(batch))
+        seen.extend(d.source_id for d in batch)
+        store.mark_published(COLLECTION, batch)
+
+    assert sizes == [10, 10, 5]
+    assert seen == ids
+    assert pending_ids(store) == []
+
+
+def test_collections_are_separate(store: DocumentStore) -> None:
+    store.upsert("stores", [doc("a"), doc("b")])
+    assert store.upsert("products", [doc("a")]) == UpsertCounts(inserted=1)
+    assert (store.count("stores"), store.count("products")) == (2, 1)
+    assert store.count("customers") == store.unique_keys("customers") == 0
+
+
+def test_more_documents_than_one_write_batch(store: DocumentStore) -> None:
+    documents = [doc(f"d{i:05d}", key=f"k{i % 700}") for i in range(1200)]
+    assert store.upsert(COLLECTION, iter(documents)) == UpsertCounts(inserted=1200)
+    assert store.upsert(COLLECTION, iter(documents)) == UpsertCounts(unchanged=1200)
+    assert (store.count(COLLECTION), store.unique_keys(COLLECTION)) == (1200, 700)
+
+    changed = (doc(d.source_id, key=d.key, version=2) for d in documents)
+    assert store.upsert(COLLECTION, changed) == UpsertCounts(updated=1200)
+    for batch in store.pending(COLLECTION):
+        store.mark_published(COLLECTION, batch)
+    assert pending_ids(store) == []
+
+
+def test_mongo_resource_opens_the_sqlite_store(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "there.sqlite"
+    with MongoResource(url=f"sqlite:///{path}").open() as opened:
+        assert opened.upsert(COLLECTION, [doc("a")]) == UpsertCounts(inserted=1)
+    with MongoResource(url=f"sqlite:///{path}").open() as reopened:
+        assert reopened.count(COLLECTION) == 1
+        assert [d.source_id for batch in reopened.pending(COLLECTION) for d in batch] == ["a"]
+
+
+def upsert_range(path: str, start: int, stop: int) -> None:
+    store = SqliteDocumentStore(path)
+    try:
+        for i in range(start, stop):
+            store.upsert(COLLECTION, [doc(f"d{i:04d}")])
+    finally:
+        store.close()
+
+
+def test_sqlite_store_takes_writers_from_several_processes(tmp_path: Path) -> None:
+    path = str(tmp_path / "documents.sqlite")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=upsert_range, args=(path, n * 200, (n + 1) * 200))
+        for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+
+    store = SqliteDocumentStore(path)
+    try:
+        assert store.count(COLLECTION) == 600
+        pending: list[PendingDocument] = [d for batch in store.pending(COLLECTION) for d in batch]
+        assert [d.source_id for d in pending] == [f"d{i:04d}" for i in range(600)]
+    finally:
+        store.close()

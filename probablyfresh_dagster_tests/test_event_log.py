@@ -1,0 +1,236 @@
+"""Contract tests of the event log, run against every URL in LOG_URLS.
+
+Only the embedded SQLite log runs here; a real broker can be added as another entry of
+LOG_URLS (`kafka://host:9092`): every test already uses its own topic and group names, and the
+multi-process test opens the log from its URL in each process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from probablyfresh_dagster.resources.events import EventLog, KafkaResource, Message, lag
+
+PARTITIONS = 3
+LOG_URLS: dict[str, Callable[[Path], str]] = {
+    "sqlite": lambda tmp_path: f"sqlite:///{tmp_path / 'events.sqlite'}",
+}
+
+
+@pytest.fixture(params=sorted(LOG_URLS))
+def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return LOG_URLS[request.param](tmp_path)
+
+
+@pytest.fixture
+def log(log_url: str) -> Iterator[EventLog]:
+    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as opened:
+        yield opened
+
+
+@pytest.fixture
+def topic(log: EventLog) -> str:
+    name = f"events-{uuid.uuid4().hex[:8]}"
+    log.ensure_topic(name)
+    return name
+
+
+@pytest.fixture
+def group() -> str:
+    return f"group-{uuid.uuid4().hex[:8]}"
+
+
+def consume_all(log: EventLog, topic: str, group: str, batch_size: int = 1000) -> list[Message]:
+    return [m for batch in log.consume(topic, group, batch_size) for m in batch]
+
+
+def next_offsets(messages: list[Message]) -> dict[int, int]:
+    offsets: dict[int, int] = {}
+    for message in messages:
+        offsets[message.partition] = max(offsets.get(message.partition, 0), message.offset + 1)
+    return offsets
+
+
+def by_position(message: Message) -> tuple[int, int]:
+    return message.partition, message.offset
+
+
+def keyed(count: int, prefix: str = "key") -> list[tuple[str, bytes]]:
+    return [(f"{prefix}-{i}", f"value-{i}".encode()) for i in range(count)]
+
+
+def test_publish_then_consume_returns_every_message_in_partition_order(
+    log: EventLog, topic: str, group: str
+) -> None:
+    assert log.publish(topic, keyed(20)) == 20
+
+    messages = consume_all(log, topic, group, batch_size=7)
+    assert sorted((m.key, m.value) for m in messages) == sorted(keyed(20))
+    assert all(m.topic == topic for m in messages)
+    by_partition: dict[int, list[int]] = defaultdict(list)
+    for m in messages:
+        by_partition[m.partition].append(m.offset)
+    for offsets in by_partition.values():
+        assert offsets == list(range(len(offsets)))
+
+
+def test_consume_yields_batches_no_larger_than_asked(
+    log: EventLog, topic: str, group: str
+) -> None:
+    log.publish(topic, keyed(20))
+    sizes = [len(batch) for batch in log.consume(topic, group, batch_size=6)]
+    assert sum(sizes) == 20
+    assert max(sizes) <= 6
+    assert len(sizes) >= 4
+
+
+def test_end_offsets_are_last_offset_plus_one(log: EventLog, topic: str, group: str) -> None:
+    assert log.end_offsets(topic) == dict.fromkeys(range(PARTITIONS), 0)
+
+    log.publish(topic, [("same", b"1"), ("same", b"2"), ("same", b"3")])
+    (partition,) = {m.partition for m in consume_all(log, topic, group)}
+    expected = dict.fromkeys(range(PARTITIONS), 0) | {partition: 3}
+    assert log.end_offsets(topic) == expected
+
+    log.publish(topic, keyed(10))
+    everything = consume_all(log, topic, group)
+    assert log.end_offsets(topic) == dict.fromkeys(range(PARTITIONS), 0) | next_offsets(everything)
+
+
+def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(
+    log: EventLog, topic: str, group: str
+) -> None:
+    assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
+    log.publish(topic, keyed(12))
+    assert lag(log, topic, group) == 12
+
+    first = next(iter(log.consume(topic, group, batch_size=5)))
+    log.commit(topic, group, next_offsets(first))
+    assert lag(log, topic, group) == 7
+    assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0) | next_offsets(first)
+
+    log.commit(topic, group, log.end_offsets(topic))
+    assert lag(log, topic, group) == 0
+    assert consume_all(log, topic, group) == []
+    assert lag(log, topic, f"other-{group}") == 12
+
+
+def test_uncommitted_batch_is_delivered_again(
+    log_url: str, log: EventLog, topic: str, group: str
+) -> None:
+    log.publish(topic, keyed(10))
+    crashed = next(iter(log.consume(topic, group, batch_size=4)))
+    assert len(crashed) == 4
+
+    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as restarted:
+        retried = consume_all(restarted, topic, group)
+        assert set(crashed) <= set(retried)
+        assert len(retried) == 10
+        restarted.commit(topic, group, next_offsets(crashed))
+
+    after_commit = consume_all(log, topic, group)
+    assert len(after_commit) == 6
+    assert set(after_commit).isdisjoint(crashed)
+
+
+def test_a_key_always_lands_on_the_same_partition(
+    log_url: str, log: EventLog, topic: str, group: str
+) -> None:
+    keys = [f"customer-{i}" for i in range(30)]
+    log.publish(topic, [(key, b"first") for key in keys])
+    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as reopened:
+        reopened.publish(topic, [(key, b"second") for key in reversed(keys)])
+
+    partitions_by_key: dict[str, set[int]] = defaultdict(set)
+    for message in consume_all(log, topic, group):
+        partitions_by_key[message.key].add(message.partition)
+    assert all(len(partitions) == 1 for partitions in partitions_by_key.values())
+    assert len(partitions_by_key) == 30
+    assert len(set().union(*partitions_by_key.values())) > 1
+
+
+def test_consume_stops_at_the_end_seen_when_it_started(
+    log: EventLog, topic: str, group: str
+) -> None:
+    log.publish(topic, keyed(6, prefix="before"))
+    batches = log.consume(topic, group, batch_size=2)
+    first = next(batches)
+    log.publish(topic, keyed(6, prefix="during"))
+    consumed = first + [m for batch in batches for m in batch]
+
+    assert sorted(m.key for m in consumed) == sorted(key for key, _ in keyed(6, prefix="before"))
+    assert len(consume_all(log, topic, group)) == 12
+
+
+def test_tail_returns_the_newest_messages_of_each_partition(
+    log: EventLog, topic: str, group: str
+) -> None:
+    log.publish(topic, [("hot", f"{i}".encode()) for i in range(5)])
+    log.publish(topic, keyed(9))
+    everything = consume_all(log, topic, group)
+
+    newest = log.tail(topic, 2)
+    expected: list[Message] = []
+    for partition in range(PARTITIONS):
+        in_partition = [m for m in everything if m.partition == partition]
+        expected += sorted(in_partition, key=by_position)[-2:]
+    assert sorted(newest, key=by_position) == expected
+    assert sorted(log.tail(topic, 100), key=by_position) == sorted(everything, key=by_position)
+    assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
+    assert log.tail(topic, 0) == []
+
+
+def test_publishing_to_an_unknown_topic_names_it(log: EventLog) -> None:
+    with pytest.raises(LookupError, match="never-created"):
+        log.publish("never-created", [("k", b"v")])
+
+
+def test_ensure_topic_is_idempotent(log: EventLog, topic: str) -> None:
+    log.publish(topic, keyed(4))
+    log.ensure_topic(topic)
+    assert sum(log.end_offsets(topic).values()) == 4
+    assert len(log.end_offsets(topic)) == PARTITIONS
+
+
+def publish_from_process(url: str, topic: str, worker: int, count: int) -> None:
+    with KafkaResource(url=url, partitions=PARTITIONS).open() as opened:
+        for i in range(count):
+            opened.publish(topic, [(f"key-{i % 7}", f"{worker}:{i}".encode())])
+
+
+def test_publishers_in_several_processes_get_gapless_offsets_and_agree_on_partitions(
+    log_url: str, log: EventLog, topic: str, group: str
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=publish_from_process, args=(log_url, topic, n, 150))
+        for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+
+    messages = consume_all(log, topic, group)
+    assert len({m.value for m in messages}) == 450
+    assert len({(m.key, m.partition) for m in messages}) == 7
+    for partition, end in log.end_offsets(topic).items():
+        offsets = sorted(m.offset for m in messages if m.partition == partition)
+        assert offsets == list(range(end))
+
+
+def test_kafka_resource_opens_the_sqlite_log(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "events.sqlite"
+    with KafkaResource(url=f"sqlite:///{path}", partitions=2).open() as opened:
+        opened.ensure_topic("stores")
+        assert opened.publish("stores", keyed(3)) == 3
+    with KafkaResource(url=f"sqlite:///{path}", partitions=2).open() as reopened:
+        assert set(reopened.end_offsets("stores")) == {0, 1}
+        assert len(consume_all(reopened, "stores", "raw")) == 3

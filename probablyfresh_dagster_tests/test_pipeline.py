@@ -1,0 +1,148 @@
+"""The whole asset graph on the embedded backends, end to end, with its checks."""
+
+import json
+import shutil
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
+from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.pii import normalize_email, normalize_phone
+
+from .conftest import check_results, materialization, rows
+
+CHECKS = {
+    *(f"{e.name}_kafka_topic:no_clear_text_pii" for e in ENTITIES),
+    *(f"{e.name}_clickhouse_raw:no_clear_text_pii" for e in ENTITIES),
+    *(f"{e.name}_mart:duplicate_share" for e in ENTITIES),
+    *(f"{e.name}_mart:counts_reconcile" for e in ENTITIES),
+    "stores_mart:stores_count",
+    "products_mart:products_per_category",
+    "purchases_mart:purchases_at_least_200",
+    "customers_mart:every_store_has_a_customer",
+}
+LOAD_PURCHASES = "purchases_mongo_collection purchases_kafka_topic purchases_clickhouse_raw purchases_mart"
+
+
+def mart_snapshot(platform) -> dict[str, list[tuple]]:
+    tables = [table for entity in ENTITIES for table in entity.marts] + ["purchase_items_current"]
+    return {table: rows(platform, f"SELECT * FROM {table} ORDER BY ALL") for table in tables}
+
+
+def test_whole_graph_passes_every_check_with_the_expected_contents(platform):
+    result = platform.run()
+    assert result.success
+    checks = check_results(result)
+    assert set(checks) == CHECKS
+    assert [name for name, check in checks.items() if not check.passed] == []
+
+    assert rows(platform, "SELECT store_network, count() FROM stores_mart FINAL GROUP BY 1 ORDER BY 1") == [
+        ("almost", 30),
+        ("maybe", 15),
+    ]
+    assert rows(platform, "SELECT uniqExact(category), min(c), max(c) FROM "
+                "(SELECT category, count() AS c FROM products_mart FINAL GROUP BY category)") == [(5, 20, 20)]
+    assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 200
+    (items, lines, totals_match), = rows(
+        platform,
+        "SELECT (SELECT count() FROM purchase_items_current), (SELECT sum(items_count) FROM purchases_mart FINAL),"
+        " (SELECT sum(total_amount) FROM purchases_mart FINAL) = (SELECT sum(total_price) FROM purchase_items_current)",
+    )
+    assert items == lines and totals_match
+    assert rows(platform, "SELECT countIf(store_name != lowerUTF8(store_name)) FROM stores_mart FINAL")[0][0] == 0
+    assert materialization(result, "purchases_mart")["duplicate_percentage"] == 0.0
+
+
+def test_raw_keeps_the_published_json_with_pii_encrypted_only(platform):
+    assert platform.run().success
+    cipher = Fernet(Path(platform.settings.state_dir / "fernet.key").read_bytes())
+    data = platform.settings.data_dir
+    payloads = rows(platform, "SELECT topic, partition, offset, key, payload FROM customers_raw ORDER BY offset")
+    assert len(payloads) == 45
+    for topic, partition, offset, key, payload in payloads:
+        published = json.loads(payload)
+        source = json.loads((data / "customers" / f"{key}.json").read_text(encoding="utf-8"))
+        assert (topic, partition, published["customer_id"]) == ("customers", 0, key)
+        assert cipher.decrypt(published.pop("phone").encode()).decode() == normalize_phone(source.pop("phone"))
+        assert cipher.decrypt(published.pop("email").encode()).decode() == normalize_email(source.pop("email"))
+        assert published == source
+        assert list(json.loads(payload)) == list(json.loads((data / "customers" / f"{key}.json").read_text()))
+
+
+def test_every_asset_rerun_twice_leaves_the_marts_identical(platform):
+    assert platform.run().success
+    before = mart_snapshot(platform)
+    for _ in range(2):
+        result = platform.run()
+        assert result.success
+        assert all(check.passed for check in check_results(result).values())
+        assert materialization(result, "purchases_kafka_topic")["published"] == 0
+    assert mart_snapshot(platform) == before
+    assert rows(platform, "SELECT entity, count(), max(duplicate_percentage) FROM duplicates_log GROUP BY 1 ORDER BY 1") == [
+        (entity.name, 3, 0.0) for entity in sorted(ENTITIES, key=lambda e: e.name)
+    ]
+
+
+def test_redelivery_after_a_crash_before_commit_adds_no_raw_row(platform):
+    assert platform.run().success
+    with platform.resource("kafka").open() as log:
+        log.commit("purchases", CLICKHOUSE_GROUP, {0: 0})  # as if no batch had ever been committed
+    result = platform.run("purchases_clickhouse_raw")
+    figures = materialization(result, "purchases_clickhouse_raw")
+    assert (figures["inserted"], figures["rows"], figures["consumer_lag"]) == (0, 200, 0)
+    assert rows(platform, "SELECT count() FROM purchases_raw")[0][0] == 200
+
+
+def test_duplicated_purchase_files_above_half_fail_the_duplicate_check(platform):
+    assert platform.run().success
+    folder = platform.settings.data_dir / "purchases"
+    for path in sorted(folder.glob("*.json")):
+        for copy in ("copy1", "copy2"):
+            shutil.copy(path, folder / f"{path.stem}-{copy}.json")
+    result = platform.run(LOAD_PURCHASES)
+    checks = check_results(result)
+    share = checks["purchases_mart:duplicate_share"]
+    assert not share.passed
+    assert share.severity.value == "ERROR"
+    assert share.metadata["duplicate_percentage"].value == 66.67
+    assert checks["purchases_mart:counts_reconcile"].passed
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 200
+
+
+def test_a_changed_file_is_republished_and_the_mart_keeps_the_latest_version(platform):
+    assert platform.run().success
+    path = platform.settings.data_dir / "purchases" / "ord-00007.json"
+    purchase = json.loads(path.read_text(encoding="utf-8"))
+    purchase["payment_method"] = "CASH" if purchase["payment_method"] != "cash" else "CARD"
+    path.write_text(json.dumps(purchase, ensure_ascii=False), encoding="utf-8")
+    result = platform.run(LOAD_PURCHASES)
+    assert materialization(result, "purchases_kafka_topic")["published"] == 1
+    assert materialization(result, "purchases_mart")["duplicate_percentage"] == round(100 / 201, 2)
+    assert rows(platform, "SELECT payment_method FROM purchases_mart FINAL WHERE purchase_id = 'ord-00007'") == [
+        (purchase["payment_method"].lower(),)
+    ]
+    assert all(check.passed for check in check_results(result).values())
+
+
+def test_bad_files_are_set_aside_with_file_and_field_while_good_ones_flow(platform):
+    assert platform.run().success
+    folder = platform.settings.data_dir / "customers"
+    (folder / "broken.json").write_text("{not json", encoding="utf-8")
+    (folder / "nokey.json").write_text(json.dumps({"first_name": "x"}), encoding="utf-8")
+    good = json.loads((folder / "cus-1000.json").read_text(encoding="utf-8"))
+    (folder / "badphone.json").write_text(json.dumps({**good, "customer_id": "cus-9999", "phone": 79123456789}))
+    result = platform.run("customers_mongo_collection customers_kafka_topic customers_clickhouse_raw customers_mart")
+    assert result.success
+    assert materialization(result, "customers_mongo_collection")["rejected"] == 3
+    rejects = [json.loads(line) for line in (platform.settings.data_dir / "_rejected" / "customers.jsonl").open()]
+    assert {(Path(r["file"]).name, r["field"]) for r in rejects} == {
+        ("broken.json", "(file)"),
+        ("nokey.json", "customer_id"),
+        ("badphone.json", "phone"),
+    }
+    checks = check_results(result)
+    assert checks["customers_mart:counts_reconcile"].passed
+    assert checks["customers_mart:counts_reconcile"].metadata["rejected_files"].value == 3
+    assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45

@@ -1,0 +1,78 @@
+import multiprocessing
+import stat
+import time
+
+import dagster as dg
+import pytest
+from cryptography.fernet import Fernet
+
+from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.fernet import FernetResource
+from probablyfresh_dagster.settings import Settings
+
+
+def test_local_dev_key_is_created_once_owner_only_and_reused(tmp_path):
+    resource = FernetResource(dev_key_path=str(tmp_path / "state" / "fernet.key"))
+    token = resource.cipher().encrypt(b"+79123456789")
+    key_file = tmp_path / "state" / "fernet.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert FernetResource(dev_key_path=str(key_file)).cipher().decrypt(token) == b"+79123456789"
+
+
+def test_configured_key_wins_and_a_missing_or_malformed_key_is_a_clear_error(tmp_path):
+    key = Fernet.generate_key().decode()
+    token = FernetResource(key=key, dev_key_path=str(tmp_path / "k")).cipher().encrypt(b"x")
+    assert Fernet(key).decrypt(token) == b"x"
+    assert not (tmp_path / "k").exists()
+    with pytest.raises(ValueError, match="FERNET_KEY is not set"):
+        FernetResource().cipher()
+    secret = "not-a-key-but-a-secret"
+    with pytest.raises(ValueError, match="not a valid Fernet key") as error:
+        FernetResource(key=secret).cipher()
+    assert secret not in str(error.value) and error.value.__cause__ is None
+
+
+def test_docker_profile_reads_every_backend_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MONGO_URL", "mongodb://mongo:27017")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("CLICKHOUSE_DSN", "http://default:pw@clickhouse:8123/default")
+    monkeypatch.setenv("FERNET_KEY", Fernet.generate_key().decode())
+    resources = build_resources(Settings(profile="docker"))
+    with dg.build_resources(resources) as built:
+        assert built.mongo.url == "mongodb://mongo:27017"
+        assert built.kafka.url == "kafka:9092"
+        assert built.clickhouse.dsn.startswith("http://")
+        assert built.fernet.dev_key_path is None
+    monkeypatch.delenv("FERNET_KEY")
+    with pytest.raises(Exception, match="FERNET_KEY"):
+        with dg.build_resources(build_resources(Settings(profile="docker"))):
+            pass
+
+
+def test_unknown_profile_is_refused(monkeypatch):
+    monkeypatch.setenv("PROBABLYFRESH_PROFILE", "prod")
+    with pytest.raises(ValueError, match="PROBABLYFRESH_PROFILE"):
+        Settings.from_env()
+
+
+def _hold_chdb(dsn: str, seconds: float, ready) -> None:
+    with ClickHouseResource(dsn=dsn).client() as client:
+        client.command("CREATE TABLE IF NOT EXISTS held (x UInt8) ENGINE = Memory")
+        ready.set()
+        time.sleep(seconds)
+
+
+def test_a_second_process_waits_for_the_chdb_folder_instead_of_failing(tmp_path):
+    dsn = f"chdb:///{tmp_path / 'clickhouse'}"
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    holder = context.Process(target=_hold_chdb, args=(dsn, 2.0, ready))
+    holder.start()
+    assert ready.wait(30)
+    started = time.monotonic()
+    with ClickHouseResource(dsn=dsn).client() as client:
+        assert client.query("SELECT count() FROM held").first_row == (0,)
+    assert time.monotonic() - started > 0.5  # it waited for the holder to let go
+    holder.join(10)
+    assert holder.exitcode == 0
