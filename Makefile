@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := $(CURDIR)/.probablyfresh
 export DAGSTER_HOME ?= $(STATE)/dagster_home
+# Settings from .env (see .env.example), when there is one.
+-include .env
+export
 
 .PHONY: run dev test generate benchmark clean
 

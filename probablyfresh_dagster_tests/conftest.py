@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,3 +57,14 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckE
 def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
     return {name: value.value for name, value in event.materialization.metadata.items()}
+
+
+def run_in_processes(target, argument_tuples: list[tuple]) -> None:
+    """Run `target` once per argument tuple, each in its own spawned process, all at once."""
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=target, args=args) for args in argument_tuples]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0] * len(workers)

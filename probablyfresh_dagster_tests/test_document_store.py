@@ -6,7 +6,6 @@ added as another entry of STORES (with a fresh database per test).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from probablyfresh_dagster.resources.documents import (
     UpsertCounts,
 )
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
+
+from .conftest import run_in_processes
 
 STORES: dict[str, Callable[[Path], DocumentStore]] = {
     "sqlite": lambda tmp_path: SqliteDocumentStore(str(tmp_path / "documents.sqlite")),
@@ -157,16 +158,7 @@ def upsert_range(path: str, start: int, stop: int) -> None:
 
 def test_sqlite_store_takes_writers_from_several_processes(tmp_path: Path) -> None:
     path = str(tmp_path / "documents.sqlite")
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=upsert_range, args=(path, n * 200, (n + 1) * 200))
-        for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    run_in_processes(upsert_range, [(path, n * 200, (n + 1) * 200) for n in range(3)])
 
     store = SqliteDocumentStore(path)
     try:

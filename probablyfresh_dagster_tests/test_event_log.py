@@ -7,7 +7,6 @@ multi-process test opens the log from its URL in each process.
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -16,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from probablyfresh_dagster.resources.events import EventLog, KafkaResource, Message, lag
+
+from .conftest import run_in_processes
 
 PARTITIONS = 3
 LOG_URLS: dict[str, Callable[[Path], str]] = {
@@ -207,16 +208,7 @@ def publish_from_process(url: str, topic: str, worker: int, count: int) -> None:
 def test_publishers_in_several_processes_get_gapless_offsets_and_agree_on_partitions(
     log_url: str, log: EventLog, topic: str, group: str
 ) -> None:
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=publish_from_process, args=(log_url, topic, n, 150))
-        for n in range(3)
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    run_in_processes(publish_from_process, [(log_url, topic, n, 150) for n in range(3)])
 
     messages = consume_all(log, topic, group)
     assert len({m.value for m in messages}) == 450

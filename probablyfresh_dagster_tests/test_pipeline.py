@@ -91,7 +91,7 @@ def test_redelivery_after_a_crash_before_commit_adds_no_raw_row(platform):
         log.commit("purchases", CLICKHOUSE_GROUP, {0: 0})  # as if no batch had ever been committed
     result = platform.run("purchases_clickhouse_raw")
     figures = materialization(result, "purchases_clickhouse_raw")
-    assert (figures["inserted"], figures["rows"], figures["consumer_lag"]) == (0, 200, 0)
+    assert (figures["inserted"], figures["dagster/row_count"], figures["consumer_lag"]) == (0, 200, 0)
     assert rows(platform, "SELECT count() FROM purchases_raw")[0][0] == 200
 
 

@@ -55,7 +55,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 "inserted": inserted,
-                "rows": rows_total,
+                "dagster/row_count": rows_total,
                 "unique_keys": unique_keys,
                 "consumer_lag": remaining,
             }

@@ -44,7 +44,7 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
         context.log.info(f"Published {published} messages to {entity.name}")
         metadata = {
             "published": published,
-            "messages_in_topic": sum(end_offsets.values()),
+            "dagster/row_count": sum(end_offsets.values()),
             "end_offsets": dg.MetadataValue.json({str(p): o for p, o in end_offsets.items()}),
         }
         if sample:

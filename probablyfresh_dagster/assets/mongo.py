@@ -33,7 +33,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
             "updated": counts.updated,
             "unchanged": counts.unchanged,
             "rejected": rejects.count,
-            "documents": documents,
+            "dagster/row_count": documents,
             "unique_keys": unique_keys,
             "rejects_file": dg.MetadataValue.path(str(rejects_path)),
         }

@@ -8,10 +8,7 @@ however many documents are already published.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from probablyfresh_dagster.resources.documents import (
     PendingDocument,
@@ -20,9 +17,9 @@ from probablyfresh_dagster.resources.documents import (
     batched,
     content_hash,
 )
+from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 UPSERT_BATCH_SIZE = 1000
-BUSY_TIMEOUT_SECONDS = 30.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -40,28 +37,12 @@ CREATE INDEX IF NOT EXISTS documents_pending ON documents (collection, source_id
 
 class SqliteDocumentStore:
     def __init__(self, path: str) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: write transactions are opened explicitly with BEGIN IMMEDIATE.
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(SCHEMA)
-
-    @contextmanager
-    def _write_transaction(self) -> Iterator[None]:
-        """Take the write lock up front, so a concurrent writer waits instead of failing later."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self._db = connect(path, SCHEMA)
 
     def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
         counts = UpsertCounts()
         for batch in batched(documents, UPSERT_BATCH_SIZE):
-            with self._write_transaction():
+            with write_transaction(self._db):
                 counts += self._upsert_batch(collection, batch)
         return counts
 
@@ -122,7 +103,7 @@ class SqliteDocumentStore:
             last_source_id = rows[-1][0]
 
     def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
-        with self._write_transaction():
+        with write_transaction(self._db):
             self._db.executemany(
                 "UPDATE documents SET pending = 0"
                 " WHERE collection = ? AND source_id = ? AND content_hash = ?",

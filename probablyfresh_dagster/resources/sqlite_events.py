@@ -10,18 +10,15 @@ partition number here than on a real broker. Only "same key, same partition" is 
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from itertools import islice
-from pathlib import Path
 
 from probablyfresh_dagster.resources.events import Message
+from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 PUBLISH_BATCH_SIZE = 1000
-BUSY_TIMEOUT_SECONDS = 30.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -56,27 +53,11 @@ class SqliteEventLog:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, got {partitions}")
         self._partitions = partitions
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: write transactions are opened explicitly with BEGIN IMMEDIATE.
-        self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.executescript(SCHEMA)
-
-    @contextmanager
-    def _write_transaction(self) -> Iterator[None]:
-        """Take the write lock up front, so a concurrent writer waits instead of failing later."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        self._db = connect(path, SCHEMA)
 
     def ensure_topic(self, topic: str) -> None:
         """Idempotent; an existing topic keeps the partition count it was created with."""
-        with self._write_transaction():
+        with write_transaction(self._db):
             self._db.execute(
                 "INSERT OR IGNORE INTO topics (name, partitions) VALUES (?, ?)",
                 (topic, self._partitions),
@@ -95,7 +76,7 @@ class SqliteEventLog:
         published = 0
         iterator = iter(messages)
         while batch := list(islice(iterator, PUBLISH_BATCH_SIZE)):
-            with self._write_transaction():
+            with write_transaction(self._db):
                 partitions = self._partition_count(topic)
                 next_offsets = self.end_offsets(topic)
                 timestamp_ms = int(time.time() * 1000)
@@ -156,7 +137,7 @@ class SqliteEventLog:
             yield batch
 
     def commit(self, topic: str, group: str, offsets: dict[int, int]) -> None:
-        with self._write_transaction():
+        with write_transaction(self._db):
             self._db.executemany(
                 "INSERT INTO group_offsets (group_name, topic, partition, next_offset)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (group_name, topic, partition)"

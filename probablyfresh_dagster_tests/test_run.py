@@ -1,0 +1,26 @@
+"""`make run`'s entry point: the summary it prints and its exit code."""
+
+import shutil
+
+from probablyfresh_dagster import run
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+
+def test_run_exits_1_on_a_failed_check_and_0_once_every_check_passes(tmp_path, monkeypatch, capsys):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("PROBABLYFRESH_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("PROBABLYFRESH_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+
+    assert run.main(["--purchases", "150"]) == 1
+    failed = capsys.readouterr().out
+    assert "purchases_mart:purchases_at_least_200" in failed
+    assert "FAILED (ERROR)" in failed and "purchases: 150" in failed
+
+    assert run.main([]) == 0
+    passed = capsys.readouterr().out
+    assert "purchases_mart              200 rows" in passed
+    assert "FAILED" not in passed and passed.count(" passed\n") == 20
