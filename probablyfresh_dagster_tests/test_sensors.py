@@ -45,9 +45,12 @@ def test_file_sensor_requests_each_changed_entity_once(platform):
 
 
 def test_kafka_lag_sensor_requests_raw_and_mart_only_while_messages_wait(platform):
+    nothing_published, _ = _evaluate(kafka_lag_sensor, platform, resource="kafka")
+    assert isinstance(nothing_published, dg.SkipReason)
+
     with platform.resource("kafka").open() as log:
-        for entity in ("stores", "products", "customers", "purchases"):
-            log.ensure_topic(entity)
+        log.ensure_topic("stores")
+        log.ensure_topic("products")
         log.publish("products", [("prd-1", b"{}"), ("prd-2", b"{}")])
 
     waiting, _ = _evaluate(kafka_lag_sensor, platform, resource="kafka")
