@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from probablyfresh_dagster.alerts import TelegramResource
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource
@@ -16,6 +17,7 @@ from probablyfresh_dagster.settings import Settings
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     files = FilesResource(root=str(settings.data_dir))
+    telegram = telegram_from_env()
     if settings.profile == "docker":
         return {
             "files": files,
@@ -26,6 +28,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             ),
             "clickhouse": ClickHouseResource(dsn=dg.EnvVar("CLICKHOUSE_DSN")),
             "fernet": FernetResource(key=dg.EnvVar("FERNET_KEY")),
+            "telegram": telegram,
         }
     state = settings.state_dir
     return {
@@ -37,4 +40,14 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             key=dg.EnvVar("FERNET_KEY") if os.environ.get("FERNET_KEY") else None,
             dev_key_path=str(state / "fernet.key"),
         ),
+        "telegram": telegram,
     }
+
+
+def telegram_from_env() -> TelegramResource:
+    """Same on both profiles: the bot token is an `EnvVar` (a secret), used only when it is set."""
+    return TelegramResource(
+        bot_token=dg.EnvVar("TELEGRAM_BOT_TOKEN") if os.environ.get("TELEGRAM_BOT_TOKEN") else None,
+        chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None,
+        api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org",
+    )

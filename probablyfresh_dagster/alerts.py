@@ -1,0 +1,126 @@
+"""A failed duplicate check becomes one Telegram message, sent by a sensor.
+
+Grafana alerts on the same figure from ClickHouse; this is the Dagster side, so a failure is
+reported even when Grafana is down, with the run that produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from probablyfresh_dagster.entities import ENTITIES
+
+DUPLICATE_CHECKS = [dg.AssetCheckKey(dg.AssetKey(e.asset("mart")), "duplicate_share") for e in ENTITIES]
+HISTORY_PER_TICK = 100
+
+
+class TelegramError(Exception):
+    """A message that did not reach Telegram; the text never holds the bot token."""
+
+
+class TelegramResource(dg.ConfigurableResource):
+    """The Telegram Bot API. `bot_token` is wired as `EnvVar("TELEGRAM_BOT_TOKEN")` only when the
+    variable is set, so Dagster shows its name, never its value; without it nothing is sent."""
+
+    bot_token: str | None = None
+    chat_id: str | None = None
+    api_base_url: str = "https://api.telegram.org"
+    timeout_seconds: float = 10.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.bot_token and self.chat_id)
+
+    def send(self, text: str) -> None:
+        request = urllib.request.Request(
+            f"{self.api_base_url.rstrip('/')}/bot{self.bot_token}/sendMessage",
+            data=json.dumps({"chat_id": self.chat_id, "text": text}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+                response.read()
+        except urllib.error.HTTPError as error:
+            # `from None`: the chained error and its `url` carry the token.
+            raise TelegramError(f"Telegram answered HTTP {error.code}") from None
+        except (OSError, ValueError) as error:
+            # Only the exception's type: a URLError's reason or an InvalidURL may quote the URL.
+            reason = getattr(error, "reason", error)
+            kind = type(reason).__name__ if isinstance(reason, BaseException) else type(error).__name__
+            raise TelegramError(f"Telegram unreachable: {kind}") from None
+
+
+@dataclass(frozen=True)
+class DuplicateFailure:
+    execution_id: int
+    entity: str
+    run_id: str
+    duplicate_percentage: float
+    threshold_percent: float
+
+    def message(self) -> str:
+        return (
+            f"ProbablyFresh: duplicate share of {self.entity} is {self.duplicate_percentage}% "
+            f"(threshold {self.threshold_percent}%), run {self.run_id}"
+        )
+
+
+def failed_duplicate_checks(instance: dg.DagsterInstance, after_id: int) -> list[DuplicateFailure]:
+    """Failed `duplicate_share` evaluations with an execution id above `after_id`, oldest first.
+
+    Read from the asset check execution history, whose ids are global and increasing on every
+    storage; `get_event_records` on the default run-sharded SQLite storage refuses an integer
+    cursor for check evaluations.
+    """
+    failures = []
+    for key in DUPLICATE_CHECKS:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=HISTORY_PER_TICK, status={AssetCheckExecutionRecordStatus.FAILED}
+        )
+        for record in history:
+            evaluation = record.event.asset_check_evaluation if record.event else None
+            if record.id <= after_id or evaluation is None:
+                continue
+            figures = {name: value.value for name, value in evaluation.metadata.items()}
+            failures.append(
+                DuplicateFailure(
+                    execution_id=record.id,
+                    entity=key.asset_key.to_user_string().removesuffix("_mart"),
+                    run_id=record.run_id,
+                    duplicate_percentage=figures.get("duplicate_percentage"),
+                    threshold_percent=figures.get("threshold_percent"),
+                )
+            )
+    return sorted(failures, key=lambda failure: failure.execution_id)
+
+
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A failed duplicate_share check: one Telegram message per failed evaluation.",
+)
+def duplicate_alert_sensor(context: dg.SensorEvaluationContext, telegram: TelegramResource):
+    """The cursor is the last execution id handled. It passes a message only once Telegram took
+    it, so a send failure is retried on the next tick. With no token configured nothing is sent
+    and the cursor still advances: there is nowhere to deliver, so nothing to queue up."""
+    failures = failed_duplicate_checks(context.instance, int(context.cursor or 0))
+    if not failures:
+        return dg.SkipReason("No failed duplicate check since the last tick.")
+    if not telegram.configured:
+        context.update_cursor(str(failures[-1].execution_id))
+        return dg.SkipReason(f"{len(failures)} failed duplicate check(s); no Telegram bot configured.")
+    for sent, failure in enumerate(failures):
+        try:
+            telegram.send(failure.message())
+        except TelegramError as error:
+            context.log.error(f"{error}; {len(failures) - sent} alert(s) kept for the next tick")
+            return dg.SkipReason(f"{error}; {len(failures) - sent} alert(s) kept for the next tick.")
+        context.update_cursor(str(failure.execution_id))
+    return dg.SkipReason(f"Sent {len(failures)} duplicate alert(s) to Telegram.")

@@ -1,0 +1,187 @@
+"""The docker-compose deployment, checked without Docker: the compose file, `.env.example`,
+the Dagster instance and workspace files, and how they fit together."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import QueuedRunCoordinator
+from dagster._core.workspace.config_schema import ensure_workspace_config
+from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
+
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES = COMPOSE["services"]
+DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
+INSTANCE = yaml.safe_load((PROJECT_ROOT / "infra/dagster/dagster.yaml").read_text(encoding="utf-8"))
+# `${VAR}` / `$VAR` read by compose; `$$VAR` is left to the container's shell.
+COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{?([A-Z_][A-Z0-9_]*)")
+SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|FERNET_KEY")
+PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
+
+
+def env_example() -> dict[str, str]:
+    lines = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_every_service_has_a_health_check_that_runs_a_command():
+    for name, service in SERVICES.items():
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
+
+
+def test_every_image_is_pinned_to_an_exact_version():
+    for name, service in SERVICES.items():
+        image = service["image"].replace("${PROBABLYFRESH_IMAGE_TAG}", env_example()["PROBABLYFRESH_IMAGE_TAG"])
+        assert PINNED_TAG.match(image), f"{name}: {image}"
+    assert {SERVICES[name]["build"]["dockerfile"] for name in DAGSTER_SERVICES} == {"infra/dagster/Dockerfile"}
+
+
+def test_depends_on_waits_for_healthy_services_that_exist():
+    for name, service in SERVICES.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in SERVICES, name
+            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+    assert set(SERVICES["user-code"]["depends_on"]) == {"postgres", "mongo", "kafka", "clickhouse"}
+
+
+def test_one_network_and_named_volumes_only():
+    assert list(COMPOSE["networks"]) == ["probablyfresh"]
+    for name, service in SERVICES.items():
+        assert service["networks"] == ["probablyfresh"], name
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            assert source in COMPOSE["volumes"] or source.startswith(("./", "/var/run/docker.sock")), volume
+
+
+def test_no_secret_is_written_inline():
+    def environments():
+        for service in SERVICES.values():
+            yield from service.get("environment", {}).items()
+
+    for key, value in environments():
+        value = str(value)
+        if SECRET_NAME.search(key):
+            assert re.fullmatch(r"\$\{[A-Z_]+\}", value), f"{key} must come from .env"
+        if "://" in value and "@" in value:  # credentials in a URL
+            userinfo = value.split("://", 1)[1].split("@", 1)[0]
+            assert re.fullmatch(r"(\$\{[A-Z_]+\}:?)+", userinfo), key
+    example = env_example()
+    assert {v for k, v in example.items() if "PASSWORD" in k} == {"change-me"}
+    assert example["TELEGRAM_BOT_TOKEN"] == example["FERNET_KEY"] == ""
+
+
+def strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in (*strings(key), *strings(value))]
+    if isinstance(node, list):
+        return [s for item in node for s in strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_every_variable_compose_reads_is_documented_in_env_example():
+    used = {name for text in strings(COMPOSE) for name in COMPOSE_VARIABLE.findall(text)}
+    assert used, "the compose file reads its settings from .env"
+    assert used - set(env_example()) == set()
+
+
+def test_ports_come_from_env_and_bind_to_localhost():
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert re.fullmatch(r"127\.0\.0\.1:\$\{[A-Z_]+\}:\d+", port), f"{name}: {port}"
+
+
+def test_dagster_services_run_the_code_location_on_the_docker_profile():
+    user_code = SERVICES["user-code"]
+    environment = user_code["environment"]
+    assert environment["PROBABLYFRESH_PROFILE"] == "docker"
+    for variable in ("MONGO_URL", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_PARTITIONS", "CLICKHOUSE_DSN", "FERNET_KEY",
+                     "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"):
+        assert variable in environment, variable
+    assert environment["CLICKHOUSE_DSN"].startswith("http://") and "@clickhouse:8123/" in environment["CLICKHOUSE_DSN"]
+    assert "@mongo:27017" in environment["MONGO_URL"] and environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert "grpc" in user_code["command"] and "probablyfresh_dagster.definitions" in user_code["command"]
+    assert "grpc-health-check" in user_code["healthcheck"]["test"]
+
+
+def test_services_that_launch_runs_reach_the_docker_socket():
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert "/var/run/docker.sock:/var/run/docker.sock" in SERVICES[name]["volumes"], name
+
+
+def test_grafana_preinstalls_the_clickhouse_plugin_and_mounts_the_provisioning():
+    grafana = SERVICES["grafana"]
+    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_PLUGINS_PREINSTALL_SYNC"]
+    assert "GF_INSTALL_PLUGINS" not in grafana["environment"]
+    assert "./infra/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "./infra/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+
+
+def test_dagster_yaml_loads_with_dagsters_own_validation(tmp_path: Path):
+    shutil.copy(PROJECT_ROOT / "infra/dagster/dagster.yaml", tmp_path / "dagster.yaml")
+    config, custom_class = dagster_instance_config(str(tmp_path))
+    assert custom_class is None
+    assert set(config["storage"]["postgres"]["postgres_db"]["password"]) == {"env"}
+    assert config["concurrency"]["pools"]["default_limit"] == 1
+
+    coordinator = config["run_coordinator"]
+    assert (coordinator["module"], coordinator["class"]) == ("dagster.core.run_coordinator", "QueuedRunCoordinator")
+    assert validate_config(QueuedRunCoordinator.config_type(), coordinator.get("config", {})).success
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 4
+
+    launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == ("dagster_docker", "DockerRunLauncher")
+    assert validate_config(DOCKER_CONFIG_SCHEMA, launcher["config"]).success
+
+
+def test_run_containers_get_the_network_volume_and_variables_compose_defines():
+    launcher = INSTANCE["run_launcher"]["config"]
+    assert launcher["network"] == COMPOSE["networks"]["probablyfresh"]["name"]
+    (volume,) = launcher["container_kwargs"]["volumes"]
+    name, mount = volume.split(":")
+    assert name == COMPOSE["volumes"]["landing"]["name"]
+    assert f"landing:{mount}" in SERVICES["user-code"]["volumes"]
+    daemon_environment = SERVICES["dagster-daemon"]["environment"]
+    assert set(launcher["env_vars"]) - set(daemon_environment) == set()
+    assert daemon_environment["PROBABLYFRESH_DATA"] == mount
+
+
+def test_the_compose_workspace_points_at_the_user_code_grpc_server():
+    path = PROJECT_ROOT / "infra/dagster/workspace.yaml"
+    workspace = ensure_workspace_config(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    ((kind, target),) = workspace["load_from"][0].items()
+    assert kind == "grpc_server" and target["host"] in SERVICES
+    command = SERVICES[target["host"]]["command"]
+    assert command[command.index("--port") + 1] == str(target["port"])
+    for name in ("dagster-webserver", "dagster-daemon"):
+        assert "/opt/dagster/dagster_home/workspace.yaml" in SERVICES[name]["command"]
+
+
+def test_the_local_workspace_loads_the_code_location(tmp_path: Path):
+    path = PROJECT_ROOT / "workspace.yaml"
+    ensure_workspace_config(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
+    environment = {**os.environ, "DAGSTER_HOME": str(tmp_path), "PROBABLYFRESH_PROFILE": "local"}
+    (tmp_path / "dagster.yaml").write_text("")
+    result = subprocess.run(
+        [Path(sys.executable).with_name("dagster"), "definitions", "validate", "-w", str(path)],
+        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Validation successful for code location probablyfresh" in result.stdout + result.stderr
+
+
+def test_the_dockerfile_installs_the_project_with_its_sql_and_postgres_storage():
+    dockerfile = (PROJECT_ROOT / "infra/dagster/Dockerfile").read_text(encoding="utf-8")
+    assert "COPY infra ./infra" in dockerfile and "pip install -e . dagster-postgres" in dockerfile
+    assert re.search(r"^FROM python:\d+\.\d+\.\d+-", dockerfile, re.M)
+    assert "cp infra/dagster/dagster.yaml infra/dagster/workspace.yaml \"$DAGSTER_HOME\"/" in dockerfile

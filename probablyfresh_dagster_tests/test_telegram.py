@@ -1,0 +1,141 @@
+"""The duplicate alert sensor against a real HTTP server on 127.0.0.1 standing in for Telegram."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+
+from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor
+
+from .conftest import Platform, make_platform
+from .test_pipeline import LOAD_PURCHASES
+
+TOKEN = "123456:test-token"
+CHAT_ID = "-100200300"
+
+
+@dataclass
+class FakeTelegram:
+    url: str
+    status: int = 200
+    requests: list[tuple[str, dict]] = field(default_factory=list)
+
+
+@pytest.fixture
+def telegram_server() -> Iterator[FakeTelegram]:
+    fake = FakeTelegram(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            fake.requests.append((self.path, body))
+            self.send_response(fake.status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(json.dumps({"ok": fake.status == 200}).encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def failed_platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """Every check passed once, then purchases tripled: one failed purchases duplicate_share."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("FERNET_KEY", raising=False)
+        platform = make_platform(tmp_path_factory.mktemp("telegram"))
+        assert platform.run().success
+        folder = platform.settings.data_dir / "purchases"
+        for path in sorted(folder.glob("*.json")):
+            for copy in ("copy1", "copy2"):
+                shutil.copy(path, folder / f"{path.stem}-{copy}.json")
+        platform.run(LOAD_PURCHASES)
+    return platform
+
+
+def tick(platform: Platform, telegram: TelegramResource, cursor: str | None = None):
+    context = dg.build_sensor_context(instance=platform.instance, cursor=cursor, resources={"telegram": telegram})
+    return duplicate_alert_sensor(context), context.cursor
+
+
+def bot(server: FakeTelegram, token: str | None = TOKEN) -> TelegramResource:
+    return TelegramResource(bot_token=token, chat_id=CHAT_ID, api_base_url=server.url)
+
+
+def test_a_failed_duplicate_check_is_sent_once(failed_platform, telegram_server):
+    result, cursor = tick(failed_platform, bot(telegram_server))
+    assert isinstance(result, dg.SkipReason) and "Sent 1" in result.skip_message
+    ((path, body),) = telegram_server.requests
+    assert path == f"/bot{TOKEN}/sendMessage"
+    assert body["chat_id"] == CHAT_ID
+    assert body["text"].startswith("ProbablyFresh: duplicate share of purchases is 66.67% (threshold 50.0%), run ")
+    latest_run = failed_platform.instance.get_runs(limit=1)[0]
+    assert body["text"].endswith(f"run {latest_run.run_id}")
+
+    again, _ = tick(failed_platform, bot(telegram_server), cursor)
+    assert isinstance(again, dg.SkipReason)
+    assert len(telegram_server.requests) == 1
+
+
+def test_a_send_failure_keeps_the_alert_for_the_next_tick(failed_platform, telegram_server):
+    telegram_server.status = 500
+    failed, cursor = tick(failed_platform, bot(telegram_server))
+    assert isinstance(failed, dg.SkipReason) and "HTTP 500" in failed.skip_message
+    assert TOKEN not in failed.skip_message
+    assert cursor is None
+
+    telegram_server.status = 200
+    recovered, cursor = tick(failed_platform, bot(telegram_server), cursor)
+    assert "Sent 1" in recovered.skip_message
+    refused, delivered = telegram_server.requests
+    assert refused == delivered
+
+
+def test_an_unreachable_telegram_is_logged_not_raised(failed_platform, telegram_server):
+    unreachable = TelegramResource(bot_token=TOKEN, chat_id=CHAT_ID, api_base_url="http://127.0.0.1:9")
+    result, cursor = tick(failed_platform, unreachable)
+    assert isinstance(result, dg.SkipReason) and "unreachable" in result.skip_message
+    assert TOKEN not in result.skip_message and cursor is None
+
+
+def test_without_a_token_nothing_is_sent_and_the_cursor_moves_on(failed_platform, telegram_server):
+    result, cursor = tick(failed_platform, bot(telegram_server, token=None))
+    assert isinstance(result, dg.SkipReason) and "no Telegram bot configured" in result.skip_message
+    assert cursor is not None
+    assert telegram_server.requests == []
+    later, _ = tick(failed_platform, bot(telegram_server), cursor)
+    assert isinstance(later, dg.SkipReason) and "No failed" in later.skip_message
+    assert telegram_server.requests == []
+
+
+def test_passing_checks_send_nothing(platform, telegram_server):
+    assert platform.run().success
+    result, cursor = tick(platform, bot(telegram_server))
+    assert isinstance(result, dg.SkipReason) and "No failed" in result.skip_message
+    assert telegram_server.requests == [] and cursor is None
+
+
+def test_the_token_is_wired_from_the_environment_only_when_set(monkeypatch):
+    from probablyfresh_dagster.resources import telegram_from_env
+
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    assert not telegram_from_env().configured
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", CHAT_ID)
+    resource = telegram_from_env()
+    assert isinstance(resource.bot_token, dg.EnvVar) and resource.chat_id == CHAT_ID
