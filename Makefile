@@ -1,4 +1,5 @@
-# ProbablyFresh: a fresh clone needs only Python 3.11+ for `make run`, `make dev` and `make test`.
+# ProbablyFresh: a fresh clone needs only Python 3.11+ for `make run`, `make dev` and `make test-fast`;
+# `make test` also starts real Kafka and FerretDB (Java 17 + Maven, Go) and uses kcat (installed here).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 -include .env
 export
 
-.PHONY: run dev test generate benchmark clean
+.PHONY: run dev test test-fast test-servers generate benchmark clean up down
 
 run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize everything, run the checks
 	$(BIN)/python -m probablyfresh_dagster.run
@@ -16,8 +17,18 @@ run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize ev
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
 	$(BIN)/dagster dev -w workspace.yaml
 
-test: $(VENV)/installed  ## the whole test suite
+test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
 	$(BIN)/pytest -q
+
+test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (no Java, Go or kcat needed)
+	$(BIN)/pytest -q -m "not servers"
+
+# What the real-server tests need: kcat from Debian (CI runs as root), then the Kafka jars and
+# the FerretDB binary, fetched and built once into .cache/testservers/ before pytest starts.
+test-servers:
+	@command -v kcat >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
+	infra/testservers/install-kafka.sh >/dev/null
+	infra/testservers/install-ferretdb.sh >/dev/null
 
 generate: $(VENV)/installed  ## only the JSON files (pass ARGS="--seed 7 --purchases 5000")
 	$(BIN)/python -m probablyfresh_dagster.generator $(ARGS)
@@ -37,3 +48,10 @@ clean:  ## forget the local state and the generated files (not the venv)
 
 benchmark: $(VENV)/installed  ## seconds, rows/s and peak memory per stage (pass ARGS="10000 100000")
 	$(BIN)/python -m probablyfresh_dagster.benchmark $(ARGS)
+
+up:  ## the docker-compose stack on the docker profile (needs .env: cp .env.example .env, then fill in)
+	@test -f .env || { echo "No .env: cp .env.example .env and set FERNET_KEY and the passwords" >&2; exit 1; }
+	docker compose --env-file .env up -d --build --wait
+
+down:  ## stop the stack (volumes kept; `docker compose down -v` forgets the data too)
+	docker compose --env-file .env down

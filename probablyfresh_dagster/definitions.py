@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import all_checks
 from probablyfresh_dagster.resources import build_resources
@@ -15,13 +16,14 @@ pipeline_job = dg.define_asset_job(
 )
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
+def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) -> dg.Definitions:
+    """The code location on the profile's backends; `resources` replace those of the same name."""
     return dg.Definitions(
         assets=all_assets(),
         asset_checks=all_checks(),
-        sensors=SENSORS,
+        sensors=[*SENSORS, duplicate_alert_sensor],
         jobs=[pipeline_job],
-        resources=build_resources(settings),
+        resources=build_resources(settings) | resources,
     )
 
 

@@ -1,8 +1,10 @@
-"""A platform on the embedded backends in a temporary folder, as tests build it."""
+"""A platform in a temporary folder as tests build it (embedded backends unless overridden),
+and the real servers, started once per session for the tests marked `servers`."""
 
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,11 @@ import pytest
 
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.settings import Settings
+
+from .servers import running
+
+# Backends of the contract suites that run on a real server, not in process.
+REAL_SERVERS = {"ferretdb", "kafka"}
 
 
 @dataclass
@@ -33,15 +40,33 @@ class Platform:
         )
 
 
-def make_platform(root: Path) -> Platform:
+def make_platform(root: Path, **resources: dg.ConfigurableResource) -> Platform:
+    """The local profile's platform, with `resources` replacing the embedded ones of those names."""
     settings = Settings(profile="local", state_dir=root / "state", data_dir=root / "data")
-    return Platform(settings, build_definitions(settings), dg.DagsterInstance.ephemeral())
+    return Platform(settings, build_definitions(settings, **resources), dg.DagsterInstance.ephemeral())
 
 
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
     monkeypatch.delenv("FERNET_KEY", raising=False)
     return make_platform(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def kafka_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with running("kafka", tmp_path_factory.mktemp("kafka")) as port:
+        yield port
+
+
+@pytest.fixture(scope="session")
+def ferretdb_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with running("ferretdb", tmp_path_factory.mktemp("ferretdb")) as port:
+        yield port
+
+
+def backend_params(backends: dict) -> list:
+    """One fixture parameter per backend; those on a real server are marked `servers`."""
+    return [pytest.param(name, marks=pytest.mark.servers) if name in REAL_SERVERS else name for name in sorted(backends)]
 
 
 def rows(platform: Platform, sql: str, **parameters) -> list[tuple]:

@@ -1,11 +1,12 @@
 """Contract tests of the document store, run against every implementation in STORES.
 
-Only the embedded SQLite store runs here; a server speaking the MongoDB wire protocol can be
-added as another entry of STORES (with a fresh database per test).
+The embedded SQLite store, and pymongo against FerretDB (a MongoDB wire-protocol server, started
+once per session on loopback) with a fresh database per test.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,19 +19,23 @@ from probablyfresh_dagster.resources.documents import (
     SourceDocument,
     UpsertCounts,
 )
+from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 
-from .conftest import run_in_processes
+from .conftest import backend_params, run_in_processes
 
-STORES: dict[str, Callable[[Path], DocumentStore]] = {
-    "sqlite": lambda tmp_path: SqliteDocumentStore(str(tmp_path / "documents.sqlite")),
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], DocumentStore]] = {
+    "sqlite": lambda request, tmp_path: SqliteDocumentStore(str(tmp_path / "documents.sqlite")),
+    "ferretdb": lambda request, tmp_path: MongoDocumentStore(
+        f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}", f"test_{uuid.uuid4().hex[:12]}"
+    ),
 }
 COLLECTION = "stores"
 
 
-@pytest.fixture(params=sorted(STORES))
+@pytest.fixture(params=backend_params(STORES))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
-    opened = STORES[request.param](tmp_path)
+    opened = STORES[request.param](request, tmp_path)
     try:
         yield opened
     finally:

@@ -1,8 +1,8 @@
 """Contract tests of the event log, run against every URL in LOG_URLS.
 
-Only the embedded SQLite log runs here; a real broker can be added as another entry of
-LOG_URLS (`kafka://host:9092`): every test already uses its own topic and group names, and the
-multi-process test opens the log from its URL in each process.
+The embedded SQLite log, and Apache Kafka (started once per session on loopback): every test
+uses its own topic and group names, and the multi-process test opens the log from its URL in
+each process.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ import pytest
 
 from probablyfresh_dagster.resources.events import EventLog, KafkaResource, Message, lag
 
-from .conftest import run_in_processes
+from .conftest import backend_params, run_in_processes
 
 PARTITIONS = 3
-LOG_URLS: dict[str, Callable[[Path], str]] = {
-    "sqlite": lambda tmp_path: f"sqlite:///{tmp_path / 'events.sqlite'}",
+LOG_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
+    "sqlite": lambda request, tmp_path: f"sqlite:///{tmp_path / 'events.sqlite'}",
+    "kafka": lambda request, tmp_path: f"kafka://127.0.0.1:{request.getfixturevalue('kafka_port')}",
 }
 
 
-@pytest.fixture(params=sorted(LOG_URLS))
+@pytest.fixture(params=backend_params(LOG_URLS))
 def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return LOG_URLS[request.param](tmp_path)
+    return LOG_URLS[request.param](request, tmp_path)
 
 
 @pytest.fixture

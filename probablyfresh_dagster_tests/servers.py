@@ -1,0 +1,54 @@
+"""Real Kafka and FerretDB (MongoDB wire protocol) for the tests, through infra/testservers/.
+
+The scripts install the servers once (cached), start them on 127.0.0.1 with their data in a
+temporary folder, and fail with the server's log when it does not answer. Here, a server that
+cannot start fails the tests using it; only outside CI, and only when the tools to build it
+(Java and Maven, or Go) are missing, are those tests skipped instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
+TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",)}
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_tool(name: str, needed_by: str) -> str:
+    """The tool's path; a missing tool fails in CI and skips the test elsewhere."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{needed_by} needs `{name}`, which is not installed"
+        if in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@contextmanager
+def running(server: str, workdir: Path) -> Iterator[int]:
+    """Start `server` ("kafka" or "ferretdb") with its data in `workdir`; yield its port; stop it."""
+    for tool in TOOLS[server]:
+        require_tool(tool, server)
+    started = subprocess.run(
+        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True
+    )
+    if started.returncode != 0:
+        pytest.fail(f"{server} did not start:\n{started.stdout}{started.stderr}", pytrace=False)
+    try:
+        yield int((workdir / "port").read_text())
+    finally:
+        subprocess.run([SCRIPTS / "stop.sh", workdir], check=True)
