@@ -4,6 +4,7 @@ and the real servers, started once per session for the tests marked `servers`.""
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,3 +94,11 @@ def run_in_processes(target, argument_tuples: list[tuple]) -> None:
     for worker in workers:
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0] * len(workers)
+
+
+def triple_purchase_files(platform: Platform) -> None:
+    """Copy every purchase file twice under new names: the same purchases from new sources."""
+    folder = platform.settings.data_dir / "purchases"
+    for path in sorted(folder.glob("*.json")):
+        for copy in ("copy1", "copy2"):
+            shutil.copy(path, folder / f"{path.stem}-{copy}.json")

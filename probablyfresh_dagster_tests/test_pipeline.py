@@ -1,7 +1,6 @@
 """The whole asset graph on the embedded backends, end to end, with its checks."""
 
 import json
-import shutil
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -10,7 +9,7 @@ from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.pii import normalize_email, normalize_phone
 
-from .conftest import check_results, materialization, rows
+from .conftest import check_results, materialization, rows, triple_purchase_files
 
 CHECKS = {
     *(f"{e.name}_kafka_topic:no_clear_text_pii" for e in ENTITIES),
@@ -101,10 +100,7 @@ def test_redelivery_after_a_crash_before_commit_adds_no_raw_row(platform):
 
 def test_duplicated_purchase_files_above_half_fail_the_duplicate_check(platform):
     assert platform.run().success
-    folder = platform.settings.data_dir / "purchases"
-    for path in sorted(folder.glob("*.json")):
-        for copy in ("copy1", "copy2"):
-            shutil.copy(path, folder / f"{path.stem}-{copy}.json")
+    triple_purchase_files(platform)
     result = platform.run(LOAD_PURCHASES)
     checks = check_results(result)
     share = checks["purchases_mart:duplicate_share"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import pytest
 
 from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor
 
-from .conftest import Platform, make_platform
+from .conftest import Platform, make_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
 
 TOKEN = "123456:test-token"
@@ -60,10 +59,7 @@ def failed_platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
         monkeypatch.delenv("FERNET_KEY", raising=False)
         platform = make_platform(tmp_path_factory.mktemp("telegram"))
         assert platform.run().success
-        folder = platform.settings.data_dir / "purchases"
-        for path in sorted(folder.glob("*.json")):
-            for copy in ("copy1", "copy2"):
-                shutil.copy(path, folder / f"{path.stem}-{copy}.json")
+        triple_purchase_files(platform)
         platform.run(LOAD_PURCHASES)
     return platform
 
