@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,21 @@ def make_platform(root: Path, **resources: dg.ConfigurableResource) -> Platform:
     """The local profile's platform, with `resources` replacing the embedded ones of those names."""
     settings = Settings(profile="local", state_dir=root / "state", data_dir=root / "data")
     return Platform(settings, build_definitions(settings, **resources), dg.DagsterInstance.ephemeral())
+
+
+@contextmanager
+def local_platform(root: Path) -> Iterator[Platform]:
+    """A platform on the local dev key (FERNET_KEY unset while it is in use)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.delenv("FERNET_KEY", raising=False)
+        yield make_platform(root)
+
+
+def loaded_platform(root: Path) -> Platform:
+    """A platform after one successful run of the whole pipeline (for module-scoped fixtures)."""
+    with local_platform(root) as platform:
+        assert platform.run().success
+    return platform
 
 
 @pytest.fixture

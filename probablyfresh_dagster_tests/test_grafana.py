@@ -13,7 +13,7 @@ import yaml
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .conftest import Platform, make_platform, rows
+from .conftest import Platform, loaded_platform, rows
 
 GRAFANA = PROJECT_ROOT / "infra/grafana"
 DASHBOARD = json.loads((GRAFANA / "dashboards/probablyfresh.json").read_text(encoding="utf-8"))
@@ -48,11 +48,7 @@ def runnable(sql: str) -> str:
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Platform:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.delenv("FERNET_KEY", raising=False)
-        platform = make_platform(tmp_path_factory.mktemp("grafana"))
-        assert platform.run().success
-    return platform
+    return loaded_platform(tmp_path_factory.mktemp("grafana"))
 
 
 def run_panel(platform: Platform, title: str) -> list[tuple]:

@@ -13,7 +13,7 @@ import pytest
 
 from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor
 
-from .conftest import Platform, make_platform, triple_purchase_files
+from .conftest import Platform, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
 
 TOKEN = "123456:test-token"
@@ -55,9 +55,7 @@ def telegram_server() -> Iterator[FakeTelegram]:
 @pytest.fixture(scope="module")
 def failed_platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
     """Every check passed once, then purchases tripled: one failed purchases duplicate_share."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.delenv("FERNET_KEY", raising=False)
-        platform = make_platform(tmp_path_factory.mktemp("telegram"))
+    with local_platform(tmp_path_factory.mktemp("telegram")) as platform:
         assert platform.run().success
         triple_purchase_files(platform)
         platform.run(LOAD_PURCHASES)
