@@ -6,8 +6,14 @@ once per session on loopback) with a fresh database per test.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -24,18 +30,36 @@ from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 
 from .conftest import backend_params, run_in_processes
 
-STORES: dict[str, Callable[[pytest.FixtureRequest, Path], DocumentStore]] = {
-    "sqlite": lambda request, tmp_path: SqliteDocumentStore(str(tmp_path / "documents.sqlite")),
-    "ferretdb": lambda request, tmp_path: MongoDocumentStore(
-        f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}", f"test_{uuid.uuid4().hex[:12]}"
+LEASE_SECONDS = 2.0
+"""The MongoDB lease's lifetime in these tests, so that a dead holder's lease expires quickly."""
+
+STORES: dict[str, Callable[[pytest.FixtureRequest, Path], tuple[str, ...]]] = {
+    "sqlite": lambda request, tmp_path: ("sqlite", str(tmp_path / "documents.sqlite")),
+    "ferretdb": lambda request, tmp_path: (
+        "mongo",
+        f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}",
+        f"test_{uuid.uuid4().hex[:12]}",
     ),
 }
+"""How to open each store, as plain values that a spawned process can receive too."""
 COLLECTION = "stores"
 
 
+def open_store(spec: tuple[str, ...]) -> DocumentStore:
+    kind, *where = spec
+    if kind == "sqlite":
+        return SqliteDocumentStore(*where)
+    return MongoDocumentStore(*where, lease_seconds=LEASE_SECONDS)
+
+
 @pytest.fixture(params=backend_params(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
-    opened = STORES[request.param](request, tmp_path)
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, ...]:
+    return STORES[request.param](request, tmp_path)
+
+
+@pytest.fixture
+def store(store_spec: tuple[str, ...]) -> Iterator[DocumentStore]:
+    opened = open_store(store_spec)
     try:
         yield opened
     finally:
@@ -75,7 +99,7 @@ def test_documents_are_pending_only_after_a_change(store: DocumentStore) -> None
         ("b", {"store_id": "b", "name": "Bé"}),
     ]
 
-    store.mark_published(COLLECTION, batch)
+    store.mark_published(COLLECTION, [d.version for d in batch], {})
     assert pending_ids(store) == []
     store.upsert(COLLECTION, [doc("a", name="A"), doc("b", name="Bé")])
     assert pending_ids(store) == []
@@ -91,11 +115,11 @@ def test_publishing_a_stale_version_keeps_the_new_one_pending(store: DocumentSto
     (stale,) = store.pending(COLLECTION)
     store.upsert(COLLECTION, [doc("a", name="v2")])
 
-    store.mark_published(COLLECTION, stale)
+    store.mark_published(COLLECTION, [d.version for d in stale], {})
     (current,) = store.pending(COLLECTION)
     assert [d.body["name"] for d in current] == ["v2"]
 
-    store.mark_published(COLLECTION, current)
+    store.mark_published(COLLECTION, [d.version for d in current], {})
     assert pending_ids(store) == []
 
 
@@ -116,7 +140,7 @@ def test_pending_pages_in_source_id_order_while_batches_are_published(
     for batch in store.pending(COLLECTION, batch_size=10):
         sizes.append(len(batch))
         seen.extend(d.source_id for d in batch)
-        store.mark_published(COLLECTION, batch)
+        store.mark_published(COLLECTION, [d.version for d in batch], {})
 
     assert sizes == [10, 10, 5]
     assert seen == ids
@@ -139,7 +163,7 @@ def test_more_documents_than_one_write_batch(store: DocumentStore) -> None:
     changed = (doc(d.source_id, key=d.key, version=2) for d in documents)
     assert store.upsert(COLLECTION, changed) == UpsertCounts(updated=1200)
     for batch in store.pending(COLLECTION):
-        store.mark_published(COLLECTION, batch)
+        store.mark_published(COLLECTION, [d.version for d in batch], {})
     assert pending_ids(store) == []
 
 
@@ -172,3 +196,57 @@ def test_sqlite_store_takes_writers_from_several_processes(tmp_path: Path) -> No
         assert [d.source_id for d in pending] == [f"d{i:04d}" for i in range(600)]
     finally:
         store.close()
+
+
+def test_marking_records_the_checkpoint_of_each_collection(store: DocumentStore) -> None:
+    assert store.checkpoint(COLLECTION) == {}
+    store.upsert(COLLECTION, [doc("a"), doc("b")])
+    (batch,) = store.pending(COLLECTION)
+
+    store.mark_published(COLLECTION, [batch[0].version], {0: 5, 2: 1})
+    assert pending_ids(store) == ["b"]
+    assert store.checkpoint(COLLECTION) == {0: 5, 2: 1}
+    store.mark_published(COLLECTION, [], {0: 7, 2: 1})
+    assert store.checkpoint(COLLECTION) == {0: 7, 2: 1}
+    assert pending_ids(store) == ["b"]
+    assert store.checkpoint("products") == {}
+
+
+def hold_lease(spec: tuple[str, ...], marker: Path) -> None:
+    """Take the lease, say so, and keep it until killed."""
+    store = open_store(spec)
+    with store.publish_lease(COLLECTION):
+        marker.write_text("held")
+        time.sleep(600)
+
+
+def test_the_publish_lease_is_exclusive_and_dies_with_its_holder(store_spec: tuple[str, ...], tmp_path: Path) -> None:
+    marker = tmp_path / "held"
+    holder = multiprocessing.get_context("spawn").Process(target=hold_lease, args=(store_spec, marker))
+    holder.start()
+    deadline = time.monotonic() + 60
+    while not marker.exists() and holder.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+
+    taken = threading.Event()
+
+    def take() -> None:
+        store = open_store(store_spec)
+        try:
+            with store.publish_lease(COLLECTION):
+                taken.set()
+        finally:
+            store.close()
+
+    waiter = threading.Thread(target=take)
+    waiter.start()
+    assert not taken.wait(LEASE_SECONDS * 1.5), "the lease was taken while its holder was alive"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    assert taken.wait(LEASE_SECONDS * 3), "the lease outlived its dead holder"
+    waiter.join()
+
+    with closing(open_store(store_spec)) as first, closing(open_store(store_spec)) as second:
+        with first.publish_lease("products"), second.publish_lease(COLLECTION):
+            pass  # one collection's lease does not hold another's

@@ -7,14 +7,27 @@ each process.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kafka.errors import KafkaError
 
-from probablyfresh_dagster.resources.events import EventLog, KafkaResource, Message, lag
+from probablyfresh_dagster.resources.events import (
+    EventLog,
+    KafkaResource,
+    Message,
+    OutgoingMessage,
+    consume,
+    lag,
+    next_offsets,
+)
 
 from .conftest import backend_params, run_in_processes
 
@@ -49,14 +62,11 @@ def group() -> str:
 
 
 def consume_all(log: EventLog, topic: str, group: str, batch_size: int = 1000) -> list[Message]:
-    return [m for batch in log.consume(topic, group, batch_size) for m in batch]
+    return [m for batch in consume(log, topic, group, log.end_offsets(topic), batch_size) for m in batch]
 
 
-def next_offsets(messages: list[Message]) -> dict[int, int]:
-    offsets: dict[int, int] = {}
-    for message in messages:
-        offsets[message.partition] = max(offsets.get(message.partition, 0), message.offset + 1)
-    return offsets
+def publish(log: EventLog, topic: str, messages: list[tuple[str, bytes]], **options) -> dict[int, int]:
+    return log.publish(topic, [OutgoingMessage(key, value) for key, value in messages], **options)
 
 
 def by_position(message: Message) -> tuple[int, int]:
@@ -70,9 +80,10 @@ def keyed(count: int, prefix: str = "key") -> list[tuple[str, bytes]]:
 def test_publish_then_consume_returns_every_message_in_partition_order(
     log: EventLog, topic: str, group: str
 ) -> None:
-    assert log.publish(topic, keyed(20)) == 20
+    written = publish(log, topic, keyed(20))
 
     messages = consume_all(log, topic, group, batch_size=7)
+    assert written == next_offsets(messages)
     assert sorted((m.key, m.value) for m in messages) == sorted(keyed(20))
     assert all(m.topic == topic for m in messages)
     by_partition: dict[int, list[int]] = defaultdict(list)
@@ -85,8 +96,8 @@ def test_publish_then_consume_returns_every_message_in_partition_order(
 def test_consume_yields_batches_no_larger_than_asked(
     log: EventLog, topic: str, group: str
 ) -> None:
-    log.publish(topic, keyed(20))
-    sizes = [len(batch) for batch in log.consume(topic, group, batch_size=6)]
+    publish(log, topic, keyed(20))
+    sizes = [len(batch) for batch in consume(log, topic, group, log.end_offsets(topic), batch_size=6)]
     assert sum(sizes) == 20
     assert max(sizes) <= 6
     assert len(sizes) >= 4
@@ -95,12 +106,12 @@ def test_consume_yields_batches_no_larger_than_asked(
 def test_end_offsets_are_last_offset_plus_one(log: EventLog, topic: str, group: str) -> None:
     assert log.end_offsets(topic) == dict.fromkeys(range(PARTITIONS), 0)
 
-    log.publish(topic, [("same", b"1"), ("same", b"2"), ("same", b"3")])
+    publish(log, topic, [("same", b"1"), ("same", b"2"), ("same", b"3")])
     (partition,) = {m.partition for m in consume_all(log, topic, group)}
     expected = dict.fromkeys(range(PARTITIONS), 0) | {partition: 3}
     assert log.end_offsets(topic) == expected
 
-    log.publish(topic, keyed(10))
+    publish(log, topic, keyed(10))
     everything = consume_all(log, topic, group)
     assert log.end_offsets(topic) == dict.fromkeys(range(PARTITIONS), 0) | next_offsets(everything)
 
@@ -109,10 +120,10 @@ def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(
     log: EventLog, topic: str, group: str
 ) -> None:
     assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
-    log.publish(topic, keyed(12))
+    publish(log, topic, keyed(12))
     assert lag(log, topic, group) == 12
 
-    first = next(iter(log.consume(topic, group, batch_size=5)))
+    first = next(iter(consume(log, topic, group, log.end_offsets(topic), batch_size=5)))
     log.commit(topic, group, next_offsets(first))
     assert lag(log, topic, group) == 7
     assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0) | next_offsets(first)
@@ -126,8 +137,8 @@ def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(
 def test_uncommitted_batch_is_delivered_again(
     log_url: str, log: EventLog, topic: str, group: str
 ) -> None:
-    log.publish(topic, keyed(10))
-    crashed = next(iter(log.consume(topic, group, batch_size=4)))
+    publish(log, topic, keyed(10))
+    crashed = next(iter(consume(log, topic, group, log.end_offsets(topic), batch_size=4)))
     assert len(crashed) == 4
 
     with KafkaResource(url=log_url, partitions=PARTITIONS).open() as restarted:
@@ -145,9 +156,9 @@ def test_a_key_always_lands_on_the_same_partition(
     log_url: str, log: EventLog, topic: str, group: str
 ) -> None:
     keys = [f"customer-{i}" for i in range(30)]
-    log.publish(topic, [(key, b"first") for key in keys])
+    publish(log, topic, [(key, b"first") for key in keys])
     with KafkaResource(url=log_url, partitions=PARTITIONS).open() as reopened:
-        reopened.publish(topic, [(key, b"second") for key in reversed(keys)])
+        publish(reopened, topic, [(key, b"second") for key in reversed(keys)])
 
     partitions_by_key: dict[str, set[int]] = defaultdict(set)
     for message in consume_all(log, topic, group):
@@ -160,10 +171,10 @@ def test_a_key_always_lands_on_the_same_partition(
 def test_consume_stops_at_the_end_seen_when_it_started(
     log: EventLog, topic: str, group: str
 ) -> None:
-    log.publish(topic, keyed(6, prefix="before"))
-    batches = log.consume(topic, group, batch_size=2)
+    publish(log, topic, keyed(6, prefix="before"))
+    batches = consume(log, topic, group, log.end_offsets(topic), batch_size=2)
     first = next(batches)
-    log.publish(topic, keyed(6, prefix="during"))
+    publish(log, topic, keyed(6, prefix="during"))
     consumed = first + [m for batch in batches for m in batch]
 
     assert sorted(m.key for m in consumed) == sorted(key for key, _ in keyed(6, prefix="before"))
@@ -173,8 +184,8 @@ def test_consume_stops_at_the_end_seen_when_it_started(
 def test_tail_returns_the_newest_messages_of_each_partition(
     log: EventLog, topic: str, group: str
 ) -> None:
-    log.publish(topic, [("hot", f"{i}".encode()) for i in range(5)])
-    log.publish(topic, keyed(9))
+    publish(log, topic, [("hot", f"{i}".encode()) for i in range(5)])
+    publish(log, topic, keyed(9))
     everything = consume_all(log, topic, group)
 
     newest = log.tail(topic, 2)
@@ -190,11 +201,11 @@ def test_tail_returns_the_newest_messages_of_each_partition(
 
 def test_publishing_to_an_unknown_topic_names_it(log: EventLog) -> None:
     with pytest.raises(LookupError, match="never-created"):
-        log.publish("never-created", [("k", b"v")])
+        publish(log, "never-created", [("k", b"v")])
 
 
 def test_ensure_topic_is_idempotent(log: EventLog, topic: str) -> None:
-    log.publish(topic, keyed(4))
+    publish(log, topic, keyed(4))
     log.ensure_topic(topic)
     assert sum(log.end_offsets(topic).values()) == 4
     assert len(log.end_offsets(topic)) == PARTITIONS
@@ -203,7 +214,7 @@ def test_ensure_topic_is_idempotent(log: EventLog, topic: str) -> None:
 def publish_from_process(url: str, topic: str, worker: int, count: int) -> None:
     with KafkaResource(url=url, partitions=PARTITIONS).open() as opened:
         for i in range(count):
-            opened.publish(topic, [(f"key-{i % 7}", f"{worker}:{i}".encode())])
+            publish(opened, topic, [(f"key-{i % 7}", f"{worker}:{i}".encode())])
 
 
 def test_publishers_in_several_processes_get_gapless_offsets_and_agree_on_partitions(
@@ -223,7 +234,73 @@ def test_kafka_resource_opens_the_sqlite_log(tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "events.sqlite"
     with KafkaResource(url=f"sqlite:///{path}", partitions=2).open() as opened:
         opened.ensure_topic("stores")
-        assert opened.publish("stores", keyed(3)) == 3
+        assert sum(publish(opened, "stores", keyed(3)).values()) == 3
     with KafkaResource(url=f"sqlite:///{path}", partitions=2).open() as reopened:
         assert set(reopened.end_offsets("stores")) == {0, 1}
         assert len(consume_all(reopened, "stores", "raw")) == 3
+
+
+def test_headers_and_bounds_come_back_as_published(log: EventLog, topic: str) -> None:
+    headers = (("source_id", "ord-00001"), ("version", "ab12"), ("note", "ё"))
+    log.publish(topic, [OutgoingMessage("same", b"1", headers), OutgoingMessage("same", b"2")])
+    (partition,) = {p for p, end in log.end_offsets(topic).items() if end}
+
+    everything = [m for batch in log.read(topic, {}, log.end_offsets(topic)) for m in batch]
+    assert [(m.value, m.headers) for m in everything] == [(b"1", headers), (b"2", ())]
+    assert log.tail(topic, 1)[0].headers == ()
+    second = [m for batch in log.read(topic, {partition: 1}, log.end_offsets(topic)) for m in batch]
+    assert [m.value for m in second] == [b"2"]
+    assert [m for batch in log.read(topic, {}, {partition: 1}) for m in batch] == everything[:1]
+
+
+def publish_then_hang(url: str, topic: str, transactional_id: str, marker: Path) -> None:
+    """Publish a transactional batch that never ends: the test kills this process mid-batch."""
+
+    def endless():
+        for i in range(5):
+            yield OutgoingMessage(f"key-{i}", b"never committed")
+        marker.write_text("sent")
+        time.sleep(600)
+        yield OutgoingMessage("last", b"unreachable")
+
+    with KafkaResource(url=url, partitions=PARTITIONS).open() as opened:
+        opened.fence(transactional_id)
+        opened.publish(topic, endless(), transactional_id=transactional_id)
+
+
+def test_a_batch_whose_publisher_is_killed_is_never_read(log_url: str, log: EventLog, topic: str, tmp_path: Path) -> None:
+    marker, transactional_id = tmp_path / "sent", f"publisher-of-{topic}"
+    publisher = multiprocessing.get_context("spawn").Process(
+        target=publish_then_hang, args=(log_url, topic, transactional_id, marker)
+    )
+    publisher.start()
+    deadline = time.monotonic() + 60
+    while not marker.exists() and publisher.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the publisher never reached the middle of its batch"
+    time.sleep(1)  # let the sends reach the broker: they must stay invisible all the same
+    os.kill(publisher.pid, signal.SIGKILL)
+    publisher.join()
+
+    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as successor:
+        successor.fence(transactional_id)
+        assert [m for batch in successor.read(topic, {}, successor.end_offsets(topic)) for m in batch] == []
+        successor.publish(topic, [OutgoingMessage("after", b"committed")], transactional_id=transactional_id)
+    visible = [m for batch in log.read(topic, {}, log.end_offsets(topic)) for m in batch]
+    assert [m.value for m in visible] == [b"committed"]
+
+
+@pytest.mark.servers
+def test_a_fenced_kafka_publisher_can_publish_nothing_more(kafka_port: int, tmp_path: Path) -> None:
+    url = f"kafka://127.0.0.1:{kafka_port}"
+    with KafkaResource(url=url).open() as zombie, KafkaResource(url=url).open() as successor:
+        topic = f"fenced-{uuid.uuid4().hex[:8]}"
+        transactional_id = f"publisher-of-{topic}"
+        zombie.ensure_topic(topic)
+        zombie.fence(transactional_id)
+        zombie.publish(topic, [OutgoingMessage("k", b"before")], transactional_id=transactional_id)
+        successor.fence(transactional_id)
+        with pytest.raises(KafkaError):
+            zombie.publish(topic, [OutgoingMessage("k", b"zombie")], transactional_id=transactional_id)
+        visible = [m.value for batch in successor.read(topic, {}, successor.end_offsets(topic)) for m in batch]
+    assert visible == [b"before"]

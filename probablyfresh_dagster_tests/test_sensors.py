@@ -4,6 +4,7 @@ import dagster as dg
 
 from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
 from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.resources.events import OutgoingMessage
 from probablyfresh_dagster.sensors import json_files_sensor, kafka_lag_sensor
 
 
@@ -51,7 +52,7 @@ def test_kafka_lag_sensor_requests_raw_and_mart_only_while_messages_wait(platfor
     with platform.resource("kafka").open() as log:
         log.ensure_topic("stores")
         log.ensure_topic("products")
-        log.publish("products", [("prd-1", b"{}"), ("prd-2", b"{}")])
+        log.publish("products", [OutgoingMessage("prd-1", b"{}"), OutgoingMessage("prd-2", b"{}")])
 
     waiting, _ = _evaluate(kafka_lag_sensor, platform, resource="kafka")
     assert len(waiting) == 1

@@ -5,7 +5,7 @@ import dagster as dg
 from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import KafkaResource, lag
+from probablyfresh_dagster.resources.events import KafkaResource, consume, lag, next_offsets
 from probablyfresh_dagster.sql import query, run_script
 
 CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
@@ -27,28 +27,34 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
     def clickhouse_raw(
         context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource
     ) -> dg.MaterializeResult:
-        """Exactly once into RAW without transactions: each batch is inserted, then committed.
+        """Exactly once into RAW without a transaction spanning both: each batch is inserted,
+        then its offsets committed; at the end, the end offsets read to (past any transaction
+        markers, so that no lag is left behind).
 
-        After a crash between the two, Kafka re-delivers the batch; rows at or above the
-        next offset ClickHouse itself holds for the partition are the only ones inserted, so
-        the re-delivered offsets are dropped (and the table's sorting key collapses any copy
-        that two loaders racing past this guard could still write).
+        Only committed messages are read (`read_committed`), so a batch a crashed publisher
+        left open never reaches RAW. After a crash between an insert and its commit, Kafka
+        re-delivers the batch; rows at or above the next offset ClickHouse itself holds for the
+        partition are the only ones inserted, so the re-delivered offsets are dropped (and the
+        table's sorting key collapses any copy that two loaders racing past this guard could
+        still write).
         """
         inserted = 0
         with clickhouse.client() as client, kafka.open() as log:
             log.ensure_topic(entity.name)
             run_script(client, "raw", table=entity.raw_table)
-            next_offsets = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
-            for batch in log.consume(entity.name, CLICKHOUSE_GROUP):
+            stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
+            end = log.end_offsets(entity.name)
+            for batch in consume(log, entity.name, CLICKHOUSE_GROUP, end):
                 rows = [
                     (m.topic, m.partition, m.offset, m.key, m.value)
                     for m in batch
-                    if m.offset >= next_offsets.get(m.partition, 0)
+                    if m.offset >= stored.get(m.partition, 0)
                 ]
                 if rows:
                     client.insert(entity.raw_table, rows, column_names=RAW_COLUMNS)
                     inserted += len(rows)
-                log.commit(entity.name, CLICKHOUSE_GROUP, _next_offsets(batch))
+                log.commit(entity.name, CLICKHOUSE_GROUP, next_offsets(batch))
+            log.commit(entity.name, CLICKHOUSE_GROUP, end)
             remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
             rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
         context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
@@ -103,10 +109,3 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return mart
-
-
-def _next_offsets(batch) -> dict[int, int]:
-    offsets: dict[int, int] = {}
-    for message in batch:
-        offsets[message.partition] = max(offsets.get(message.partition, 0), message.offset + 1)
-    return offsets

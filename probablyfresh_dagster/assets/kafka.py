@@ -5,6 +5,7 @@ import json
 import dagster as dg
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import protect
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource
@@ -29,26 +30,27 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
         fernet: FernetResource,
     ) -> dg.MaterializeResult:
         cipher = fernet.cipher()  # before anything is published: a bad key stops here
-        published, sample = 0, None
         with mongo.open() as store, kafka.open() as log:
             log.ensure_topic(entity.name)
-            for batch in store.pending(entity.name):
-                messages = [
-                    (document.body[entity.key], _encode(protect(document.body, entity.pii, cipher)))
-                    for document in batch
-                ]
-                published += log.publish(entity.name, messages)
-                store.mark_published(entity.name, batch)
-                sample = sample or messages[0][1].decode()
+            publication = publish_pending(
+                entity, store, log, lambda document: _encode(protect(document.body, entity.pii, cipher))
+            )
             end_offsets = log.end_offsets(entity.name)
-        context.log.info(f"Published {published} messages to {entity.name}")
+            newest = log.tail(entity.name, 1)
+        context.log.info(f"Published {publication.published} messages to {entity.name}")
+        if publication.recovered:
+            context.log.warning(
+                f"{publication.recovered} messages of {entity.name} had been published by an interrupted "
+                "run without being marked in MongoDB: marked now, not published again"
+            )
         metadata = {
-            "published": published,
-            "dagster/row_count": sum(end_offsets.values()),
+            "published": publication.published,
+            "recovered": publication.recovered,
+            # Offsets, not a message count: on Kafka they also number transaction markers.
             "end_offsets": dg.MetadataValue.json({str(p): o for p, o in end_offsets.items()}),
         }
-        if sample:
-            metadata["sample_message"] = dg.MetadataValue.json(json.loads(sample))
+        if newest:
+            metadata["sample_message"] = dg.MetadataValue.json(json.loads(newest[-1].value))
         return dg.MaterializeResult(metadata=metadata)
 
     return kafka_topic

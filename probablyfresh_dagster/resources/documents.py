@@ -5,7 +5,9 @@ natural key indexed beside it. Two files carrying the same natural key are two d
 is a business duplicate coming from the source, and the platform must carry it to RAW so the
 duplicate share can measure it. A document whose content changed since it was last published
 is *pending*; the Kafka asset publishes pending documents and marks them published, so a re-run
-with unchanged files publishes nothing (an outbox, not a snapshot dump).
+with unchanged files publishes nothing (an outbox, not a snapshot dump). How that stays exactly
+once when a run dies half-way is `outbox.py`'s story; the store keeps its two pieces of state: an
+exclusive publish lease per collection, and the checkpoint of the topic it has reconciled.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import dagster as dg
 
@@ -30,11 +32,20 @@ class SourceDocument:
     body: dict[str, Any]
 
 
+class DocumentVersion(NamedTuple):
+    source_id: str
+    content_hash: str
+
+
 @dataclass(frozen=True)
 class PendingDocument:
     source_id: str
     content_hash: str
     body: dict[str, Any]
+
+    @property
+    def version(self) -> DocumentVersion:
+        return DocumentVersion(self.source_id, self.content_hash)
 
 
 @dataclass(frozen=True)
@@ -70,8 +81,18 @@ class DocumentStore(Protocol):
     def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
         """Documents not yet published in their current version, in source-id order, batched."""
 
-    def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
-        """Clear the pending flag of these versions (a document changed since stays pending)."""
+    def mark_published(
+        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]
+    ) -> None:
+        """Clear the pending flag of these versions (a document changed since stays pending), then
+        record `checkpoint`: the topic offsets below which every published version is marked."""
+
+    def checkpoint(self, collection: str) -> dict[int, int]:
+        """The last checkpoint recorded by `mark_published` (empty before the first)."""
+
+    def publish_lease(self, collection: str) -> AbstractContextManager[None]:
+        """Held while publishing the collection: one publisher at a time, across processes and
+        hosts; a holder that dies gives it up (see each implementation for how fast)."""
 
     def count(self, collection: str) -> int: ...
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
 import dagster as dg
+
+Headers = tuple[tuple[str, str], ...]
+"""Message headers as (name, text) pairs, in order (Kafka's are bytes: UTF-8 on the wire)."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    key: str
+    value: bytes
+    headers: Headers = ()
 
 
 @dataclass(frozen=True)
@@ -17,26 +27,44 @@ class Message:
     offset: int
     key: str
     value: bytes
+    headers: Headers = ()
 
 
 class EventLog(Protocol):
     def ensure_topic(self, topic: str) -> None:
         """Create the topic with the configured partition count if it does not exist."""
 
-    def publish(self, topic: str, messages: Iterable[tuple[str, bytes]]) -> int:
-        """Append keyed messages (same key -> same partition); durable when it returns."""
+    def fence(self, transactional_id: str) -> None:
+        """Become the only publisher under `transactional_id`: whatever an earlier publisher with
+        that id left uncommitted (a run killed mid-batch) is aborted and never becomes visible.
+
+        Call it before reading what that publisher committed: no message can be added behind
+        the reader's back afterwards.
+        """
+
+    def publish(
+        self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
+    ) -> dict[int, int]:
+        """Append the messages (same key -> same partition) as one atomic batch: readers see all
+        of them or, if the publisher dies first, none. Durable when it returns.
+
+        Returns the offset after the last message written, for each partition written. With a
+        `transactional_id`, `fence(transactional_id)` must have been called on this log first.
+        """
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        """Next offset to be written, per partition (0 for an empty partition)."""
+        """Next offset to be read, per partition (0 for an empty partition). On Kafka this is the
+        last stable offset, and offsets also number transaction markers: they count positions,
+        not messages."""
 
     def committed(self, topic: str, group: str) -> dict[int, int]:
         """Next offset the group will read, per partition (0 where nothing was committed)."""
 
-    def consume(self, topic: str, group: str, batch_size: int = 1000) -> Iterator[list[Message]]:
-        """Messages from the group's committed offsets up to the end offsets seen at the start.
-
-        Never commits: the caller commits after it has stored a batch.
-        """
+    def read(
+        self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
+    ) -> Iterator[list[Message]]:
+        """Committed messages from `start` up to `end` (per partition; absent from `start`: from
+        0, absent from `end`: not read), in batches of at most `batch_size`."""
 
     def commit(self, topic: str, group: str, offsets: dict[int, int]) -> None:
         """Record the next offset to read, per partition, for the group."""
@@ -47,10 +75,27 @@ class EventLog(Protocol):
     def close(self) -> None: ...
 
 
+def consume(
+    log: EventLog, topic: str, group: str, end: dict[int, int], batch_size: int = 1000
+) -> Iterator[list[Message]]:
+    """The group's unread messages, from its committed offsets up to `end`. Never commits: the
+    caller commits each batch once it has stored it, and `end` once it has stored them all
+    (past the last message, `end` may also skip transaction markers)."""
+    return log.read(topic, log.committed(topic, group), end, batch_size)
+
+
 def lag(log: EventLog, topic: str, group: str) -> int:
     """Messages the group has not committed yet, over all partitions."""
     committed = log.committed(topic, group)
     return sum(end - committed.get(p, 0) for p, end in log.end_offsets(topic).items())
+
+
+def next_offsets(messages: Sequence[Message]) -> dict[int, int]:
+    """The offset after the last of `messages`, per partition they cover."""
+    offsets: dict[int, int] = {}
+    for message in messages:
+        offsets[message.partition] = max(offsets.get(message.partition, 0), message.offset + 1)
+    return offsets
 
 
 class KafkaResource(dg.ConfigurableResource):

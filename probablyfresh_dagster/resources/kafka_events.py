@@ -1,25 +1,28 @@
-"""The event log on Kafka through kafka-python (>= 3.0.9).
+"""The event log on Kafka through kafka-python (>= 3.0.12, for transactions).
 
 Consumers never join a group: partitions are assigned by hand and the group id only names the
-committed offsets, so reading starts at once with no rebalance to wait for. One `consume` at a
-time per group and log instance, since a group's consumer is reused between calls.
-Partitioning is Kafka's own (murmur2 of the UTF-8 key), not the embedded log's crc32.
+committed offsets, so reading starts at once with no rebalance to wait for. Every consumer reads
+`read_committed`: messages of an aborted or still open transaction are never seen. One read at
+a time per log instance, since its reader is reused between calls.
+
+A batch is published in one Kafka transaction when a transactional id is given (the outbox's
+way), else by the idempotent producer with one flush. Partitioning is Kafka's own (murmur2 of the
+UTF-8 key), not the embedded log's crc32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from kafka.serializer import DefaultSerializer
 
-from probablyfresh_dagster.resources.events import Message
+from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMessage
 
-PUBLISH_BATCH_SIZE = 1000
 POLL_TIMEOUT_MS = 500
 TAIL_POLL_RECORDS = 1000
 T = TypeVar("T")
@@ -38,7 +41,7 @@ class KafkaEventLog:
         self._replication_factor = replication_factor
         self._timeout_ms = timeout_ms
         self._admin: KafkaAdminClient | None = None
-        self._producer: KafkaProducer | None = None
+        self._producers: dict[str | None, KafkaProducer] = {}
         self._consumers: dict[str | None, KafkaConsumer] = {}
 
     def _connect(self, client: Callable[..., T], **config: Any) -> T:
@@ -59,17 +62,23 @@ class KafkaEventLog:
             self._admin = self._connect(KafkaAdminClient)
         return self._admin
 
-    def _producer_client(self) -> KafkaProducer:
-        if self._producer is None:
-            self._producer = self._connect(
-                KafkaProducer,
-                acks="all",
-                enable_idempotence=True,
-                key_serializer=DefaultSerializer("utf-8"),
-                allow_auto_create_topics=False,
-                max_block_ms=self._timeout_ms,
-            )
-        return self._producer
+    def _producer(self, transactional_id: str | None) -> KafkaProducer:
+        if transactional_id not in self._producers:
+            if transactional_id is not None:
+                raise RuntimeError(f"fence({transactional_id!r}) before publishing under it")
+            self._producers[None] = self._new_producer()
+        return self._producers[transactional_id]
+
+    def _new_producer(self, **config: Any) -> KafkaProducer:
+        return self._connect(
+            KafkaProducer,
+            acks="all",
+            enable_idempotence=True,
+            key_serializer=DefaultSerializer("utf-8"),
+            allow_auto_create_topics=False,
+            max_block_ms=self._timeout_ms,
+            **config,
+        )
 
     def _consumer(self, group: str | None) -> KafkaConsumer:
         """The group's consumer, or with no group the reader used for offsets and tails."""
@@ -79,6 +88,7 @@ class KafkaEventLog:
                 group_id=group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                isolation_level="read_committed",
                 key_deserializer=DefaultSerializer("utf-8"),
             )
         return self._consumers[group]
@@ -109,23 +119,52 @@ class KafkaEventLog:
         except TopicAlreadyExistsError:
             pass
 
-    def publish(self, topic: str, messages: Iterable[tuple[str, bytes]]) -> int:
-        """Sends in batches; each batch is flushed and every send checked before the next."""
+    def fence(self, transactional_id: str) -> None:
+        """`init_transactions` bumps the id's epoch: the broker aborts the open transaction of any
+        earlier producer with this id, and refuses that producer from now on."""
+        if transactional_id not in self._producers:
+            producer = self._new_producer(transactional_id=transactional_id)
+            producer.init_transactions()
+            self._producers[transactional_id] = producer
+
+    def publish(
+        self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
+    ) -> dict[int, int]:
+        """Sends the batch, flushes once, checks every send, then commits the transaction (if any)."""
         self._topic_partitions(topic)
-        producer = self._producer_client()
-        published = 0
-        iterator = iter(messages)
-        while batch := list(islice(iterator, PUBLISH_BATCH_SIZE)):
-            futures = [producer.send(topic, key=key, value=value) for key, value in batch]
+        producer = self._producer(transactional_id)
+        transactional = transactional_id is not None
+        if transactional:
+            producer.begin_transaction()
+        try:
+            futures = [
+                producer.send(
+                    topic,
+                    key=message.key,
+                    value=message.value,
+                    headers=[(name, value.encode()) for name, value in message.headers],
+                )
+                for message in messages
+            ]
             producer.flush()
             for future in futures:
                 if not future.succeeded():
                     raise KafkaError(
-                        f"publishing to {topic!r} on {','.join(self._servers)} failed: "
-                        f"{future.exception}"
+                        f"publishing to {topic!r} on {','.join(self._servers)} failed: {future.exception}"
                     ) from future.exception
-            published += len(batch)
-        return published
+        except BaseException:
+            if transactional:
+                # A fenced producer cannot abort: the fence of its successor already did.
+                with contextlib.suppress(KafkaError):
+                    producer.abort_transaction()
+            raise
+        if transactional:
+            producer.commit_transaction()
+        written: dict[int, int] = {}
+        for future in futures:
+            sent = future.value
+            written[sent.partition] = max(written.get(sent.partition, 0), sent.offset + 1)
+        return written
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         ends = self._consumer(None).end_offsets(
@@ -140,18 +179,16 @@ class KafkaEventLog:
             for tp in self._topic_partitions(topic)
         }
 
-    def consume(self, topic: str, group: str, batch_size: int = 1000) -> Iterator[list[Message]]:
-        partitions = self._topic_partitions(topic)
-        consumer = self._consumer(group)
-        ends = consumer.end_offsets(partitions, timeout_ms=self._timeout_ms)
-        consumer.assign(partitions)
+    def read(
+        self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
+    ) -> Iterator[list[Message]]:
+        partitions = [tp for tp in self._topic_partitions(topic) if tp.partition in end]
+        reader = self._consumer(None)
+        begins = reader.beginning_offsets(partitions, timeout_ms=self._timeout_ms)
+        reader.assign(partitions)
         for tp in partitions:
-            committed = consumer.committed(tp, timeout_ms=self._timeout_ms)
-            if committed is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, committed)
-        yield from self._read_until(consumer, ends, batch_size)
+            reader.seek(tp, max(begins[tp], start.get(tp.partition, 0)))
+        yield from self._read_until(reader, {tp: end[tp.partition] for tp in partitions}, batch_size)
 
     def commit(self, topic: str, group: str, offsets: dict[int, int]) -> None:
         self._consumer(group).commit(
@@ -165,14 +202,9 @@ class KafkaEventLog:
     def tail(self, topic: str, limit: int) -> list[Message]:
         if limit <= 0:
             return []
-        partitions = self._topic_partitions(topic)
-        reader = self._consumer(None)
-        begins = reader.beginning_offsets(partitions, timeout_ms=self._timeout_ms)
-        ends = reader.end_offsets(partitions, timeout_ms=self._timeout_ms)
-        reader.assign(partitions)
-        for tp in partitions:
-            reader.seek(tp, max(begins[tp], ends[tp] - limit))
-        newest = [m for batch in self._read_until(reader, ends, TAIL_POLL_RECORDS) for m in batch]
+        ends = self.end_offsets(topic)
+        starts = {partition: end - limit for partition, end in ends.items()}
+        newest = [m for batch in self.read(topic, starts, ends, TAIL_POLL_RECORDS) for m in batch]
         return sorted(newest, key=lambda message: (message.partition, message.offset))
 
     def _read_until(
@@ -188,7 +220,7 @@ class KafkaEventLog:
         while any(positions[tp] is None or positions[tp] < end for tp, end in ends.items()):
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_size)
             batch = [
-                Message(tp.topic, tp.partition, record.offset, record.key or "", record.value)
+                Message(tp.topic, tp.partition, record.offset, record.key or "", record.value, _headers(record.headers))
                 for tp, records in sorted(polled.items())
                 for record in records
                 if record.offset < ends[tp]
@@ -213,9 +245,13 @@ class KafkaEventLog:
         for consumer in self._consumers.values():
             consumer.close(autocommit=False)
         self._consumers.clear()
-        if self._producer is not None:
-            self._producer.close(timeout=self._timeout_ms / 1000)
-            self._producer = None
+        for producer in self._producers.values():
+            producer.close(timeout=self._timeout_ms / 1000)
+        self._producers.clear()
         if self._admin is not None:
             self._admin.close()
             self._admin = None
+
+
+def _headers(headers: list[tuple[str, bytes]] | None) -> Headers:
+    return tuple((name, value.decode()) for name, value in headers or ())

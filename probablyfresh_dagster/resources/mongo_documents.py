@@ -2,13 +2,15 @@
 
 A stored document is the body's fields at top level plus `_id` (the source id), `_key` (the
 natural key), `_hash` (the content hash) and `_pending`. Only plain finds, bulk writes and a
-`$group`/`$count` aggregation are used: FerretDB v1 has no transactions and no `$lookup`.
+`$group`/`$count` aggregation are used: FerretDB v1 has no transactions and no `$lookup`. The
+outbox checkpoints and publish leases live in their own collections, one document per collection.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient, ReplaceOne, UpdateOne
@@ -16,12 +18,14 @@ from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
 from probablyfresh_dagster.resources.documents import (
+    DocumentVersion,
     PendingDocument,
     SourceDocument,
     UpsertCounts,
     batched,
     content_hash,
 )
+from probablyfresh_dagster.resources.mongo_lease import mongo_lease
 
 UPSERT_BATCH_SIZE = 1000
 # FerretDB v1 holds one backend connection per matched update statement until the whole command
@@ -30,6 +34,8 @@ UPSERT_BATCH_SIZE = 1000
 # even with several writers at once.
 WRITES_PER_COMMAND = 10
 RESERVED_FIELDS = ("_id", "_key", "_hash", "_pending")
+CHECKPOINTS = "_outbox_checkpoints"
+LEASES = "_outbox_leases"
 
 
 def without_credentials(url: str) -> str:
@@ -37,7 +43,8 @@ def without_credentials(url: str) -> str:
 
 
 class MongoDocumentStore:
-    def __init__(self, url: str, database: str, timeout_ms: int = 5000) -> None:
+    def __init__(self, url: str, database: str, timeout_ms: int = 5000, lease_seconds: float = 30.0) -> None:
+        self._lease_seconds = lease_seconds
         self._client: MongoClient[dict[str, Any]] = MongoClient(
             url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
@@ -132,19 +139,34 @@ class MongoDocumentStore:
                 return
             query = {"_pending": True, "_id": {"$gt": stored[-1]["_id"]}}
 
-    def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
+    def mark_published(
+        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]
+    ) -> None:
+        """Marks first, checkpoint second (no transactions): a crash in between only makes the
+        next recovery scan mark the same versions again."""
         target = self._collection(collection)
-        for batch in batched(documents, WRITES_PER_COMMAND):
+        for batch in batched(versions, WRITES_PER_COMMAND):
             target.bulk_write(
                 [
-                    UpdateOne(
-                        {"_id": document.source_id, "_hash": document.content_hash},
-                        {"$set": {"_pending": False}},
-                    )
-                    for document in batch
+                    UpdateOne({"_id": source_id, "_hash": digest}, {"$set": {"_pending": False}})
+                    for source_id, digest in batch
                 ],
                 ordered=False,
             )
+        self._database[CHECKPOINTS].update_one(
+            {"_id": collection},
+            {"$set": {"offsets": {str(partition): offset for partition, offset in checkpoint.items()}}},
+            upsert=True,
+        )
+
+    def checkpoint(self, collection: str) -> dict[int, int]:
+        stored = self._database[CHECKPOINTS].find_one({"_id": collection}) or {}
+        return {int(partition): offset for partition, offset in stored.get("offsets", {}).items()}
+
+    def publish_lease(self, collection: str) -> AbstractContextManager[None]:
+        return mongo_lease(
+            self._database[LEASES], collection, f"the publish lease of {collection}", self._lease_seconds
+        )
 
     def count(self, collection: str) -> int:
         return self._collection(collection).count_documents({})

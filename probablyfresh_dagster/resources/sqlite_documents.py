@@ -2,21 +2,26 @@
 
 All collections live in one table keyed by (collection, source_id), so collection names never
 become SQL identifiers. A partial index over pending rows keeps paging through the outbox cheap
-however many documents are already published.
+however many documents are already published. Marks and the checkpoint are written in one
+transaction; the publish lease is a file lock beside the database, which dies with its holder.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 from probablyfresh_dagster.resources.documents import (
+    DocumentVersion,
     PendingDocument,
     SourceDocument,
     UpsertCounts,
     batched,
     content_hash,
 )
+from probablyfresh_dagster.resources.file_lock import exclusive_file_lock
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 UPSERT_BATCH_SIZE = 1000
@@ -33,10 +38,17 @@ CREATE TABLE IF NOT EXISTS documents (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS documents_by_key ON documents (collection, natural_key);
 CREATE INDEX IF NOT EXISTS documents_pending ON documents (collection, source_id) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS outbox_checkpoints (
+    collection TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (collection, partition)
+) WITHOUT ROWID;
 """
 
 class SqliteDocumentStore:
     def __init__(self, path: str) -> None:
+        self._path = Path(path)
         self._db = connect(path, SCHEMA)
 
     def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
@@ -102,13 +114,32 @@ class SqliteDocumentStore:
                 return
             last_source_id = rows[-1][0]
 
-    def mark_published(self, collection: str, documents: Iterable[PendingDocument]) -> None:
+    def mark_published(
+        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]
+    ) -> None:
         with write_transaction(self._db):
             self._db.executemany(
                 "UPDATE documents SET pending = 0"
                 " WHERE collection = ? AND source_id = ? AND content_hash = ?",
-                ((collection, d.source_id, d.content_hash) for d in documents),
+                ((collection, source_id, digest) for source_id, digest in versions),
             )
+            self._db.executemany(
+                "INSERT INTO outbox_checkpoints (collection, partition, next_offset) VALUES (?, ?, ?)"
+                " ON CONFLICT (collection, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                ((collection, partition, offset) for partition, offset in checkpoint.items()),
+            )
+
+    def checkpoint(self, collection: str) -> dict[int, int]:
+        return dict(
+            self._db.execute(
+                "SELECT partition, next_offset FROM outbox_checkpoints WHERE collection = ?",
+                (collection,),
+            )
+        )
+
+    def publish_lease(self, collection: str) -> AbstractContextManager[None]:
+        lock = self._path.with_name(f"{self._path.name}.{collection}.publish.lock")
+        return exclusive_file_lock(lock, f"the publish lease of {collection}")
 
     def count(self, collection: str) -> int:
         return self._scalar("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)

@@ -10,15 +10,13 @@ partition number here than on a real broker. Only "same key, same partition" is 
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterator, Sequence
 
-from probablyfresh_dagster.resources.events import Message
+from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMessage
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
-
-PUBLISH_BATCH_SIZE = 1000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS topics (
@@ -31,6 +29,7 @@ CREATE TABLE IF NOT EXISTS messages (
     offset INTEGER NOT NULL,
     key TEXT NOT NULL,
     value BLOB NOT NULL,
+    headers TEXT NOT NULL DEFAULT '[]',
     timestamp_ms INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, offset)
 ) WITHOUT ROWID;
@@ -48,12 +47,19 @@ def partition_for(key: str, partitions: int) -> int:
     return zlib.crc32(key.encode("utf-8")) % partitions
 
 
+def _headers(text: str) -> Headers:
+    return tuple((name, value) for name, value in json.loads(text))
+
+
 class SqliteEventLog:
     def __init__(self, path: str, partitions: int) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be at least 1, got {partitions}")
         self._partitions = partitions
         self._db = connect(path, SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+        if "headers" not in columns:  # a log written before messages had headers
+            self._db.execute("ALTER TABLE messages ADD COLUMN headers TEXT NOT NULL DEFAULT '[]'")
 
     def ensure_topic(self, topic: str) -> None:
         """Idempotent; an existing topic keeps the partition count it was created with."""
@@ -71,28 +77,30 @@ class SqliteEventLog:
             )
         return row[0]
 
-    def publish(self, topic: str, messages: Iterable[tuple[str, bytes]]) -> int:
-        """Appends in transactions of PUBLISH_BATCH_SIZE messages; each is durable on commit."""
-        published = 0
-        iterator = iter(messages)
-        while batch := list(islice(iterator, PUBLISH_BATCH_SIZE)):
-            with write_transaction(self._db):
-                partitions = self._partition_count(topic)
-                next_offsets = self.end_offsets(topic)
-                timestamp_ms = int(time.time() * 1000)
-                rows = []
-                for key, value in batch:
-                    partition = partition_for(key, partitions)
-                    offset = next_offsets[partition]
-                    rows.append((topic, partition, offset, key, value, timestamp_ms))
-                    next_offsets[partition] += 1
-                self._db.executemany(
-                    "INSERT INTO messages (topic, partition, offset, key, value, timestamp_ms)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            published += len(batch)
-        return published
+    def fence(self, transactional_id: str) -> None:
+        """Nothing to do: a batch is one SQLite transaction, which a dead publisher never committed."""
+
+    def publish(
+        self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
+    ) -> dict[int, int]:
+        written: dict[int, int] = {}
+        with write_transaction(self._db):
+            partitions = self._partition_count(topic)
+            next_offsets = self.end_offsets(topic)
+            timestamp_ms = int(time.time() * 1000)
+            rows = []
+            for message in messages:
+                partition = partition_for(message.key, partitions)
+                offset = next_offsets[partition]
+                headers = json.dumps(message.headers, ensure_ascii=False)
+                rows.append((topic, partition, offset, message.key, message.value, headers, timestamp_ms))
+                next_offsets[partition] = written[partition] = offset + 1
+            self._db.executemany(
+                "INSERT INTO messages (topic, partition, offset, key, value, headers, timestamp_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return written
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         offsets = dict.fromkeys(range(self._partition_count(topic)), 0)
@@ -114,21 +122,24 @@ class SqliteEventLog:
         )
         return offsets
 
-    def consume(self, topic: str, group: str, batch_size: int = 1000) -> Iterator[list[Message]]:
+    def read(
+        self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
+    ) -> Iterator[list[Message]]:
         """Batches in (partition, offset) order; a batch may span partitions."""
-        ends = self.end_offsets(topic)
-        starts = self.committed(topic, group)
+        self._partition_count(topic)
         batch: list[Message] = []
-        for partition, end in ends.items():
-            offset = starts[partition]
-            while offset < end:
+        for partition, stop in sorted(end.items()):
+            offset = start.get(partition, 0)
+            while offset < stop:
                 rows = self._db.execute(
-                    "SELECT offset, key, value FROM messages"
+                    "SELECT offset, key, value, headers FROM messages"
                     " WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ?"
                     " ORDER BY offset LIMIT ?",
-                    (topic, partition, offset, end, batch_size - len(batch)),
+                    (topic, partition, offset, stop, batch_size - len(batch)),
                 ).fetchall()
-                batch.extend(Message(topic, partition, o, key, value) for o, key, value in rows)
+                if not rows:  # `end` beyond the partition's end
+                    break
+                batch.extend(Message(topic, partition, o, k, v, _headers(h)) for o, k, v, h in rows)
                 offset = rows[-1][0] + 1
                 if len(batch) == batch_size:
                     yield batch
@@ -149,13 +160,11 @@ class SqliteEventLog:
         newest: list[Message] = []
         for partition in range(self._partition_count(topic)):
             rows = self._db.execute(
-                "SELECT offset, key, value FROM messages WHERE topic = ? AND partition = ?"
+                "SELECT offset, key, value, headers FROM messages WHERE topic = ? AND partition = ?"
                 " ORDER BY offset DESC LIMIT ?",
                 (topic, partition, max(limit, 0)),
             ).fetchall()
-            newest.extend(
-                Message(topic, partition, o, key, value) for o, key, value in reversed(rows)
-            )
+            newest.extend(Message(topic, partition, o, k, v, _headers(h)) for o, k, v, h in reversed(rows))
         return newest
 
     def close(self) -> None:

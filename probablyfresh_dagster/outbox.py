@@ -1,0 +1,97 @@
+"""Each document version goes from MongoDB to Kafka exactly once, wherever a run dies.
+
+Publishing a batch and marking it published are two systems, with no transaction spanning
+both: a run killed between them has published versions that MongoDB still calls pending. So
+Kafka is the record of what was published, and MongoDB only catches up with it:
+
+1. Take the entity's publish lease (one publisher at a time, across processes; dies with its
+   holder) and fence the entity's transactional id: whatever a dead publisher left in an open
+   Kafka transaction is aborted, and it can never commit anything again.
+2. Recover: every message carries its document's source id and content hash in its headers.
+   Read the topic from the checkpoint (the offsets below which everything is already marked)
+   to its end, and mark the versions found there published.
+3. Publish what is still pending, one batch per Kafka transaction; after each commit, mark the
+   batch and move the checkpoint past it.
+
+A kill before a commit leaves nothing visible (the batch is aborted by the next fence, and read
+`read_committed` meanwhile); a kill after it leaves messages that step 2 of the next run finds.
+Either way the version reaches Kafka once, and RAW, which resumes from its own offsets, once.
+On the embedded log a batch is one SQLite transaction, which gives the same two outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.resources.documents import DocumentStore, DocumentVersion, PendingDocument
+from probablyfresh_dagster.resources.events import EventLog, Message, OutgoingMessage, next_offsets
+
+SOURCE_ID, VERSION = "source_id", "version"
+"""The headers naming the document version a message publishes."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    published: int
+    """Versions published by this run."""
+    recovered: int
+    """Versions found past the checkpoint: published by a run that died before recording it."""
+
+
+def transactional_id(entity: Entity) -> str:
+    return f"probablyfresh-outbox-{entity.name}"
+
+
+def publish_pending(
+    entity: Entity,
+    store: DocumentStore,
+    log: EventLog,
+    encode: Callable[[PendingDocument], bytes],
+    batch_size: int = 1000,
+) -> Publication:
+    """Publish every pending version of the entity's documents to its topic, as above, in
+    transactions of `batch_size` messages."""
+    topic, producer = entity.name, transactional_id(entity)
+    with store.publish_lease(entity.name):
+        log.fence(producer)
+        recovered, checkpoint = _recover(entity, store, log, batch_size)
+        published = 0
+        for documents in store.pending(entity.name, batch_size):
+            messages = [
+                OutgoingMessage(
+                    key=document.body[entity.key],
+                    value=encode(document),
+                    headers=((SOURCE_ID, document.source_id), (VERSION, document.content_hash)),
+                )
+                for document in documents
+            ]
+            checkpoint = checkpoint | log.publish(topic, messages, transactional_id=producer)
+            store.mark_published(entity.name, [document.version for document in documents], checkpoint)
+            published += len(documents)
+    return Publication(published, recovered)
+
+
+def _recover(entity: Entity, store: DocumentStore, log: EventLog, batch_size: int) -> tuple[int, dict[int, int]]:
+    """Mark the versions found published past the checkpoint; return their number and the new
+    checkpoint, the topic's end."""
+    stored = store.checkpoint(entity.name)
+    end = log.end_offsets(entity.name)
+    found, checkpoint = 0, stored
+    for batch in log.read(entity.name, stored, end, batch_size):
+        versions = [version for version in map(_version, batch) if version]
+        checkpoint = checkpoint | next_offsets(batch)
+        store.mark_published(entity.name, versions, checkpoint)
+        found += len(versions)
+    if any(end[p] != checkpoint.get(p, 0) for p in end):  # transaction markers past the last batch
+        store.mark_published(entity.name, [], end)
+    return found, end
+
+
+def _version(message: Message) -> DocumentVersion | None:
+    """The version a message publishes; None for a message from another producer."""
+    headers = dict(message.headers)
+    if SOURCE_ID in headers and VERSION in headers:
+        return DocumentVersion(headers[SOURCE_ID], headers[VERSION])
+    return None

@@ -1,0 +1,78 @@
+"""An exclusive lease in MongoDB, for holders on different hosts (run containers).
+
+A lease is a document `{_id: name, owner, holder, expires_at}`. Taking it is one upsert that
+matches only an expired lease or our own, so two takers cannot both succeed (the loser's upsert
+collides on `_id`). A thread renews it while held; a holder killed outright stops renewing and
+the lease is free `seconds` later at most. Expiry compares the hosts' clocks, which the
+compose stack shares. A holder that stalls past expiry loses the lease without knowing: the
+publisher relies on Kafka's fencing, not on the lease, for correctness (see `outbox.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import dagster as dg
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+RETRY_SECONDS = 1.0
+
+
+@contextmanager
+def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, seconds: float) -> Iterator[None]:
+    owner = uuid.uuid4().hex
+    holder = f"pid {os.getpid()} on {socket.gethostname()}"
+    if not _take(leases, name, owner, holder, seconds):
+        current = leases.find_one({"_id": name}) or {}
+        dg.get_dagster_logger().warning(
+            f"Waiting for {what}: held by {current.get('holder', 'another process')} "
+            f"until {current.get('expires_at')} UTC unless renewed"
+        )
+        while not _take(leases, name, owner, holder, seconds):
+            time.sleep(min(RETRY_SECONDS, seconds))
+    released = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(leases, name, owner, seconds, released), daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        released.set()
+        renewer.join()
+        leases.delete_one({"_id": name, "owner": owner})
+
+
+def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: str, seconds: float) -> bool:
+    now = datetime.now(timezone.utc)
+    try:
+        leases.update_one(
+            {"_id": name, "$or": [{"expires_at": {"$lt": now}}, {"owner": owner}]},
+            {"$set": {"owner": owner, "holder": holder, "expires_at": now + timedelta(seconds=seconds)}},
+            upsert=True,
+        )
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+def _renew(
+    leases: Collection[dict[str, Any]], name: str, owner: str, seconds: float, released: threading.Event
+) -> None:
+    while not released.wait(seconds / 3):
+        expires_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        try:
+            renewed = leases.update_one({"_id": name, "owner": owner}, {"$set": {"expires_at": expires_at}})
+        except PyMongoError as error:  # try again next period, while the lease still runs
+            dg.get_dagster_logger().warning(f"Could not renew the lease {name!r}: {error}")
+            continue
+        if not renewed.matched_count:
+            dg.get_dagster_logger().error(f"Lost the lease {name!r}: it expired and was taken over")
+            return

@@ -1,0 +1,130 @@
+"""The outbox publishes each document version once, on the embedded backends and on real Kafka
+with FerretDB: after a failure between publishing and marking, and with two publishers at once."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.outbox import SOURCE_ID, VERSION, Publication, publish_pending
+from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource, PendingDocument, SourceDocument
+from probablyfresh_dagster.resources.events import KafkaResource, Message
+
+from .conftest import run_in_processes
+
+DOCUMENTS, BATCH = 120, 50
+"""Three publish batches, small because FerretDB's SQLite backend takes about 10 ms per update."""
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """An entity of its own (so real servers shared by the session see a fresh topic) and the
+    backends to publish it with; plain values, so that a spawned process can rebuild it."""
+
+    entity: Entity
+    mongo_url: str
+    kafka_url: str
+
+    def mongo(self) -> MongoResource:
+        return MongoResource(url=self.mongo_url, database=self.entity.name)
+
+    def kafka(self) -> KafkaResource:
+        return KafkaResource(url=self.kafka_url, partitions=3)
+
+    def publish(self) -> Publication:
+        with self.mongo().open() as store, self.kafka().open() as log:
+            log.ensure_topic(self.entity.name)
+            return publish_pending(self.entity, store, log, encode, BATCH)
+
+    def messages(self) -> list[Message]:
+        with self.kafka().open() as log:
+            return [m for batch in log.read(self.entity.name, {}, log.end_offsets(self.entity.name)) for m in batch]
+
+
+@pytest.fixture(params=["embedded", pytest.param("servers", marks=pytest.mark.servers)])
+def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Outbox:
+    entity = Entity(f"outbox_{uuid.uuid4().hex[:8]}", "store_id")
+    if request.param == "embedded":
+        return Outbox(entity, f"sqlite:///{tmp_path / 'mongo.sqlite3'}", f"sqlite:///{tmp_path / 'kafka.sqlite3'}")
+    return Outbox(
+        entity,
+        f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}",
+        f"kafka://127.0.0.1:{request.getfixturevalue('kafka_port')}",
+    )
+
+
+def encode(document: PendingDocument) -> bytes:
+    return f"{document.body['store_id']}@{document.body['version']}".encode()
+
+
+def load(outbox: Outbox, count: int, version: int = 1) -> None:
+    with outbox.mongo().open() as store:
+        store.upsert(
+            outbox.entity.name,
+            (SourceDocument(f"s{i:05d}", f"store-{i:05d}", {"store_id": f"store-{i:05d}", "version": version}) for i in range(count)),
+        )
+
+
+def published_versions(outbox: Outbox) -> Counter:
+    """How often each (source id, content hash) was published."""
+    return Counter((dict(m.headers)[SOURCE_ID], dict(m.headers)[VERSION]) for m in outbox.messages())
+
+
+class MarkingFails:
+    """A real store whose `mark_published` fails after `succeed` calls, as a run killed between a
+    Kafka commit and the MongoDB update would leave it (the crash tests kill real processes)."""
+
+    def __init__(self, store: DocumentStore, succeed: int) -> None:
+        self._store, self._left = store, succeed
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def mark_published(self, *args) -> None:
+        if self._left == 0:
+            raise ConnectionError("MongoDB went away")
+        self._left -= 1
+        self._store.mark_published(*args)
+
+
+def test_every_pending_version_is_published_once_with_its_origin_in_the_headers(outbox: Outbox) -> None:
+    load(outbox, DOCUMENTS)
+    assert outbox.publish() == Publication(published=DOCUMENTS, recovered=0)
+    assert outbox.publish() == Publication(published=0, recovered=0)
+
+    load(outbox, 10, version=2)
+    assert outbox.publish() == Publication(published=10, recovered=0)
+    versions = published_versions(outbox)
+    assert len(versions) == DOCUMENTS + 10 and set(versions.values()) == {1}
+    messages = outbox.messages()
+    assert {m.key for m in messages} == {f"store-{i:05d}" for i in range(DOCUMENTS)}
+    assert sum(m.value.endswith(b"@2") for m in messages) == 10
+
+
+@pytest.mark.parametrize("marks_before_failure", [0, 1, 2])
+def test_versions_published_but_not_marked_are_recovered_not_republished(outbox: Outbox, marks_before_failure: int) -> None:
+    load(outbox, DOCUMENTS)
+    with outbox.mongo().open() as store, outbox.kafka().open() as log:
+        log.ensure_topic(outbox.entity.name)
+        with pytest.raises(ConnectionError):
+            publish_pending(outbox.entity, MarkingFails(store, marks_before_failure), log, encode, BATCH)
+    first_batch = len(outbox.messages())
+    assert first_batch > 0
+
+    rerun = outbox.publish()
+    assert rerun.recovered >= 1 and rerun.published + first_batch == DOCUMENTS
+    versions = published_versions(outbox)
+    assert len(versions) == DOCUMENTS and set(versions.values()) == {1}
+    assert outbox.publish() == Publication(published=0, recovered=0)
+
+
+def test_two_publishers_at_once_publish_each_version_once(outbox: Outbox) -> None:
+    load(outbox, DOCUMENTS)
+    run_in_processes(Outbox.publish, [(outbox,), (outbox,)])
+    versions = published_versions(outbox)
+    assert len(versions) == DOCUMENTS and set(versions.values()) == {1}
