@@ -53,7 +53,7 @@ class Entity:
 # (which must be strings to be normalized); other fields pass as they are. Ids and names are required and non-blank, as are the store network
 # and the product group: the business checks count by them, so a blank one would surface as a
 # miscount far from its file.
-ID = Text(required=True)
+NON_BLANK = Text(required=True)
 TEXT, FLAG, NUMBER = Text(), Flag(), Number()
 AMOUNT = Number(required=True, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT)
 """Money, as the MART's `Decimal(12, 2)` keeps it (truncated to the cent) and drops it (not > 0)."""
@@ -66,9 +66,9 @@ STORES = Entity(
     pii=(("manager", "phone"), ("manager", "email")),
     marts=("stores_mart",),
     schema=Record({
-        "store_id": ID,
-        "store_name": ID,
-        "store_network": ID,
+        "store_id": NON_BLANK,
+        "store_name": NON_BLANK,
+        "store_network": NON_BLANK,
         "store_type_description": TEXT,
         "type": TEXT,
         "categories": ListOf(TEXT),
@@ -89,9 +89,9 @@ PRODUCTS = Entity(
     "id",
     marts=("products_mart",),
     schema=Record({
-        "id": ID,
-        "name": ID,
-        "group": ID,
+        "id": NON_BLANK,
+        "name": NON_BLANK,
+        "group": NON_BLANK,
         "description": TEXT,
         "kbju": Record({"calories": NUMBER, "protein": NUMBER, "fat": NUMBER, "carbohydrates": NUMBER}),
         "price": AMOUNT,
@@ -109,9 +109,9 @@ CUSTOMERS = Entity(
     pii=(("phone",), ("email",)),
     marts=("customers_mart",),
     schema=Record({
-        "customer_id": ID,
-        "first_name": ID,
-        "last_name": ID,
+        "customer_id": NON_BLANK,
+        "first_name": NON_BLANK,
+        "last_name": NON_BLANK,
         **CONTACTS,
         "birth_date": Date(required=True, since=OLDEST_BIRTH_DATE),
         "gender": TEXT,
@@ -131,14 +131,14 @@ PURCHASES = Entity(
     pii=(("customer", "phone"), ("customer", "email")),
     marts=("purchases_mart", "purchase_items_mart"),
     schema=Record({
-        "purchase_id": ID,
-        "customer": Record({"customer_id": ID, **CONTACTS}, required=True),
+        "purchase_id": NON_BLANK,
+        "customer": Record({"customer_id": NON_BLANK, **CONTACTS}, required=True),
         "store": Record(
-            {"store_id": ID, "store_network": TEXT, "location": Record({"city": TEXT})}, required=True
+            {"store_id": NON_BLANK, "store_network": TEXT, "location": Record({"city": TEXT})}, required=True
         ),
         "items": ListOf(
             Record({
-                "product_id": ID,
+                "product_id": NON_BLANK,
                 "name": TEXT,
                 "category": TEXT,
                 "quantity": Number(required=True, positive=True),

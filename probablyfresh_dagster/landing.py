@@ -91,14 +91,10 @@ def _json_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
 
 
 def read_documents(
-    entity: Entity,
-    folder: Path,
-    rejects: RejectLog,
-    max_file_bytes: int,
-    clock: Clock | None = None,
+    entity: Entity, folder: Path, rejects: RejectLog, max_file_bytes: int
 ) -> Iterator[SourceDocument]:
     """The documents of the folder's valid files; every other file goes to `rejects`."""
-    clock = clock or Clock.current()
+    clock = Clock.current()
     for entry in _json_entries(folder):
         body = None
         try:

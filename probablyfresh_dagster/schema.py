@@ -43,7 +43,7 @@ _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", floa
                bool: "boolean", type(None): "null"}
 
 
-def json_type(value: Any) -> str:
+def _json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
@@ -207,15 +207,13 @@ class ListOf(Field):
             raise Invalid(f"has {len(value)} items, more than {self.max_items}")
         for index, item in enumerate(value):
             try:
-                if item is None:
-                    raise Invalid("expected a value, got null")
                 self.item.check(item, clock)
             except Invalid as invalid:
                 raise invalid.at(index) from None
 
 
 def _wrong_type(value: Any, expected: str) -> Invalid:
-    return Invalid(f"expected {expected}, got {json_type(value)}")
+    return Invalid(f"expected {expected}, got {_json_type(value)}")
 
 
 def _parsed(parse: Any, form: re.Pattern[str], text: str, expected: str) -> Any:
