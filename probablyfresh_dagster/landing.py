@@ -113,7 +113,7 @@ def read_file(path: str | Path, max_file_bytes: int) -> bytes:
     The size is checked on the open file before reading it, so an oversized file costs nothing.
     Opened non-blocking, so that a FIFO put in place of a file cannot hang the load.
     """
-    if not _is_utf8(os.fsencode(path)):
+    if not _is_utf8(os.fsencode(os.path.basename(path))):
         raise Invalid("file name is not UTF-8", (FILE,))
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)

@@ -3,8 +3,10 @@ ones reach the MART; the rejects file is never left half written."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ import pytest
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.generator import GeneratorConfig, generate
-from probablyfresh_dagster.landing import Rejection, read_file, replacing_reject_log
+from probablyfresh_dagster.landing import RejectLog, Rejection, read_documents, read_file, replacing_reject_log
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid
@@ -295,3 +297,47 @@ def test_a_vanished_file_or_a_fifo_is_set_aside_not_raised(tmp_path):
     os.mkfifo(tmp_path / "pipe.json")
     with pytest.raises(Invalid, match="not a regular file"):
         read_file(tmp_path / "pipe.json", DEFAULT_MAX_FILE_BYTES)
+
+
+ODD_VALUES = (
+    None, True, 0, -1, 0.001, 2**63, -(2**63) - 1, 1e300, "", " ", "\0", "2099-01-01", "1969-12-31T23:59:59Z",
+    "31/12/2020", [], [[]], [None], {}, {"$set": 1}, {"a.b": 1}, {"": 1}, {"_id": 1},
+)
+"""Values of every JSON kind that some rule refuses somewhere."""
+
+
+def paths_of(value: Any, prefix: tuple = ()) -> list[tuple]:
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found = [prefix] if prefix else []
+    for part, child in children:
+        found += paths_of(child, (*prefix, part))
+    return found
+
+
+def test_no_mangled_file_escapes_the_reader(tmp_path):
+    """Thousands of random breakages of real files: each file is loaded or set aside, none raises."""
+    generate(GeneratorConfig(purchases=20), tmp_path / "data")
+    rng = random.Random(7)
+    for entity in ENTITIES:
+        sources = sorted((tmp_path / "data" / entity.name).glob("*.json"))
+        folder = tmp_path / "mangled" / entity.name
+        folder.mkdir(parents=True)
+        for number in range(400):
+            source = rng.choice(sources)
+            text = source.read_bytes()
+            if number % 2:
+                document = json.loads(text)
+                path = rng.choice(paths_of(document))
+                holder = document
+                for part in path[:-1]:
+                    holder = holder[part]
+                holder[path[-1]] = rng.choice(ODD_VALUES)
+                text = json.dumps(document, ensure_ascii=False).encode()
+            else:
+                at = rng.randrange(len(text))
+                text = text[:at] + rng.choice([b"", b"[", b"]", b"{", b'"', b"\\", b"e9", b"\xff", b"\\ud800"]) + text[at + 1:]
+            (folder / f"{number:03d}.json").write_bytes(text)
+        rejects = RejectLog(io.StringIO())
+        loaded = sum(1 for _ in read_documents(entity, folder, rejects, DEFAULT_MAX_FILE_BYTES))
+        assert loaded + rejects.count == 400
+        assert rejects.count > 150

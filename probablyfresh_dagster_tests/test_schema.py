@@ -148,6 +148,8 @@ def test_dates_and_datetimes_accept_iso_forms_only_up_to_now_naive_as_utc():
         "2026-11-24T12:00",  # seconds required: the forms ClickHouse is proven to read alike
         "2026-11-24T24:00:00",
         "2026-11-24T10:00:00+0300",
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59-01:00",  # after year 9999 in UTC
         "garbage",
         "",
     ):
