@@ -5,7 +5,20 @@ Assets, checks, sensors and SQL are built from this table, never copied per enti
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from probablyfresh_dagster.schema import (
+    MAX_AMOUNT,
+    MIN_AMOUNT,
+    OLDEST_BIRTH_DATE,
+    Date,
+    DateTime,
+    Flag,
+    ListOf,
+    Number,
+    Record,
+    Text,
+)
 
 PiiPath = tuple[str, ...]
 
@@ -20,6 +33,8 @@ class Entity:
     """Paths to the phone and email fields that are normalized and encrypted before Kafka."""
     marts: tuple[str, ...] = ()
     """The MART tables built from this entity's RAW table (the first one is keyed by `key`)."""
+    schema: Record = field(kw_only=True)
+    """What a source document must hold to reach the MART (see `schema`), checked on landing."""
 
     def asset(self, stage: str) -> str:
         """The asset name of a stage: `json_files`, `mongo_collection`, `kafka_topic`, …"""
@@ -34,18 +49,114 @@ class Entity:
         return self.marts[0]
 
 
+# The schemas list exactly what the MART reads, typed as it reads it, plus the personal fields
+# (which must be strings to be normalized); other fields pass as they are. Ids and names are required and non-blank, as are the store network
+# and the product group: the business checks count by them, so a blank one would surface as a
+# miscount far from its file.
+NON_BLANK = Text(required=True)
+TEXT, FLAG, NUMBER = Text(), Flag(), Number()
+AMOUNT = Number(required=True, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT)
+"""Money, as the MART's `Decimal(12, 2)` keeps it (truncated to the cent) and drops it (not > 0)."""
+CONTACTS = {"phone": TEXT, "email": TEXT}
+ADDRESS = {"city": TEXT, "street": TEXT, "house": TEXT, "postal_code": TEXT}
+
 STORES = Entity(
-    "stores", "store_id", pii=(("manager", "phone"), ("manager", "email")), marts=("stores_mart",)
+    "stores",
+    "store_id",
+    pii=(("manager", "phone"), ("manager", "email")),
+    marts=("stores_mart",),
+    schema=Record({
+        "store_id": NON_BLANK,
+        "store_name": NON_BLANK,
+        "store_network": NON_BLANK,
+        "store_type_description": TEXT,
+        "type": TEXT,
+        "categories": ListOf(TEXT),
+        "manager": Record({"name": TEXT, **CONTACTS}),
+        "location": Record({
+            **ADDRESS,
+            "country": TEXT,
+            "coordinates": Record({"latitude": NUMBER, "longitude": NUMBER}),
+        }),
+        "accepts_online_orders": FLAG,
+        "delivery_available": FLAG,
+        "warehouse_connected": FLAG,
+        "last_inventory_date": Date(required=True),
+    }),
 )
-PRODUCTS = Entity("products", "id", marts=("products_mart",))
+PRODUCTS = Entity(
+    "products",
+    "id",
+    marts=("products_mart",),
+    schema=Record({
+        "id": NON_BLANK,
+        "name": NON_BLANK,
+        "group": NON_BLANK,
+        "description": TEXT,
+        "kbju": Record({"calories": NUMBER, "protein": NUMBER, "fat": NUMBER, "carbohydrates": NUMBER}),
+        "price": AMOUNT,
+        "unit": TEXT,
+        "origin_country": TEXT,
+        "expiry_days": Number(integer=True, minimum=0, maximum=65_535),  # the MART's UInt16
+        "is_organic": FLAG,
+        "barcode": TEXT,
+        "manufacturer": Record({"name": TEXT, "country": TEXT, "website": TEXT, "inn": TEXT}),
+    }),
+)
 CUSTOMERS = Entity(
-    "customers", "customer_id", pii=(("phone",), ("email",)), marts=("customers_mart",)
+    "customers",
+    "customer_id",
+    pii=(("phone",), ("email",)),
+    marts=("customers_mart",),
+    schema=Record({
+        "customer_id": NON_BLANK,
+        "first_name": NON_BLANK,
+        "last_name": NON_BLANK,
+        **CONTACTS,
+        "birth_date": Date(required=True, since=OLDEST_BIRTH_DATE),
+        "gender": TEXT,
+        "registration_date": DateTime(required=True),
+        "is_loyalty_member": FLAG,
+        "loyalty_card_number": TEXT,
+        "purchase_location": Record({"store_id": TEXT, "city": TEXT}),
+        "delivery_address": Record({**ADDRESS, "apartment": TEXT}),
+        "preferences": Record(
+            {"preferred_language": TEXT, "preferred_payment_method": TEXT, "receive_promotions": FLAG}
+        ),
+    }),
 )
 PURCHASES = Entity(
     "purchases",
     "purchase_id",
     pii=(("customer", "phone"), ("customer", "email")),
     marts=("purchases_mart", "purchase_items_mart"),
+    schema=Record({
+        "purchase_id": NON_BLANK,
+        "customer": Record({"customer_id": NON_BLANK, **CONTACTS}, required=True),
+        "store": Record(
+            {"store_id": NON_BLANK, "store_network": TEXT, "location": Record({"city": TEXT})}, required=True
+        ),
+        "items": ListOf(
+            Record({
+                "product_id": NON_BLANK,
+                "name": TEXT,
+                "category": TEXT,
+                "quantity": Number(required=True, positive=True),
+                "unit": TEXT,
+                "price_per_unit": AMOUNT,
+                "total_price": AMOUNT,
+                "manufacturer": Record({"name": TEXT}),
+            }),
+            required=True,
+            min_items=1,
+            max_items=65_535,  # the MART's UInt16 item count and line number
+        ),
+        "total_amount": AMOUNT,
+        "payment_method": TEXT,
+        "is_delivery": FLAG,
+        "delivery_address": Record({"city": TEXT}),
+        "purchase_datetime": DateTime(required=True),
+    }),
 )
 
 ENTITIES: tuple[Entity, ...] = (STORES, PRODUCTS, CUSTOMERS, PURCHASES)

@@ -6,15 +6,24 @@ Layout under the data root: `stores/<store_id>.json`, `products/<id>.json`,
 Phones and emails are deliberately messy (mixed phone formats, stray spaces and capitals in
 some emails): the pipeline normalizes them before Kafka. Money is computed in whole kopecks so
 that every purchase total equals the sum of its lines exactly.
+
+One generator at a time per data root: a second one waits on the root's lock file (an `flock`,
+which the kernel releases when its holder dies, so a killed generator never blocks the next).
+Each file is written under a temporary name and renamed into place, so a generator killed
+mid-write leaves a `*.json.partial` file, which no reader takes for input and the next generator
+removes, never a truncated `*.json`.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import logging
 import os
 import random
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -26,6 +35,8 @@ from faker import Faker
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
 
 DEFAULT_SEED = 42
+LOCK_FILE = ".generator.lock"
+PARTIAL_SUFFIX = ".partial"
 MOSCOW = timezone(timedelta(hours=3))
 PURCHASE_WINDOW = timedelta(days=90)
 OWN_STORE_SHARE = 0.85
@@ -82,6 +93,8 @@ BRANDS = (
 )
 ORIGIN_COUNTRIES = ("Россия", "Беларусь", "Казахстан", "Турция", "Эквадор")
 ORIGIN_WEIGHTS = (70, 10, 8, 7, 5)
+
+log = logging.getLogger(__name__)
 
 
 class GeneratorConfig(dg.Config):
@@ -398,11 +411,25 @@ def iter_purchases(
         }
 
 
+@contextmanager
+def exclusive(root: Path) -> Iterator[None]:
+    """Hold the data root's generator lock, waiting (and saying so) while another holds it."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_FILE, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("Another generator is writing to %s: waiting for it to finish", root)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def clear_folder(folder: Path) -> None:
-    """Create the folder, or remove its `*.json` files only (keeps `.gitkeep`, notes, ...)."""
+    """Create the folder, or remove its `*.json` files only (keeps `.gitkeep`, notes, ...),
+    and the partial files a killed generator left."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.json"):
-        stale.unlink()
+    for stale in (*folder.glob("*.json"), *folder.glob(f"*.json{PARTIAL_SUFFIX}")):
+        stale.unlink(missing_ok=True)
 
 
 def write_records(root: Path, entity: Entity, records: Iterable[Record]) -> int:
@@ -410,7 +437,10 @@ def write_records(root: Path, entity: Entity, records: Iterable[Record]) -> int:
     written = 0
     for record in records:
         text = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
-        (folder / f"{record[entity.key]}.json").write_text(text, encoding="utf-8")
+        path = folder / f"{record[entity.key]}.json"
+        partial = path.with_name(path.name + PARTIAL_SUFFIX)
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
         written += 1
     return written
 
@@ -419,10 +449,15 @@ def generate(config: GeneratorConfig, root: Path) -> dict[str, int]:
     """Replace the JSON files under `root`; return the number of files written per entity."""
     as_of = check_config(config)
     seed = resolve_seed(config.seed)
+    root = Path(root)
+    with exclusive(root):
+        return _generate(config, seed, as_of, root)
+
+
+def _generate(config: GeneratorConfig, seed: int, as_of: date, root: Path) -> dict[str, int]:
     rng = random.Random(seed)
     fake = Faker("ru_RU")
     fake.seed_instance(seed)
-    root = Path(root)
     for entity in (STORES, PRODUCTS, CUSTOMERS, PURCHASES):
         clear_folder(root / entity.name)
 

@@ -27,12 +27,16 @@ def _assets(entity: Entity, stages: tuple[str, ...]) -> list[dg.AssetKey]:
 def folder_fingerprint(entity: Entity, files: FilesResource) -> str:
     """A digest of the folder's `*.json` names, sizes and mtimes, in constant memory.
 
-    Per-file digests are summed, so directory order does not matter and nothing is sorted.
+    Per-file digests are summed, so directory order does not matter and nothing is sorted. Names
+    are taken as bytes (a name need not be UTF-8), and a file gone since the listing is skipped.
     """
     total, count = 0, 0
     for path in json_files(files.folder(entity)):
-        stat = os.stat(path)
-        entry = f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue
+        entry = os.fsencode(path.name) + f"\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
         total = (total + int.from_bytes(hashlib.blake2b(entry, digest_size=8).digest(), "big")) % 2**64
         count += 1
     return f"{count}-{total:016x}"

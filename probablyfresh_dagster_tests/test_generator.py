@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import fcntl
 import json
 import random
 import re
+import signal
+import subprocess
+import sys
+import time
 import tracemalloc
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -14,7 +19,9 @@ from faker import Faker
 
 from probablyfresh_dagster.generator import (
     CATEGORIES,
+    LOCK_FILE,
     GeneratorConfig,
+    exclusive,
     generate,
     iter_purchases,
     main,
@@ -24,6 +31,7 @@ from probablyfresh_dagster.generator import (
     make_stores,
     resolve_seed,
 )
+from probablyfresh_dagster.landing import json_files
 
 FOLDERS = ("stores", "products", "customers", "purchases")
 
@@ -311,3 +319,49 @@ def test_empty_dataset_without_purchases_is_allowed(tmp_path: Path) -> None:
         "stores": 0, "products": 0, "customers": 0, "purchases": 0
     }
     assert all((tmp_path / folder).is_dir() for folder in FOLDERS)
+
+
+def start_generator(root: Path, purchases: int) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "probablyfresh_dagster.generator", "--out", str(root), "--purchases", str(purchases)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def lock_is_held(root: Path) -> bool:
+    with open(root / LOCK_FILE, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+
+
+def test_two_generators_at_once_take_turns_and_leave_one_complete_generation(tmp_path: Path) -> None:
+    root, reference = tmp_path / "data", tmp_path / "reference"
+    generate(GeneratorConfig(purchases=500), reference)
+    with exclusive(root):  # both start while the lock is taken, so both must queue for it
+        generators = [start_generator(root, 500) for _ in range(2)]
+        for generator in generators:
+            assert generator.stderr is not None
+            assert any("waiting for it to finish" in line for line in iter(generator.stderr.readline, ""))
+    assert [generator.wait(timeout=120) for generator in generators] == [0, 0]
+    assert file_contents(root) == file_contents(reference)
+    assert not list(root.rglob("*.partial"))
+
+
+def test_a_killed_generator_frees_the_lock_and_its_partial_files_are_never_input(tmp_path: Path) -> None:
+    generator = start_generator(tmp_path, 200_000)
+    deadline = time.monotonic() + 60
+    while not lock_is_held(tmp_path):
+        assert generator.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    generator.send_signal(signal.SIGKILL)
+    assert generator.wait(timeout=30) == -signal.SIGKILL
+    assert not lock_is_held(tmp_path)
+    folder = tmp_path / "purchases"
+    folder.mkdir(exist_ok=True)
+    partial = folder / "ord-00001.json.partial"
+    partial.write_text('{"purchase_id": "ord-0', encoding="utf-8")
+    assert partial not in set(json_files(folder))
+
+    generate(GeneratorConfig(purchases=5), tmp_path)
+    assert sorted(path.name for path in folder.iterdir()) == [f"ord-{n:05d}.json" for n in range(1, 6)]

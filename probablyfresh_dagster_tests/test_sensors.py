@@ -45,6 +45,16 @@ def test_file_sensor_requests_each_changed_entity_once(platform):
     assert [r.tags["probablyfresh/entity"] for r in removed] == ["purchases"]
 
 
+def test_file_sensor_sees_a_file_whose_name_is_not_utf8(platform):
+    generate(GeneratorConfig(purchases=1), platform.settings.data_dir)
+    _, cursor = _evaluate(json_files_sensor, platform)
+    folder = os.fsencode(platform.settings.data_dir / "stores")
+    with open(os.path.join(folder, b"caf\xe9.json"), "wb") as handle:
+        handle.write(b"{}")
+    changed, _ = _evaluate(json_files_sensor, platform, cursor)
+    assert [r.tags["probablyfresh/entity"] for r in changed] == ["stores"]
+
+
 def test_kafka_lag_sensor_requests_raw_and_mart_only_while_messages_wait(platform):
     nothing_published, _ = _evaluate(kafka_lag_sensor, platform, resource="kafka")
     assert isinstance(nothing_published, dg.SkipReason)

@@ -16,7 +16,7 @@ from probablyfresh_dagster.settings import Settings
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    files = FilesResource(root=str(settings.data_dir))
+    files = files_from_env(settings)
     telegram = telegram_from_env()
     if settings.profile == "docker":
         return {
@@ -42,6 +42,16 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "telegram": telegram,
     }
+
+
+def files_from_env(settings: Settings) -> FilesResource:
+    """The landing zone under the data folder; `PROBABLYFRESH_MAX_FILE_BYTES` sets the size limit."""
+    limit = os.environ.get("PROBABLYFRESH_MAX_FILE_BYTES", "").strip()
+    if not limit:
+        return FilesResource(root=str(settings.data_dir))
+    if not limit.isdigit():
+        raise ValueError(f"PROBABLYFRESH_MAX_FILE_BYTES must be a whole number of bytes, got {limit!r}")
+    return FilesResource(root=str(settings.data_dir), max_file_bytes=int(limit))
 
 
 def telegram_from_env() -> TelegramResource:

@@ -5,12 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from probablyfresh_dagster.entities import Entity
+
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024
+"""Generated files are about 3 KB; a megabyte is far beyond any real record."""
 
 
 class FilesResource(dg.ConfigurableResource):
     root: str
+    max_file_bytes: int = Field(
+        default=DEFAULT_MAX_FILE_BYTES,
+        gt=0,
+        description="A larger file is set aside unread (env PROBABLYFRESH_MAX_FILE_BYTES).",
+    )
 
     def folder(self, entity: Entity) -> Path:
         return Path(self.root) / entity.name

@@ -1,0 +1,343 @@
+"""The landing zone: every bad input is set aside with file, record, field and reason; the good
+ones reach the MART; the rejects file is never left half written."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.landing import RejectLog, Rejection, read_documents, read_file, replacing_reject_log
+from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
+from probablyfresh_dagster.schema import Invalid
+from probablyfresh_dagster.settings import Settings
+
+from .conftest import check_results, local_platform, materialization, rows
+from .test_schema import changed, without
+
+LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
+KEYED = object()
+"""The expected record of a bad document: the `bad-<name>` key it was given."""
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A bad input: where it goes, what it holds, and what its rejection must say."""
+
+    entity: Entity
+    name: str | bytes
+    """The file name (bytes for a name that is not UTF-8)."""
+    content: bytes
+    field: str
+    reason: str
+    """A fragment the reason must contain."""
+    record: str | None = None
+
+
+def encoded(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+def keyed(entity: Entity, document: dict[str, Any], key: str) -> dict[str, Any]:
+    return changed(document, entity.key, key)
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
+    """The corpus: at least one of each kind of input the landing zone must set aside."""
+    store, product, customer, purchase = (good[e.name] for e in ENTITIES)
+
+    def base(entity: Entity, name: str) -> dict[str, Any]:
+        return keyed(entity, good[entity.name], f"bad-{name}")
+
+    def document(entity: Entity, name: str, path: str, value: Any, field: str, reason: str, record=KEYED) -> Bad:
+        """A generated document keyed `bad-<name>`, with `value` at `path`."""
+        body = changed(base(entity, name), path, value)
+        return Bad(entity, f"{name}.json", encoded(body), field, reason, f"bad-{name}" if record is KEYED else record)
+
+    def missing(entity: Entity, name: str, field: str, record=KEYED) -> Bad:
+        body = without(base(entity, name), field)
+        return Bad(entity, f"{name}.json", encoded(body), field, "required", f"bad-{name}" if record is KEYED else record)
+
+    def raw(entity: Entity, name: str | bytes, content: bytes, field: str, reason: str) -> Bad:
+        return Bad(entity, name, content, field, reason)
+
+    return [
+        # Not strict UTF-8 JSON, or not readable at all: the file is refused as a whole.
+        raw(PURCHASES, "very_deep.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "(file)", "depth limit"),
+        raw(PURCHASES, "nan.json", b'{"purchase_id": "bad-nan", "total_amount": NaN}', "(file)", "not valid JSON"),
+        raw(PURCHASES, "infinity.json", b'{"purchase_id": "x", "total_amount": Infinity}', "(file)", "not valid JSON"),
+        raw(PURCHASES, "minus_infinity.json", b'{"purchase_id": "x", "total_amount": -Infinity}', "(file)", "JSON"),
+        raw(PURCHASES, "overflowing_float.json", b'{"purchase_id": "x", "total_amount": 1e400}', "(file)", "infinity"),
+        raw(CUSTOMERS, "latin1.json", '{"customer_id": "x", "first_name": "Élodie"}'.encode("latin-1"),
+            "(file)", "not UTF-8"),
+        raw(CUSTOMERS, "empty.json", b"", "(file)", "not valid JSON"),
+        raw(CUSTOMERS, "syntax.json", b'{"customer_id": "x",}', "(file)", "not valid JSON"),
+        raw(CUSTOMERS, "key_not_a_string.json", b'{1: "x"}', "(file)", "not valid JSON"),
+        raw(CUSTOMERS, "lone_surrogate.json", b'{"customer_id": "x", "first_name": "\\ud800"}', "(file)", "surrogate"),
+        raw(CUSTOMERS, "lone_surrogate_key.json", b'{"customer_id": "x", "\\udc00": 1}', "(file)", "surrogate"),
+        raw(STORES, "oversize.json", encoded({"store_id": "x", "pad": "x" * DEFAULT_MAX_FILE_BYTES}),
+            "(file)", f"over the limit of {DEFAULT_MAX_FILE_BYTES}"),
+        raw(STORES, "caf\xe9.json".encode("latin-1"), encoded(store), "(file)", "file name is not UTF-8"),
+        raw(STORES, "unreadable.json", b"", "(file)", "cannot be read"),  # a link to /proc/self/mem
+        raw(PRODUCTS, "array.json", b"[1, 2]", "(document)", "expected an object, got array"),
+        Bad(PRODUCTS, "nul_in_key.json", b'{"id": "bad-nul", "a\\u0000b": 1}', "a\0b", "NUL", "bad-nul"),
+        # What a store downstream cannot hold.
+        document(PURCHASES, "deep", "extra", nested(40), "extra" + ".a" * 31, "deeper than 32 levels"),
+        document(CUSTOMERS, "big_integer", "points", 2**63, "points", "64-bit"),
+        document(CUSTOMERS, "huge_integer", "points", 10**30, "points", "64-bit"),
+        document(CUSTOMERS, "reserved", "_id", "x", "_id", "reserved"),
+        document(CUSTOMERS, "dollar_key", "preferences.$where", "1", "preferences.$where", "$"),
+        document(CUSTOMERS, "empty_name", "", 1, '""', "empty field name"),
+        Bad(STORES, "dotted_key.json", encoded({**base(STORES, "dotted_key"), "opening.hours": "24/7"}),
+            "opening.hours", "contains a dot", "bad-dotted_key"),
+        document(STORES, "nul_in_string", "store_name", "a\0b", "store_name", "NUL"),
+        document(STORES, "nested_array", "categories", [["a"]], "categories[0]", "inside an array"),
+        # The entity's schema: what the MART would drop or misread.
+        missing(CUSTOMERS, "missing_key", "customer_id", record=None),
+        document(CUSTOMERS, "blank_key", "customer_id", "  ", "customer_id", "blank", record=None),
+        document(CUSTOMERS, "numeric_key", "customer_id", 1000, "customer_id", "got number", record=None),
+        document(CUSTOMERS, "phone_number", "phone", 79123456789, "phone", "expected a string"),
+        missing(CUSTOMERS, "no_registration", "registration_date"),
+        document(CUSTOMERS, "garbage_date", "birth_date", "31/02/1990", "birth_date", "YYYY-MM-DD"),
+        document(CUSTOMERS, "future_date", "registration_date", "2099-01-01T00:00:00",
+                 "registration_date", "in the future"),
+        document(CUSTOMERS, "ancient_birth", "birth_date", "1899-12-31", "birth_date", "before 1900"),
+        document(CUSTOMERS, "preferences_text", "preferences", "card", "preferences", "an object"),
+        document(PURCHASES, "string_amount", "total_amount", "100.50", "total_amount", "got string"),
+        document(PURCHASES, "negative_amount", "total_amount", -5, "total_amount", "at least 0.01"),
+        document(PURCHASES, "zero_amount", "total_amount", 0, "total_amount", "at least 0.01"),
+        document(PURCHASES, "huge_amount", "total_amount", 1e12, "total_amount", "at most"),
+        document(PURCHASES, "items_object", "items", {"a": 1}, "items", "expected an array"),
+        document(PURCHASES, "items_empty", "items", [], "items", "must not be empty"),
+        document(PURCHASES, "item_text", "items", ["milk"], "items[0]", "expected an object"),
+        document(PURCHASES, "item_negative_quantity", "items.0.quantity", -1,
+                 "items[0].quantity", "must be positive"),
+        document(PURCHASES, "item_blank_product", "items.0.product_id", "", "items[0].product_id",
+                 reason="blank"),
+        document(PURCHASES, "customer_text", "customer", "cus-1000", "customer", "an object"),
+        document(PURCHASES, "no_store", "store", None, "store", "required"),
+        document(PURCHASES, "garbage_datetime", "purchase_datetime", "2024-13-45T10:00:00",
+                 "purchase_datetime", "ISO datetime"),
+        document(STORES, "location_text", "location", "Москва", "location", "an object"),
+        document(STORES, "blank_network", "store_network", " ", "store_network", "blank"),
+        document(STORES, "epoch_inventory", "last_inventory_date", "1970-01-01",
+                 "last_inventory_date", "before 1970-01-02"),
+        document(PRODUCTS, "tiny_price", "price", 0.001, "price", "at least 0.01"),
+        document(PRODUCTS, "kbju_list", "kbju", [1, 2], "kbju", "an object"),
+        document(PRODUCTS, "organic_text", "is_organic", "true", "is_organic", "a boolean"),
+        missing(PRODUCTS, "no_group", "group"),
+    ]
+
+
+def write_bad_input(folder: Path, bad: Bad) -> None:
+    name = bad.name if isinstance(bad.name, bytes) else bad.name.encode()
+    path = os.path.join(os.fsencode(folder), name)
+    if bad.name == "unreadable.json":
+        os.symlink("/proc/self/mem", path)
+    else:
+        with open(path, "wb") as handle:
+            handle.write(bad.content)
+
+
+def rejections(platform, entity: Entity) -> dict[str, dict[str, Any]]:
+    path = platform.settings.data_dir / "_rejected" / f"{entity.name}.jsonl"
+    return {Path(r["file"]).name: r for r in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+
+
+def load_selection(entities=ENTITIES) -> str:
+    return " ".join(entity.asset(stage) for entity in entities for stage in LOAD_STAGES)
+
+
+def first_documents(root: Path) -> dict[str, dict[str, Any]]:
+    return {
+        entity.name: json.loads(min((root / entity.name).glob("*.json")).read_text(encoding="utf-8"))
+        for entity in ENTITIES
+    }
+
+
+def test_every_bad_input_is_set_aside_and_every_good_file_reaches_the_mart(tmp_path):
+    with local_platform(tmp_path) as platform:
+        data = platform.settings.data_dir
+        generate(GeneratorConfig(), data)
+        good = first_documents(data)
+        corpus = bad_inputs(good)
+        for bad in corpus:
+            write_bad_input(data / bad.entity.name, bad)
+        bom = keyed(PURCHASES, good["purchases"], "ord-90001")
+        (data / "purchases" / "bom.json").write_bytes(b"\xef\xbb\xbf" + encoded(bom))
+        (data / "purchases" / "ord-90002.json.partial").write_bytes(b'{"purchase_id": "ord-900')
+
+        result = platform.run(load_selection())
+
+    assert result.success
+    for entity in ENTITIES:
+        expected = [bad for bad in corpus if bad.entity is entity]
+        found = rejections(platform, entity)
+        assert len(found) == len(expected) == materialization(result, entity.asset("mongo_collection"))["rejected"]
+        for bad in expected:
+            label = os.fsdecode(bad.name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            rejection = found[label]
+            assert (rejection["record"], rejection["field"]) == (bad.record, bad.field), rejection
+            assert bad.reason in rejection["reason"], rejection
+        assert check_results(result)[f"{entity.name}_mart:counts_reconcile"].passed
+    assert "caf\\xe9.json" in rejections(platform, STORES)
+    assert rows(platform, "SELECT count() FROM stores_mart FINAL")[0][0] == 45
+    assert rows(platform, "SELECT count() FROM products_mart FINAL")[0][0] == 100
+    assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 201
+    lines = sum(len(json.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))["items"])
+                for path in (data / "purchases").glob("*.json") if path.stem.startswith("ord-"))
+    assert rows(platform, "SELECT count() FROM purchase_items_current")[0][0] == lines + len(bom["items"])
+    ((bom_amount,),) = rows(platform, "SELECT total_amount FROM purchases_mart FINAL WHERE purchase_id = 'ord-90001'")
+    assert float(bom_amount) == bom["total_amount"]
+
+
+def test_the_first_rejections_are_in_the_asset_metadata_and_a_reload_keeps_the_list(tmp_path):
+    with local_platform(tmp_path) as platform:
+        generate(GeneratorConfig(), platform.settings.data_dir)
+        folder = platform.settings.data_dir / "customers"
+        for number in range(12):
+            (folder / f"broken-{number:02d}.json").write_text("{", encoding="utf-8")
+        first = platform.run(CUSTOMERS.asset("mongo_collection"))
+        listed = (platform.settings.data_dir / "_rejected" / "customers.jsonl").read_bytes()
+        second = platform.run(CUSTOMERS.asset("mongo_collection"))
+    metadata = materialization(first, CUSTOMERS.asset("mongo_collection"))
+    assert metadata["rejected"] == 12
+    table = metadata["first_rejections"].splitlines()
+    assert table[0] == "| file | record | field | reason |" and len(table) == 2 + 10
+    assert "(file)" in table[2] and "not valid JSON" in table[2]
+    assert materialization(second, CUSTOMERS.asset("mongo_collection"))["rejected"] == 12
+    assert (platform.settings.data_dir / "_rejected" / "customers.jsonl").read_bytes() == listed
+    assert [p.name for p in (platform.settings.data_dir / "_rejected").iterdir()] == ["customers.jsonl"]
+
+
+def test_the_size_limit_comes_from_the_environment_or_the_run_config(tmp_path, monkeypatch):
+    settings = Settings(state_dir=tmp_path / "state", data_dir=tmp_path / "data")
+    assert build_resources(settings)["files"].max_file_bytes == DEFAULT_MAX_FILE_BYTES
+    monkeypatch.setenv("PROBABLYFRESH_MAX_FILE_BYTES", "2000")
+    assert build_resources(settings)["files"].max_file_bytes == 2000
+    monkeypatch.setenv("PROBABLYFRESH_MAX_FILE_BYTES", "2k")
+    with pytest.raises(ValueError, match="PROBABLYFRESH_MAX_FILE_BYTES must be a whole number"):
+        build_resources(settings)
+    monkeypatch.delenv("PROBABLYFRESH_MAX_FILE_BYTES")
+
+    with local_platform(tmp_path) as platform:
+        generate(GeneratorConfig(purchases=3), platform.settings.data_dir)
+        files = {"root": str(platform.settings.data_dir), "max_file_bytes": 1000}
+        result = platform.defs.resolve_job_def("pipeline").execute_in_process(
+            instance=platform.instance,
+            asset_selection=[dg.AssetKey(PURCHASES.asset("mongo_collection"))],
+            run_config={"resources": {"files": {"config": files}}},
+        )
+    assert materialization(result, PURCHASES.asset("mongo_collection"))["rejected"] == 3
+    assert all("over the limit of 1000" in r["reason"] for r in rejections(platform, PURCHASES).values())
+
+
+def test_a_load_that_fails_keeps_the_previous_rejects_file(tmp_path):
+    path = tmp_path / "_rejected" / "stores.jsonl"
+    with replacing_reject_log(path) as rejects:
+        rejects.add(Rejection("old.json", None, "(file)", "old"))
+    previous = path.read_bytes()
+    with pytest.raises(RuntimeError), replacing_reject_log(path) as rejects:
+        rejects.add(Rejection("new.json", None, "(file)", "new"))
+        raise RuntimeError("the document store went away")
+    assert path.read_bytes() == previous
+    assert sorted(p.name for p in path.parent.iterdir()) == ["stores.jsonl"]
+
+
+KILLED_WRITER = """
+import os, signal, sys
+from pathlib import Path
+from probablyfresh_dagster.landing import Rejection, replacing_reject_log
+
+with replacing_reject_log(Path(sys.argv[1])) as rejects:
+    for number in range(2000):
+        rejects.add(Rejection(f"new-{number}.json", None, "(file)", "new"))
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_process_killed_while_writing_rejects_leaves_the_previous_list_complete(tmp_path):
+    path = tmp_path / "_rejected" / "stores.jsonl"
+    with replacing_reject_log(path) as rejects:
+        for number in range(3):
+            rejects.add(Rejection(f"old-{number}.json", None, "(file)", "old"))
+    previous = path.read_bytes()
+    writer = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], capture_output=True, timeout=60)
+    assert writer.returncode == -signal.SIGKILL, writer.stderr
+    assert path.read_bytes() == previous
+    (partial,) = [p for p in path.parent.iterdir() if p != path]
+    assert partial.name.startswith(".stores.jsonl.") and b"new-1000.json" in partial.read_bytes()
+
+
+def test_a_vanished_file_or_a_fifo_is_set_aside_not_raised(tmp_path):
+    with pytest.raises(Invalid) as vanished:
+        read_file(tmp_path / "gone.json", DEFAULT_MAX_FILE_BYTES)
+    assert (vanished.value.field, vanished.value.reason) == ("(file)", "cannot be read: No such file or directory")
+    os.mkfifo(tmp_path / "pipe.json")
+    with pytest.raises(Invalid, match="not a regular file"):
+        read_file(tmp_path / "pipe.json", DEFAULT_MAX_FILE_BYTES)
+
+
+ODD_VALUES = (
+    None, True, 0, -1, 0.001, 2**63, -(2**63) - 1, 1e300, "", " ", "\0", "2099-01-01", "1969-12-31T23:59:59Z",
+    "31/12/2020", [], [[]], [None], {}, {"$set": 1}, {"a.b": 1}, {"": 1}, {"_id": 1},
+)
+"""Values of every JSON kind that some rule refuses somewhere."""
+
+
+def paths_of(value: Any, prefix: tuple = ()) -> list[tuple]:
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found = [prefix] if prefix else []
+    for part, child in children:
+        found += paths_of(child, (*prefix, part))
+    return found
+
+
+def test_no_mangled_file_escapes_the_reader(tmp_path):
+    """Thousands of random breakages of real files: each file is loaded or set aside, none raises."""
+    generate(GeneratorConfig(purchases=20), tmp_path / "data")
+    rng = random.Random(7)
+    for entity in ENTITIES:
+        sources = sorted((tmp_path / "data" / entity.name).glob("*.json"))
+        folder = tmp_path / "mangled" / entity.name
+        folder.mkdir(parents=True)
+        for number in range(400):
+            source = rng.choice(sources)
+            text = source.read_bytes()
+            if number % 2:
+                document = json.loads(text)
+                path = rng.choice(paths_of(document))
+                holder = document
+                for part in path[:-1]:
+                    holder = holder[part]
+                holder[path[-1]] = rng.choice(ODD_VALUES)
+                text = json.dumps(document, ensure_ascii=False).encode()
+            else:
+                at = rng.randrange(len(text))
+                text = text[:at] + rng.choice([b"", b"[", b"]", b"{", b'"', b"\\", b"e9", b"\xff", b"\\ud800"]) + text[at + 1:]
+            (folder / f"{number:03d}.json").write_bytes(text)
+        rejects = RejectLog(io.StringIO())
+        loaded = sum(1 for _ in read_documents(entity, folder, rejects, DEFAULT_MAX_FILE_BYTES))
+        assert loaded + rejects.count == 400
+        assert rejects.count > 150
