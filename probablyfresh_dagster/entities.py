@@ -50,9 +50,9 @@ class Entity:
 
 
 # The schemas list exactly what the MART reads, typed as it reads it, plus the personal fields
-# (which must be strings to be normalized); other fields pass as they are. Ids and names are required and non-blank, as are the store network
-# and the product group: the business checks count by them, so a blank one would surface as a
-# miscount far from its file.
+# (which must be strings to be normalized); other fields pass as they are. Ids and names are
+# required and non-blank, as are the store network and the product group: the business checks
+# count by them, so a blank one would surface as a miscount far from its file.
 NON_BLANK = Text(required=True)
 TEXT, FLAG, NUMBER = Text(), Flag(), Number()
 AMOUNT = Number(required=True, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT)

@@ -1,0 +1,85 @@
+"""A run killed mid-publish on a real Kafka broker (with FerretDB for MongoDB) is finished by the
+next one exactly once: the same assertions as `test_crashes`, on the docker profile's clients.
+
+Each case gets a broker of its own (topics are named after the entities) and a fresh database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from pymongo import MongoClient
+
+from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.resources.events import KafkaResource
+
+from .crashing_run import BROKER_POINTS
+from .servers import running
+from .test_crashes import clean_run, kill_at, make_run, marts, run_environment  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.servers
+
+
+def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[str, str]:
+    """The docker profile on the test servers, its MongoDB database emptied (only these tests use
+    the profile's default database name on the shared FerretDB)."""
+    env = run_environment(root) | {
+        "PROBABLYFRESH_PROFILE": "docker",
+        "MONGO_URL": f"mongodb://127.0.0.1:{ferretdb_port}/",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
+        "KAFKA_PARTITIONS": "3",
+        "CLICKHOUSE_DSN": f"chdb:///{root / 'state' / 'clickhouse'}",
+        "FERNET_KEY": Fernet.generate_key().decode(),
+    }
+    with MongoClient(env["MONGO_URL"]) as client:
+        client.drop_database(MongoResource(url=env["MONGO_URL"]).database)
+    return env
+
+
+def broker_figures(env: dict[str, str], state: Path) -> dict[str, dict[str, int]]:
+    """`test_crashes.delivery_figures`, reading the broker with `read_committed`."""
+    figures = {}
+    with KafkaResource(url=f"kafka://{env['KAFKA_BOOTSTRAP_SERVERS']}").open() as log:
+        with ClickHouseResource(dsn=env["CLICKHOUSE_DSN"]).client() as client:
+            for entity in ENTITIES:
+                messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch]
+                versions = Counter((dict(m.headers)[SOURCE_ID], dict(m.headers)[VERSION]) for m in messages)
+                raw_rows, raw_positions = client.query(
+                    f"SELECT count(), uniqExact(partition, offset) FROM {entity.raw_table}"
+                ).first_row
+                figures[entity.name] = {
+                    "messages": len(messages),
+                    "republished_versions": sum(n - 1 for n in versions.values()),
+                    "raw_rows": raw_rows,
+                    "repeated_raw_offsets": raw_rows - raw_positions,
+                }
+    return figures
+
+
+@pytest.mark.parametrize("point", list(BROKER_POINTS))
+def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
+    point, tmp_path, ferretdb_port, clean_run
+) -> None:
+    clean_marts, clean_figures = clean_run
+    with running("kafka", tmp_path / "kafka") as kafka_port:
+        env = broker_environment(tmp_path, kafka_port, ferretdb_port)
+        kill_at(point, env, tmp_path)
+        started = time.monotonic()
+        rerun = make_run(env, tmp_path / "rerun.log")
+        assert rerun.returncode == 0, (tmp_path / "rerun.log").read_text()[-4000:]
+        print(f"{point}: re-run in {time.monotonic() - started:.1f} s")
+        figures = broker_figures(env, tmp_path / "state")
+
+    assert {name: f["raw_rows"] for name, f in figures.items()} == {
+        name: f["raw_rows"] for name, f in clean_figures.items()
+    }
+    assert all(f["republished_versions"] == f["repeated_raw_offsets"] == 0 for f in figures.values())
+    assert all(f["raw_rows"] == f["messages"] for f in figures.values())
+    assert marts(tmp_path / "state", env["FERNET_KEY"].encode()) == clean_marts
