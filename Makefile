@@ -16,8 +16,9 @@ export
 run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize everything, run the checks
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run
 
+# `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
-	umask 077 && exec $(BIN)/dagster dev -w workspace.yaml
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.dev -w workspace.yaml
 
 test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
 	$(BIN)/pytest -q

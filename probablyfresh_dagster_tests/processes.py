@@ -75,6 +75,13 @@ def descendant_sessions(root: int) -> set[int]:
     return {processes[pid][2] for pid in family if pid in processes}
 
 
+def command_line(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except (FileNotFoundError, ProcessLookupError):
+        return f"{pid} (ended)"
+
+
 def _processes() -> dict[int, tuple[str, int, int]]:
     """Every process's state, parent and session, from /proc."""
     table = {}
