@@ -24,16 +24,15 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-
 import dagster as dg
+
+from probablyfresh_dagster import procfs
 
 # How much later than its pid report a process may seem to have started and still be the same
 # process: /proc gives the boot time in whole seconds, and wall-clock corrections shift it.
 CLOCK_SLACK_SECONDS = 5.0
 WATCH_INTERVAL_SECONDS = 5.0
 IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
-PROC = Path("/proc")
 
 
 @dataclass(frozen=True)
@@ -80,19 +79,12 @@ def reported_process(instance: dg.DagsterInstance, run_id: str) -> RunProcess | 
 
 def is_alive(process: RunProcess) -> bool:
     """Whether the process that reported itself is still running (a zombie is not)."""
-    if not PROC.is_dir():
+    if not procfs.available():
         return _pid_exists(process.pid)
-    try:
-        stat = (PROC / str(process.pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
+    stat = procfs.process_stat(process.pid)
+    if stat is None or not stat.running:
         return False
-    # The command name (field 2) is in parentheses and may hold spaces: split after it.
-    fields = stat.rsplit(")", 1)[1].split()
-    state, start_ticks = fields[0], int(fields[19])
-    if state in ("Z", "X"):
-        return False
-    started_at = _boot_time() + start_ticks / os.sysconf("SC_CLK_TCK")
-    return started_at <= process.reported_at + CLOCK_SLACK_SECONDS
+    return stat.started_at() <= process.reported_at + CLOCK_SLACK_SECONDS
 
 
 def find_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
@@ -174,10 +166,3 @@ def _pid_exists(pid: int) -> bool:
     except PermissionError:  # someone else's process: it exists
         pass
     return True
-
-
-def _boot_time() -> float:
-    for line in (PROC / "stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    raise RuntimeError("/proc/stat has no btime line")

@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from probablyfresh_dagster import procfs
+
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
 
@@ -57,7 +59,11 @@ def _stop_group(dev: subprocess.Popen) -> None:
 
 
 def _group_alive(dev: subprocess.Popen) -> bool:
-    dev.poll()  # reap `dagster dev` itself, or its zombie counts as alive
+    """Whether a process of the group still runs. Zombies do not count: the exited processes that
+    `dagster dev` left to init may wait a while to be reaped (a container's init may never)."""
+    dev.poll()  # reap `dagster dev` itself
+    if procfs.available():
+        return any(p.process_group == dev.pid and p.running for p in procfs.all_processes())
     try:
         os.killpg(dev.pid, 0)
     except ProcessLookupError:

@@ -19,7 +19,8 @@ import time
 import dagster as dg
 import pytest
 
-from probablyfresh_dagster.dead_runs import PROC, RunProcess, is_alive
+from probablyfresh_dagster import procfs
+from probablyfresh_dagster.dead_runs import RunProcess, is_alive
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .processes import local_env, pool_holders, stuck_step_pid, wait_for, with_stuck_clickhouse
@@ -97,14 +98,14 @@ def test_a_run_waiting_for_the_pool_names_the_holder_and_goes_on_when_the_holder
     assert pool_holders(instance) == set()
 
 
-needs_proc = pytest.mark.skipif(not PROC.is_dir(), reason="zombies and the pid-reuse guard need /proc")
+needs_proc = pytest.mark.skipif(not procfs.available(), reason="zombies and the pid-reuse guard need /proc")
 
 
 @needs_proc
 def test_a_process_is_alive_only_if_it_is_the_one_that_reported_its_pid():
     assert is_alive(RunProcess(os.getpid(), reported_at=time.time()))
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    while (PROC / str(child.pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+    while procfs.process_stat(child.pid).running:
         time.sleep(0.05)
     assert not is_alive(RunProcess(child.pid, reported_at=time.time()))  # a zombie, not yet reaped
     child.wait()
