@@ -48,7 +48,6 @@ class DevServer:
     port: int
     home: Path
     stuck_marker: Path
-    log: Path
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.home))
@@ -78,7 +77,7 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
         make = subprocess.Popen(
             ["make", "dev"], cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = DevServer(make, port, tmp_path / "dagster_home", marker, log)
+    server = DevServer(make, port, tmp_path / "dagster_home", marker)
     sessions = {make.pid}
     try:
         wait_for(lambda: _answers(port) or make.poll() is not None, STARTUP_TIMEOUT_SECONDS, "the webserver")
