@@ -11,11 +11,14 @@ export
 
 .PHONY: run dev test test-fast test-servers generate benchmark clean up down
 
+# `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
+# owner-only, like the local state; `exec` leaves no shell between make and the process.
 run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize everything, run the checks
-	$(BIN)/python -m probablyfresh_dagster.run
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run
 
+# `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
-	$(BIN)/dagster dev -w workspace.yaml
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.dev -w workspace.yaml
 
 test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
 	$(BIN)/pytest -q
@@ -40,8 +43,7 @@ $(VENV)/installed: pyproject.toml
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: infra/dagster/local.yaml
-	mkdir -p $(DAGSTER_HOME)
-	cp $< $@
+	umask 077 && mkdir -p $(DAGSTER_HOME) && cp $< $@
 
 clean:  ## forget the local state and the generated files (not the venv)
 	rm -rf $(STATE) data

@@ -1,16 +1,22 @@
 """`make run`: materialize every asset, run every check, print a summary; exit 1 if a check failed.
 
 Runs the `pipeline` job in this process against the Dagster instance in `DAGSTER_HOME`, so the
-runs, materializations and check results show up in `make dev` afterwards.
+runs, materializations and check results show up in `make dev` afterwards. Before and while it
+runs, it fails the runs of that instance whose process is gone and frees their pool slots (see
+`dead_runs`); while a step waits for a pool slot, it prints which run holds it (see `pool_waits`).
 """
 
 import argparse
 import sys
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 import dagster as dg
 
+from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
+from probablyfresh_dagster.pool_waits import pool_wait_logger
+from probablyfresh_dagster.run_launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.settings import Settings
 
 
@@ -22,19 +28,31 @@ def main(argv: list[str] | None = None) -> int:
     generator = {k: v for k, v in {"seed": args.seed, "purchases": args.purchases}.items() if v is not None}
 
     settings = Settings.from_env()
-    job = build_definitions(settings).resolve_job_def("pipeline")
-    started = time.monotonic()
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(),
-        run_config={
-            "ops": {"generated_json_files": {"config": generator}},
-            "loggers": {"console": {"config": {"log_level": "WARNING"}}},
-        },
-        raise_on_error=False,
+    instance = dg.DagsterInstance.get()
+    loggers = dg.Definitions(
+        loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)}
     )
+    job = dg.Definitions.merge(build_definitions(settings), loggers).resolve_job_def("pipeline")
+    started = time.monotonic()
+    with watching_dead_runs(instance):
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={
+                "ops": {"generated_json_files": {"config": generator}},
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}},
+            },
+            raise_on_error=False,
+        )
     print_summary(result, time.monotonic() - started, settings)
     checks = result.get_asset_check_evaluations()
     return 0 if result.success and checks and all(c.passed for c in checks) else 1
+
+
+def watching_dead_runs(instance: dg.DagsterInstance) -> AbstractContextManager[None]:
+    """Fail dead runs before and during the run, if the instance's runs all run on this machine."""
+    if not isinstance(instance.run_launcher, LocalProcessRunLauncher):
+        return nullcontext()
+    return failing_dead_runs(instance, "`make run`", lambda dead: print(dead.describe(), flush=True))
 
 
 def print_summary(result: dg.ExecuteInProcessResult, seconds: float, settings: Settings) -> None:

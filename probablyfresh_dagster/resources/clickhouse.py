@@ -11,6 +11,8 @@ import clickhouse_connect
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
+from probablyfresh_dagster.private_files import private_dir, private_file
+
 _CHDB = "chdb:///"
 
 
@@ -21,6 +23,7 @@ class ClickHouseResource(dg.ConfigurableResource):
     it. Assets touching ClickHouse share the `clickhouse` concurrency pool, and on top of that
     every chDB client is opened under an exclusive file lock beside the folder, so processes
     the pool does not govern (a sensor, a test, a second `dagster dev`) wait instead of failing.
+    The lock file and the chDB folder are owner-only, like the rest of the local state.
     """
 
     dsn: str
@@ -40,10 +43,11 @@ class ClickHouseResource(dg.ConfigurableResource):
             yield
             return
         folder = Path("/" + self.dsn.removeprefix(_CHDB))
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(folder.with_name(folder.name + ".lock"), "w") as lock:
+        lock_path = private_file(folder.with_name(folder.name + ".lock"))
+        with open(lock_path, "r+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
+                private_dir(folder)
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import dagster as dg
 from cryptography.fernet import Fernet
+
+from probablyfresh_dagster.private_files import private_dir
 
 
 class FernetResource(dg.ConfigurableResource):
@@ -34,7 +37,13 @@ class FernetResource(dg.ConfigurableResource):
             f"FERNET_KEY is not set: {'created' if created else 'using'} the local dev key in {path}. "
             "Set FERNET_KEY for anything but local development."
         )
-        return _parse(path.read_bytes().strip(), str(path))
+        key = path.read_bytes().strip()
+        if not key:
+            raise ValueError(
+                f"{path} is empty: delete it and a new dev key is created "
+                "(nothing can have been encrypted with an empty key)"
+            )
+        return _parse(key, str(path))
 
 
 def _parse(key: bytes, source: str) -> Fernet:
@@ -48,12 +57,36 @@ def _parse(key: bytes, source: str) -> Fernet:
 
 
 def _create_once(path: Path) -> bool:
-    """Write a fresh key unless one exists; O_EXCL makes concurrent first runs agree on one key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    """Write a fresh key unless one exists; True when this call created it.
+
+    The key is written in full to a temporary file (0600, fsynced) and hard-linked to `path`:
+    the link appears with its content or not at all, so a kill at any point never leaves an
+    empty key (at most a `.fernet.key.*.tmp` file nobody reads), and `link` refuses an existing
+    target, so concurrent first runs agree on the one key that got there first.
+    """
+    private_dir(path.parent)
+    if path.exists():
         return False
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(Fernet.generate_key())
-    return True
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as key_file:
+            key_file.write(Fernet.generate_key())
+            key_file.flush()
+            os.fsync(key_file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        _fsync_dir(path.parent)
+        return True
+    finally:
+        os.unlink(temporary)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the new name durable, so a power cut cannot lose a key that already encrypted data."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -1,0 +1,112 @@
+"""The local state on disk: owner-only whatever the umask, and a dev key that is never half written."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from probablyfresh_dagster.private_files import private_dir
+from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.resources.fernet import FernetResource
+from probablyfresh_dagster.settings import Settings
+
+from .conftest import run_in_processes
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """The usual umask (others may read), so owner-only modes cannot come from the umask."""
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def modes_while_in_use(state: Path) -> dict[str, str]:
+    """Open each embedded backend of the local profile: the mode of every file in `state` then."""
+    resources = build_resources(Settings(profile="local", state_dir=state, data_dir=state.parent / "data"))
+    resources["fernet"].cipher()
+    with resources["mongo"].open(), resources["kafka"].open(), resources["clickhouse"].client() as client:
+        client.command("SELECT 1")
+        return {path.name: oct(mode(path)) for path in state.iterdir() if path.is_file()}
+
+
+def test_the_state_folder_and_what_the_platform_creates_in_it_are_owner_only(tmp_path, permissive_umask, monkeypatch):
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+    state = tmp_path / "state"
+
+    modes = modes_while_in_use(state)
+
+    assert {"mongo.sqlite3", "mongo.sqlite3-wal", "kafka.sqlite3-shm", "clickhouse.lock", "fernet.key"} <= set(modes)
+    assert modes == {name: "0o600" for name in modes}
+    assert mode(state) == 0o700 and mode(state / "clickhouse") == 0o700
+
+
+def test_state_left_readable_by_an_older_version_is_narrowed(tmp_path, permissive_umask, monkeypatch):
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+    state = tmp_path / "state"
+    (state / "clickhouse").mkdir(parents=True, mode=0o755)
+    state.chmod(0o755)
+    for name in ("mongo.sqlite3", "clickhouse.lock"):
+        (state / name).touch(mode=0o644)
+
+    modes = modes_while_in_use(state)
+
+    assert modes == {name: "0o600" for name in modes}
+    assert mode(state) == 0o700 and mode(state / "clickhouse") == 0o700
+
+
+def test_a_shared_folder_given_as_the_state_folder_is_left_as_it_is(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # like /tmp
+    private_dir(shared)
+    assert mode(shared) == 0o1777
+
+
+def test_a_leftover_temporary_key_file_is_neither_used_nor_in_the_way(tmp_path):
+    key_file = tmp_path / "state" / "fernet.key"
+    key_file.parent.mkdir()
+    leftover = key_file.with_name(".fernet.key.killed.tmp")  # a first run killed before the link
+    leftover.write_bytes(Fernet.generate_key())
+
+    token = FernetResource(dev_key_path=str(key_file)).cipher().encrypt(b"+79123456789")
+
+    assert Fernet(key_file.read_bytes()).decrypt(token) == b"+79123456789"
+    assert key_file.read_bytes() != leftover.read_bytes()
+    assert sorted(path.name for path in key_file.parent.iterdir()) == [leftover.name, "fernet.key"]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n", b"not-a-key-but-a-secret"])
+def test_an_empty_or_invalid_dev_key_file_is_an_error_naming_the_file_not_the_key(tmp_path, content):
+    key_file = tmp_path / "fernet.key"
+    key_file.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        FernetResource(dev_key_path=str(key_file)).cipher()
+    message = str(error.value)
+    assert str(key_file) in message and ("not a valid" if content.strip() else "is empty") in message
+    assert "secret" not in message
+    assert key_file.read_bytes() == content  # never replaced behind the user's back
+
+
+def _encrypt_with_dev_key(key_file: str, token_file: str) -> None:
+    Path(token_file).write_bytes(FernetResource(dev_key_path=key_file).cipher().encrypt(b"x"))
+
+
+def test_concurrent_first_runs_agree_on_one_dev_key(tmp_path):
+    key_file = tmp_path / "state" / "fernet.key"
+    tokens = [tmp_path / f"token{i}" for i in range(4)]
+    run_in_processes(_encrypt_with_dev_key, [(str(key_file), str(token)) for token in tokens])
+    key = Fernet(key_file.read_bytes())
+    assert [key.decrypt(token.read_bytes()) for token in tokens] == [b"x"] * 4
+    assert [path.name for path in key_file.parent.iterdir()] == ["fernet.key"]
