@@ -17,13 +17,11 @@ removes, never a truncated `*.json`.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import logging
 import os
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -33,6 +31,7 @@ import dagster as dg
 from faker import Faker
 
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.file_lock import exclusive_file_lock
 
 DEFAULT_SEED = 42
 LOCK_FILE = ".generator.lock"
@@ -93,8 +92,6 @@ BRANDS = (
 )
 ORIGIN_COUNTRIES = ("Россия", "Беларусь", "Казахстан", "Турция", "Эквадор")
 ORIGIN_WEIGHTS = (70, 10, 8, 7, 5)
-
-log = logging.getLogger(__name__)
 
 
 class GeneratorConfig(dg.Config):
@@ -411,17 +408,9 @@ def iter_purchases(
         }
 
 
-@contextmanager
-def exclusive(root: Path) -> Iterator[None]:
+def exclusive(root: Path) -> AbstractContextManager[None]:
     """Hold the data root's generator lock, waiting (and saying so) while another holds it."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / LOCK_FILE, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.warning("Another generator is writing to %s: waiting for it to finish", root)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return exclusive_file_lock(root / LOCK_FILE, f"the generator writing to {root} to finish")
 
 
 def clear_folder(folder: Path) -> None:

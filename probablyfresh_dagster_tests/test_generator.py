@@ -342,7 +342,7 @@ def test_two_generators_at_once_take_turns_and_leave_one_complete_generation(tmp
         generators = [start_generator(root, 500) for _ in range(2)]
         for generator in generators:
             assert generator.stderr is not None
-            assert any("waiting for it to finish" in line for line in iter(generator.stderr.readline, ""))
+            assert any("Waiting for the generator" in line for line in iter(generator.stderr.readline, ""))
     assert [generator.wait(timeout=120) for generator in generators] == [0, 0]
     assert file_contents(root) == file_contents(reference)
     assert not list(root.rglob("*.partial"))

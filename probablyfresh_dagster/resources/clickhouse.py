@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +10,8 @@ import clickhouse_connect
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.private_files import private_dir, private_file
+from probablyfresh_dagster.file_lock import exclusive_file_lock
+from probablyfresh_dagster.private_files import private_dir
 
 _CHDB = "chdb:///"
 
@@ -43,11 +43,6 @@ class ClickHouseResource(dg.ConfigurableResource):
             yield
             return
         folder = Path("/" + self.dsn.removeprefix(_CHDB))
-        lock_path = private_file(folder.with_name(folder.name + ".lock"))
-        with open(lock_path, "r+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                private_dir(folder)
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
+            private_dir(folder)
+            yield

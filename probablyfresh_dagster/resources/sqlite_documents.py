@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.resources.documents import (
     DocumentVersion,
     PendingDocument,
@@ -21,7 +22,6 @@ from probablyfresh_dagster.resources.documents import (
     batched,
     content_hash,
 )
-from probablyfresh_dagster.resources.file_lock import exclusive_file_lock
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 UPSERT_BATCH_SIZE = 1000

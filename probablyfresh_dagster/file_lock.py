@@ -2,7 +2,8 @@
 
 `flock` locks belong to the open file: the kernel releases them when the holder's process ends,
 however it ends (kill -9 included), so there is nothing to expire or clean up. The holder writes
-who it is into the file, so a process that has to wait can say what it waits for.
+who it is into the file, so a process that has to wait can say what it waits for. Used for the
+chDB folder, the generator's data root and the embedded outbox's publish leases.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from probablyfresh_dagster.private_files import private_file
+
 
 @contextmanager
 def exclusive_file_lock(path: Path, what: str) -> Iterator[None]:
     """Hold `path`'s lock for the block; when another process holds it, log once that this one
     waits for `what` and who holds it, then wait."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(private_file(path), os.O_RDWR)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
