@@ -99,7 +99,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
                 for table in entity.marts
             }
             rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=REJECTS_SHOWN)
-            rejected_keys = mart_load.key_fates(client, entity).get(mart_load.REJECTED)
+            rejected_keys = mart_load.key_fates(client, entity).get(mart_load.REJECTED, mart_load.NO_KEYS).keys
             preview = query(client, "queries/preview", table=entity.mart_table, limit=5)
         rows = metadata[f"{entity.mart_table}_rows"]
         judged = sum(r.upper - r.lower for r in ranges)
@@ -112,7 +112,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
                 "raw_unique_keys": unique,
                 "judged_rows": judged,
                 "rejected_this_run": rejected,
-                "rejected_keys": rejected_keys.keys if rejected_keys else 0,
+                "rejected_keys": rejected_keys,
                 "duplicate_percentage": share,
                 "preview": dg.MetadataValue.md(markdown_table(preview.column_names, preview.result_rows)),
             }

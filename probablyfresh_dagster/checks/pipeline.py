@@ -3,6 +3,7 @@ reconcile stage by stage, and the duplicate share under its threshold."""
 
 import re
 from collections.abc import Iterator
+from contextlib import closing
 from itertools import islice
 
 import dagster as dg
@@ -12,6 +13,7 @@ from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP, CLICKHOUSE
 from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.checks.reconcile import (
     FILES_TO_MONGO,
+    KAFKA_TO_RAW,
     MONGO_TO_RAW,
     RAW_TO_MART,
     Unreconciled,
@@ -136,11 +138,12 @@ def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
             figures = _stage_counts(entity, files, store, log, client, fates)
             agree = {
                 FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
-                "Kafka → RAW": figures["kafka_messages"] == figures["raw_rows"] and figures["kafka_lag"] == 0,
+                KAFKA_TO_RAW: figures["kafka_messages"] == figures["raw_rows"] and figures["kafka_lag"] == 0,
                 MONGO_TO_RAW: figures["mongo_unique_keys"] == figures["raw_unique_keys"],
                 RAW_TO_MART: figures["raw_unique_keys"] == figures["mart_rows"] + figures["mart_rejected_keys"],
             }
-            named = list(islice(_unreconciled(entity, files, store, client, fates, figures, agree), KEYS_NAMED))
+            with closing(_unreconciled(entity, files, store, client, fates, figures, agree)) as unreconciled:
+                named = list(islice(unreconciled, KEYS_NAMED))
         metadata: dict[str, object] = {**figures}
         if named:
             metadata["unreconciled_keys"] = dg.MetadataValue.md(

@@ -19,7 +19,8 @@ from probablyfresh_dagster.resources.documents import DocumentStore, batched
 
 BATCH_SIZE = 1000
 
-FILES_TO_MONGO, MONGO_TO_RAW, RAW_TO_MART = "files → MongoDB", "MongoDB → RAW", "RAW → MART"
+# The stages counts_reconcile compares; Kafka → RAW is judged on offsets only (no keys to name).
+FILES_TO_MONGO, KAFKA_TO_RAW, MONGO_TO_RAW, RAW_TO_MART = "files → MongoDB", "Kafka → RAW", "MongoDB → RAW", "RAW → MART"
 
 
 @dataclass(frozen=True)
