@@ -14,8 +14,8 @@ CREATE OR REPLACE FUNCTION mart_is_text AS (json, key) ->
 
 -- A JSON number as Decimal(12, 2), rounded to cents (half away from zero); 0 for anything else
 -- and for a number Decimal(12, 2) cannot hold (|value| >= 10^10), so "amount > 0" is the whole
--- rule. Read from the JSON text, never through Float64 or JSONExtract(…, 'Decimal…'), which
--- accept strings such as "12.5" and throw or wrap on large values.
+-- rule. Read from the JSON text, not through Float64 or JSONExtract(…, 'Decimal(12, 2)'), which
+-- accept strings such as "12.5", keep 1e15 in a Decimal(12, 2) and throw on 1e30.
 CREATE OR REPLACE FUNCTION mart_cents AS (json, key) ->
     ifNull(round(toDecimal128OrNull(JSONExtractRaw(json, key), 4), 2), 0);
 CREATE OR REPLACE FUNCTION mart_amount AS (json, key) ->

@@ -101,8 +101,9 @@ FROM purchases_raw AS raw;
 CREATE OR REPLACE VIEW purchases_mart_checked AS
 SELECT * EXCEPT (_lines) FROM purchases_checked;
 
--- One row per item line, carrying its purchase's verdict: the lines of a rejected purchase are
--- never loaded, and never recorded on their own (the purchase's reject names the line).
+-- One row per item line. A line keeps its purchase's RAW coordinates, key and verdict, so the
+-- lines of a rejected purchase are left out with it (mart_load/accepted.sql); they are not
+-- recorded on their own, the purchase's reject names the first bad line.
 CREATE OR REPLACE VIEW purchase_items_mart_checked AS
 SELECT
     purchase_id,
