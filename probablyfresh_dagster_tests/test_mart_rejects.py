@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 
 import pytest
 
@@ -122,7 +123,8 @@ def raw_key(entity: str, name: str, changes: dict) -> str:
 
 def load_downstream(platform: Platform):
     """Kafka, RAW and MART of every entity (the landing step is not re-run)."""
-    return platform.run(" ".join(e.asset(stage) for e in ENTITIES for stage in ("kafka_topic", "clickhouse_raw", "mart")))
+    stages = ("kafka_topic", "clickhouse_raw", "mart")
+    return platform.run(" ".join(entity.asset(stage) for entity in ENTITIES for stage in stages))
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +162,8 @@ def test_rejected_rows_are_absent_from_the_mart_and_good_ones_present(rejected):
 def test_item_lines_of_a_rejected_purchase_are_not_loaded(rejected):
     platform, _ = rejected
     bad = [raw_key(e, n, c) for e, n, c, _ in BAD_DOCUMENTS if e == "purchases"]
-    assert rows(platform, "SELECT count() FROM purchase_items_mart WHERE purchase_id IN {bad:Array(String)}", bad=bad) == [(0,)]
+    sql = "SELECT count() FROM purchase_items_mart WHERE purchase_id IN {bad:Array(String)}"
+    assert rows(platform, sql, bad=bad) == [(0,)]
     ((lines,),) = rows(platform, "SELECT count() FROM purchase_items_mart FINAL WHERE purchase_id = 'ord-new'")
     assert lines == len(template(platform, "purchases")["items"])
 
@@ -176,7 +179,8 @@ def test_the_mart_asset_shows_this_runs_rejects(rejected):
         assert len(table) == 2 + min(len(bad), 10)
     # Published in source-id order after the 200 generated purchases: the first reject is at offset 200.
     first, reason = min((n, r) for e, n, _, r in BAD_DOCUMENTS if e == "purchases")
-    assert materialization(result, "purchases_mart")["first_rejects"].splitlines()[2] == f"| {first} | 0 | 200 | {reason} |"
+    first_row = materialization(result, "purchases_mart")["first_rejects"].splitlines()[2]
+    assert first_row == f"| {first} | 0 | 200 | {reason} |"
 
 
 def test_reconcile_passes_when_every_missing_key_has_a_recorded_reason(rejected):
@@ -210,7 +214,7 @@ def test_reconcile_names_the_keys_that_do_not_reconcile_and_why(platform):
     stores = platform.settings.data_dir / "stores"
     for gone in ("store-001", "store-002"):
         (stores / f"{gone}.json").unlink()
-    (stores / "store-unloaded.json").write_text((stores / "store-010.json").read_text(encoding="utf-8"), encoding="utf-8")
+    shutil.copy(stores / "store-010.json", stores / "store-unloaded.json")
     land_past_the_rules(platform, [("stores", "store-unpublished-1", {}), ("stores", "store-unpublished-2", {})])
     with platform.resource("kafka").open() as log:
         log.publish("stores", [OutgoingMessage("store-ghost", b"[1, 2]")])
@@ -223,8 +227,8 @@ def test_reconcile_names_the_keys_that_do_not_reconcile_and_why(platform):
     assert not check.passed
     assert check.metadata["unreconciled_keys"].value.splitlines()[2:] == [
         "| files → MongoDB | store-unloaded.json | neither in MongoDB nor in the rejects file: not loaded yet |",
-        "| files → MongoDB | store-001 | MongoDB document whose file is gone |",
-        "| files → MongoDB | store-002 | MongoDB document whose file is gone |",
+        "| files → MongoDB | store-001.json | MongoDB document whose file is gone |",
+        "| files → MongoDB | store-002.json | MongoDB document whose file is gone |",
         "| MongoDB → RAW | store-ghost | in RAW, not in MongoDB: its documents were removed, or another producer published it |",
         "| MongoDB → RAW | store-unpublished-1 | in MongoDB, not in RAW: not yet published |",
         "| MongoDB → RAW | store-unpublished-2 | in MongoDB, not in RAW: not yet published |",
@@ -290,7 +294,8 @@ def test_each_raw_partition_keeps_its_own_watermark(tmp_path, monkeypatch):
     first = platform.run()
     assert first.success and all(check.passed for check in check_results(first).values())
     for entity in ENTITIES:
-        ends = rows(platform, "SELECT partition, max(offset) + 1 FROM {raw:Identifier} GROUP BY 1 ORDER BY 1", raw=entity.raw_table)
+        sql = "SELECT partition, max(offset) + 1 FROM {raw:Identifier} GROUP BY 1 ORDER BY 1"
+        ends = rows(platform, sql, raw=entity.raw_table)
         assert [p for p, _ in ends] == [0, 1, 2]
         assert rows(
             platform,

@@ -150,9 +150,8 @@ def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
                 markdown_table(("stage", "key", "why"), [(u.stage, u.key, u.why) for u in named], width=200)
             )
         if rejected := fates.get(REJECTED):
-            metadata["mart_rejected_examples"] = dg.MetadataValue.md(
-                markdown_table(("key", "why"), [(k, f"dropped by the MART: {r}") for k, r in rejected.examples], width=200)
-            )
+            dropped = [(key, f"dropped by the MART: {reason}") for key, reason in rejected.examples]
+            metadata["mart_rejected_examples"] = dg.MetadataValue.md(markdown_table(("key", "why"), dropped, width=200))
         return dg.AssetCheckResult(passed=all(agree.values()), metadata=metadata)
 
     return check

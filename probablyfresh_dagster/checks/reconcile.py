@@ -20,14 +20,17 @@ from probablyfresh_dagster.resources.documents import DocumentStore, batched
 BATCH_SIZE = 1000
 
 # The stages counts_reconcile compares; Kafka → RAW is judged on offsets only (no keys to name).
-FILES_TO_MONGO, KAFKA_TO_RAW, MONGO_TO_RAW, RAW_TO_MART = "files → MongoDB", "Kafka → RAW", "MongoDB → RAW", "RAW → MART"
+FILES_TO_MONGO = "files → MongoDB"
+KAFKA_TO_RAW = "Kafka → RAW"
+MONGO_TO_RAW = "MongoDB → RAW"
+RAW_TO_MART = "RAW → MART"
 
 
 @dataclass(frozen=True)
 class Unreconciled:
     stage: str
     key: str
-    """The natural key, or the file name where no document was read from the file."""
+    """The natural key; the file name at the files → MongoDB stage."""
     why: str
 
 
@@ -38,39 +41,35 @@ def files_vs_documents(
     holds, and documents whose file is gone."""
     for names in batched(_set_aside(rejects_file), BATCH_SIZE):
         for source_id in sorted(store.known_source_ids(collection, [Path(name).stem for name in names])):
-            yield Unreconciled(
-                FILES_TO_MONGO, f"{source_id}.json", "set aside by the latest load, yet MongoDB holds an earlier version"
-            )
+            why = "set aside by the latest load, yet MongoDB holds an earlier version"
+            yield Unreconciled(FILES_TO_MONGO, f"{source_id}.json", why)
     for not_loaded in batched(_files_not_loaded(collection, folder, store), BATCH_SIZE):
         set_aside = set(_set_aside(rejects_file, among={path.name for path in not_loaded}))
         for path in not_loaded:
             if path.name not in set_aside:
-                yield Unreconciled(FILES_TO_MONGO, path.name, "neither in MongoDB nor in the rejects file: not loaded yet")
+                why = "neither in MongoDB nor in the rejects file: not loaded yet"
+                yield Unreconciled(FILES_TO_MONGO, path.name, why)
     for source_id in store.source_ids(collection):
         if not (folder / f"{source_id}.json").exists():
-            yield Unreconciled(FILES_TO_MONGO, source_id, "MongoDB document whose file is gone")
+            yield Unreconciled(FILES_TO_MONGO, f"{source_id}.json", "MongoDB document whose file is gone")
 
 
 def documents_vs_raw(
     key_states: Iterable[tuple[str, bool]], raw_keys: Iterable[str], kafka_lag: int
 ) -> Iterator[Unreconciled]:
     """Merge MongoDB's keys (with their pending flag) and RAW's keys, both sorted."""
-    published = (
-        "published, not consumed into RAW yet" if kafka_lag else "published, yet RAW does not hold it"
-    )
+    published = "published, not consumed into RAW yet" if kafka_lag else "published, yet RAW does not hold it"
+    only_in_raw = "in RAW, not in MongoDB: its documents were removed, or another producer published it"
     documents, raw = iter(key_states), iter(raw_keys)
     document, raw_key = next(documents, None), next(raw, None)
     while document is not None or raw_key is not None:
         if raw_key is None or (document is not None and document[0] < raw_key):
             key, pending = document
-            yield Unreconciled(
-                MONGO_TO_RAW, key, "in MongoDB, not in RAW: " + ("not yet published" if pending else published)
-            )
+            why = "in MongoDB, not in RAW: " + ("not yet published" if pending else published)
+            yield Unreconciled(MONGO_TO_RAW, key, why)
             document = next(documents, None)
         elif document is None or raw_key < document[0]:
-            yield Unreconciled(
-                MONGO_TO_RAW, raw_key, "in RAW, not in MongoDB: its documents were removed, or another producer published it"
-            )
+            yield Unreconciled(MONGO_TO_RAW, raw_key, only_in_raw)
             raw_key = next(raw, None)
         else:
             document, raw_key = next(documents, None), next(raw, None)
