@@ -93,6 +93,7 @@ SELECT
         mart_outside(purchased_at, toDateTime64('1970-01-02', 3, 'UTC'), raw.ingested_at),
             'purchase_datetime: missing, unparseable or outside [1970-01-02, now]',
         empty(lines), 'items: missing, not an array or empty',
+        length(lines) > 65535, 'items: more than 65535 lines (line_no is a UInt16)',
         first_bad_line > 0, concat('items[', toString(first_bad_line), ']', line_problems[first_bad_line]),
         ''
     ) AS _reject_reason
