@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.common import StreamContext
 from clickhouse_connect.driver.query import QueryResult
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "infra" / "clickhouse"
@@ -32,3 +33,9 @@ def query(client: Client, name: str, **parameters: Any) -> QueryResult:
     """The result of a single-statement query file."""
     (statement,) = statements(name)
     return client.query(statement, parameters=parameters)
+
+
+def stream_rows(client: Client, name: str, **parameters: Any) -> StreamContext:
+    """The rows of a single-statement query file, streamed block by block (use it with `with`)."""
+    (statement,) = statements(name)
+    return client.query_rows_stream(statement, parameters=parameters)

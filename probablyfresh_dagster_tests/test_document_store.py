@@ -167,6 +167,33 @@ def test_more_documents_than_one_write_batch(store: DocumentStore) -> None:
     assert pending_ids(store) == []
 
 
+def test_source_ids_page_through_every_document_in_order(store: DocumentStore) -> None:
+    ids = [f"doc-{i:02d}" for i in range(7)]
+    store.upsert(COLLECTION, [doc(i) for i in reversed(ids)])
+    assert list(store.source_ids(COLLECTION, batch_size=3)) == ids
+    assert store.known_source_ids(COLLECTION, ["doc-01", "nope", "doc-06"]) == {"doc-01", "doc-06"}
+    assert list(store.source_ids("products")) == []
+
+
+def test_key_states_sort_keys_by_code_point_and_flag_unpublished_ones(store: DocumentStore) -> None:
+    keys = ["Zeta", "alpha", "ёж", "Яблоко", "ä"]
+    store.upsert(COLLECTION, [doc(f"file-{i}", key=key) for i, key in enumerate(keys)])
+    store.upsert(COLLECTION, [doc("file-copy", key="alpha")])
+    for batch in store.pending(COLLECTION):
+        store.mark_published(COLLECTION, [d.version for d in batch if d.source_id != "file-copy"], {})
+    store.upsert(COLLECTION, [doc("file-0", key="Zeta", version=2), SourceDocument("file-empty", "", {"store_id": ""})])
+
+    assert list(store.key_states(COLLECTION, batch_size=2)) == [
+        ("", True),
+        ("Zeta", True),
+        ("alpha", True),
+        ("ä", False),
+        ("Яблоко", False),
+        ("ёж", False),
+    ]
+    assert [key for key, _ in store.key_states(COLLECTION)] == sorted([*keys, ""])
+
+
 def test_mongo_resource_opens_the_sqlite_store(tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "there.sqlite"
     with MongoResource(url=f"sqlite:///{path}").open() as opened:

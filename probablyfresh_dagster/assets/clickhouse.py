@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
@@ -13,6 +14,7 @@ CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 
 CLICKHOUSE_POOL = "clickhouse"
 RAW_COLUMNS = ("topic", "partition", "offset", "key", "payload")
+REJECTS_SHOWN = 10
 
 
 def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
@@ -79,33 +81,47 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
         pool=CLICKHOUSE_POOL,
         description=(
             f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
-            f"`{entity.key}` (read with FINAL), and this run's `duplicates_log` row."
+            f"`{entity.key}` (read with FINAL); the RAW rows the rules refuse, with the reason, in "
+            f"`mart_rejects`; and this run's `duplicates_log` row."
         ),
     )
     def mart(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource) -> dg.MaterializeResult:
+        run_id = context.run.run_id
         with clickhouse.client() as client:
-            run_script(client, "raw", table=entity.raw_table)
-            run_script(client, f"marts/{entity.name}")
-            run_script(
-                client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=context.run.run_id
-            )
+            mart_load.prepare(client, entity)
+            ranges = mart_load.unjudged_ranges(client, entity)
+            for offsets in ranges:
+                mart_load.load(client, entity, offsets, run_id)
+            run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
             total, unique, share, _ = query(client, "queries/latest_duplicates", entity=entity.name).first_row
             metadata: dict[str, object] = {
                 f"{table}_rows": query(client, "queries/table_rows", table=table).first_row[0]
                 for table in entity.marts
             }
+            rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=REJECTS_SHOWN)
+            rejected_keys = mart_load.key_fates(client, entity).get(mart_load.REJECTED, mart_load.NO_KEYS).keys
             preview = query(client, "queries/preview", table=entity.mart_table, limit=5)
         rows = metadata[f"{entity.mart_table}_rows"]
+        judged = sum(r.upper - r.lower for r in ranges)
+        rejected = rejects.result_rows[0][-1] if rejects.result_rows else 0
+        context.log.info(f"Judged {judged} RAW rows of {entity.raw_table}: {rejected} rejected")
         metadata.update(
             {
                 "dagster/row_count": rows,
                 "raw_rows": total,
                 "raw_unique_keys": unique,
-                "rejected_keys": unique - rows,
+                "judged_rows": judged,
+                "rejected_this_run": rejected,
+                "rejected_keys": rejected_keys,
                 "duplicate_percentage": share,
                 "preview": dg.MetadataValue.md(markdown_table(preview.column_names, preview.result_rows)),
             }
         )
+        if rejected:
+            first = [row[:-1] for row in rejects.result_rows]  # the run's total closes each row
+            metadata["first_rejects"] = dg.MetadataValue.md(
+                markdown_table(("key", "partition", "offset", "reason"), first, width=200)
+            )
         return dg.MaterializeResult(metadata=metadata)
 
     return mart

@@ -2,20 +2,37 @@
 reconcile stage by stage, and the duplicate share under its threshold."""
 
 import re
+from collections.abc import Iterator
+from contextlib import closing
+from itertools import islice
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP, CLICKHOUSE_POOL
+from probablyfresh_dagster.assets.preview import markdown_table
+from probablyfresh_dagster.checks.reconcile import (
+    FILES_TO_MONGO,
+    KAFKA_TO_RAW,
+    MONGO_TO_RAW,
+    RAW_TO_MART,
+    Unreconciled,
+    documents_vs_raw,
+    files_vs_documents,
+    raw_vs_mart,
+)
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.landing import json_files
+from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate, key_fates
 from probablyfresh_dagster.pii import CLEAR_EMAIL, CLEAR_PHONE
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import MongoResource
-from probablyfresh_dagster.resources.events import KafkaResource, lag
+from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource
+from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.sql import query
+from probablyfresh_dagster.sql import query, stream_rows
 
 KAFKA_SAMPLE = 1000
+KEYS_NAMED = 10
 _CLEAR_PII = re.compile(f"{CLEAR_EMAIL}|{CLEAR_PHONE}")
 
 
@@ -109,20 +126,33 @@ def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
         pool=CLICKHOUSE_POOL,
         description=(
             "Valid files = MongoDB documents; Kafka messages = RAW rows (nothing left to consume); "
-            "MongoDB unique keys = RAW unique keys = MART rows."
+            "MongoDB unique keys = RAW unique keys = MART rows + keys the MART rejected with a "
+            f"recorded reason. On a mismatch, names up to {KEYS_NAMED} keys that do not reconcile, and why."
         ),
     )
     def check(
         files: FilesResource, mongo: MongoResource, kafka: KafkaResource, clickhouse: ClickHouseResource
     ) -> dg.AssetCheckResult:
-        figures = _stage_counts(entity, files, mongo, kafka, clickhouse)
-        passed = (
-            figures["valid_files"] == figures["mongo_documents"]
-            and figures["kafka_messages"] == figures["raw_rows"]
-            and figures["kafka_lag"] == 0
-            and figures["mongo_unique_keys"] == figures["raw_unique_keys"] == figures["mart_rows"]
-        )
-        return dg.AssetCheckResult(passed=passed, metadata=figures)
+        with mongo.open() as store, kafka.open() as log, clickhouse.client() as client:
+            fates = key_fates(client, entity)
+            figures = _stage_counts(entity, files, store, log, client, fates)
+            agree = {
+                FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
+                KAFKA_TO_RAW: figures["kafka_messages"] == figures["raw_rows"] and figures["kafka_lag"] == 0,
+                MONGO_TO_RAW: figures["mongo_unique_keys"] == figures["raw_unique_keys"],
+                RAW_TO_MART: figures["raw_unique_keys"] == figures["mart_rows"] + figures["mart_rejected_keys"],
+            }
+            with closing(_unreconciled(entity, files, store, client, fates, figures, agree)) as unreconciled:
+                named = list(islice(unreconciled, KEYS_NAMED))
+        metadata: dict[str, object] = {**figures}
+        if named:
+            metadata["unreconciled_keys"] = dg.MetadataValue.md(
+                markdown_table(("stage", "key", "why"), [(u.stage, u.key, u.why) for u in named], width=200)
+            )
+        if rejected := fates.get(REJECTED):
+            dropped = [(key, f"dropped by the MART: {reason}") for key, reason in rejected.examples]
+            metadata["mart_rejected_examples"] = dg.MetadataValue.md(markdown_table(("key", "why"), dropped, width=200))
+        return dg.AssetCheckResult(passed=all(agree.values()), metadata=metadata)
 
     return check
 
@@ -130,28 +160,43 @@ def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
 def _stage_counts(
     entity: Entity,
     files: FilesResource,
-    mongo: MongoResource,
-    kafka: KafkaResource,
-    clickhouse: ClickHouseResource,
+    store: DocumentStore,
+    log: EventLog,
+    client: Client,
+    fates: dict[str, KeyFate],
 ) -> dict[str, int]:
     rejects = files.rejects(entity)
     rejected = sum(1 for _ in rejects.open(encoding="utf-8")) if rejects.exists() else 0
-    with mongo.open() as store:
-        documents, mongo_keys = store.count(entity.name), store.unique_keys(entity.name)
-    with kafka.open() as log:
-        messages = sum(log.end_offsets(entity.name).values())
-        remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
-    with clickhouse.client() as client:
-        raw_rows, raw_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
-        mart_rows = query(client, "queries/table_rows", table=entity.mart_table).first_row[0]
+    raw_rows, raw_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
     return {
         "valid_files": sum(1 for _ in json_files(files.folder(entity))) - rejected,
         "rejected_files": rejected,
-        "mongo_documents": documents,
-        "mongo_unique_keys": mongo_keys,
-        "kafka_messages": messages,
-        "kafka_lag": remaining,
+        "mongo_documents": store.count(entity.name),
+        "mongo_unique_keys": store.unique_keys(entity.name),
+        "kafka_messages": sum(log.end_offsets(entity.name).values()),
+        "kafka_lag": lag(log, entity.name, CLICKHOUSE_GROUP),
         "raw_rows": raw_rows,
         "raw_unique_keys": raw_keys,
-        "mart_rows": mart_rows,
+        "mart_rows": query(client, "queries/table_rows", table=entity.mart_table).first_row[0],
+        "mart_rejected_keys": fates.get(REJECTED, NO_KEYS).keys,
     }
+
+
+def _unreconciled(
+    entity: Entity,
+    files: FilesResource,
+    store: DocumentStore,
+    client: Client,
+    fates: dict[str, KeyFate],
+    figures: dict[str, int],
+    agree: dict[str, bool],
+) -> Iterator[Unreconciled]:
+    """The keys of each stage whose counts disagree, lazily (the caller takes the first few)."""
+    if not agree[FILES_TO_MONGO]:
+        yield from files_vs_documents(entity.name, files.folder(entity), files.rejects(entity), store)
+    if not agree[MONGO_TO_RAW]:
+        with stream_rows(client, "queries/raw_keys", table=entity.raw_table) as rows:
+            raw_keys = (key for (key,) in rows)
+            yield from documents_vs_raw(store.key_states(entity.name), raw_keys, figures["kafka_lag"])
+    if not agree[RAW_TO_MART]:
+        yield from raw_vs_mart(fates)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -99,6 +99,19 @@ class DocumentStore(Protocol):
     def unique_keys(self, collection: str) -> int: ...
 
     def close(self) -> None: ...
+
+    # Reconciliation (counts_reconcile names the keys behind a mismatch): streams and batched
+    # lookups, so memory stays flat however many documents there are.
+
+    def source_ids(self, collection: str, batch_size: int = 1000) -> Iterator[str]:
+        """Every document's source id, in source-id order, read a page at a time."""
+
+    def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
+        """Those of `source_ids` (a batch) that have a document."""
+
+    def key_states(self, collection: str, batch_size: int = 1000) -> Iterator[tuple[str, bool]]:
+        """Every natural key in key order (code points, as ClickHouse and SQLite sort UTF-8),
+        with whether one of its documents is pending (not yet published)."""
 
 
 class MongoResource(dg.ConfigurableResource):

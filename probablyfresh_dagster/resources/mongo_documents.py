@@ -9,8 +9,9 @@ outbox checkpoints and publish leases live in their own collections, one documen
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from itertools import groupby
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient, ReplaceOne, UpdateOne
@@ -179,6 +180,20 @@ class MongoDocumentStore:
             )
         )
         return counted[0]["keys"] if counted else 0
+
+    def source_ids(self, collection: str, batch_size: int = 1000) -> Iterator[str]:
+        cursor = self._collection(collection).find({}, {"_id": 1}).sort("_id", ASCENDING)
+        yield from (document["_id"] for document in cursor.batch_size(batch_size))
+
+    def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
+        found = self._collection(collection).find({"_id": {"$in": list(source_ids)}}, {"_id": 1})
+        return {document["_id"] for document in found}
+
+    def key_states(self, collection: str, batch_size: int = 1000) -> Iterator[tuple[str, bool]]:
+        """A plain find sorted on the indexed `_key`, grouped here one key at a time."""
+        cursor = self._collection(collection).find({}, {"_key": 1, "_pending": 1}).sort("_key", ASCENDING)
+        for key, documents in groupby(cursor.batch_size(batch_size), key=lambda document: document["_key"]):
+            yield key, any(document["_pending"] for document in documents)
 
     def close(self) -> None:
         self._client.close()

@@ -9,7 +9,7 @@ transaction; the publish lease is a file lock beside the database, which dies wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -151,6 +151,36 @@ class SqliteDocumentStore:
 
     def _scalar(self, sql: str, collection: str) -> int:
         return self._db.execute(sql, (collection,)).fetchone()[0]
+
+    def source_ids(self, collection: str, batch_size: int = 1000) -> Iterator[str]:
+        last_source_id = ""
+        while rows := self._db.execute(
+            "SELECT source_id FROM documents WHERE collection = ? AND source_id > ?"
+            " ORDER BY source_id LIMIT ?",
+            (collection, last_source_id, batch_size),
+        ).fetchall():
+            yield from (source_id for (source_id,) in rows)
+            last_source_id = rows[-1][0]
+
+    def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
+        rows = self._db.execute(
+            "SELECT source_id FROM documents"
+            f" WHERE collection = ? AND source_id IN ({','.join('?' * len(source_ids))})",
+            [collection, *source_ids],
+        )
+        return {source_id for (source_id,) in rows}
+
+    def key_states(self, collection: str, batch_size: int = 1000) -> Iterator[tuple[str, bool]]:
+        """Pages seek on (collection, natural_key); the first one takes the empty key too."""
+        after, last_key = ">=", ""
+        while rows := self._db.execute(
+            "SELECT natural_key, MAX(pending) FROM documents"
+            f" WHERE collection = ? AND natural_key {after} ?"
+            " GROUP BY natural_key ORDER BY natural_key LIMIT ?",
+            (collection, last_key, batch_size),
+        ).fetchall():
+            yield from ((key, bool(pending)) for key, pending in rows)
+            after, last_key = ">", rows[-1][0]
 
     def close(self) -> None:
         self._db.close()

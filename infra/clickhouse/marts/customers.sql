@@ -1,5 +1,5 @@
--- MART customers: one row per customer_id; see stores.sql for the deduplication and the
--- incremental load, which every mart shares. Phone and email stay Fernet ciphertext.
+-- MART customers: one row per customer_id; see stores.sql for the deduplication and the checked
+-- view, which every mart shares. Phone and email stay Fernet ciphertext.
 CREATE TABLE IF NOT EXISTS customers_mart
 (
     customer_id              String,
@@ -29,37 +29,45 @@ CREATE TABLE IF NOT EXISTS customers_mart
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY customer_id;
 
-INSERT INTO customers_mart
+-- "today" and "now" are the moment the row reached RAW, so a row's verdict never changes.
+CREATE OR REPLACE VIEW customers_mart_checked AS
+WITH
+    mart_timestamp(payload, 'birth_date') AS born_at,
+    mart_timestamp(payload, 'registration_date') AS registered_at
 SELECT
     JSONExtractString(payload, 'customer_id') AS customer_id,
     lowerUTF8(trimBoth(JSONExtractString(payload, 'first_name'))) AS first_name,
     lowerUTF8(trimBoth(JSONExtractString(payload, 'last_name'))) AS last_name,
-    JSONExtractString(payload, 'email'),
-    JSONExtractString(payload, 'phone'),
-    toDate32(parseDateTime64BestEffortOrZero(JSONExtractString(payload, 'birth_date'))) AS birth_date,
-    lowerUTF8(JSONExtractString(payload, 'gender')),
-    parseDateTimeBestEffortOrZero(JSONExtractString(payload, 'registration_date'), 'UTC') AS registration_date,
-    JSONExtractBool(payload, 'is_loyalty_member'),
-    JSONExtractString(payload, 'loyalty_card_number'),
-    JSONExtractString(payload, 'purchase_location', 'store_id'),
-    lowerUTF8(JSONExtractString(payload, 'purchase_location', 'city')),
-    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'city')),
-    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'street')),
-    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'house')),
-    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'apartment')),
-    JSONExtractString(payload, 'delivery_address', 'postal_code'),
-    lowerUTF8(JSONExtractString(payload, 'preferences', 'preferred_language')),
-    lowerUTF8(JSONExtractString(payload, 'preferences', 'preferred_payment_method')),
-    JSONExtractBool(payload, 'preferences', 'receive_promotions'),
-    raw.partition,
-    raw.offset,
-    raw.ingested_at
-FROM customers_raw AS raw
-LEFT JOIN (SELECT _partition, max(_offset) + 1 AS next_offset FROM customers_mart GROUP BY _partition) AS taken
-    ON raw.partition = taken._partition
-WHERE raw.offset >= taken.next_offset
-  AND customer_id != ''
-  AND first_name != ''
-  AND last_name != ''
-  AND birth_date BETWEEN '1900-01-01' AND today()
-  AND registration_date BETWEEN toDateTime('1970-01-02', 'UTC') AND now();
+    JSONExtractString(payload, 'email') AS email,
+    JSONExtractString(payload, 'phone') AS phone,
+    toDate32(born_at) AS birth_date,
+    lowerUTF8(JSONExtractString(payload, 'gender')) AS gender,
+    toDateTime(registered_at, 'UTC') AS registration_date,
+    JSONExtractBool(payload, 'is_loyalty_member') AS is_loyalty_member,
+    JSONExtractString(payload, 'loyalty_card_number') AS loyalty_card_number,
+    JSONExtractString(payload, 'purchase_location', 'store_id') AS store_id,
+    lowerUTF8(JSONExtractString(payload, 'purchase_location', 'city')) AS city,
+    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'city')) AS delivery_city,
+    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'street')) AS delivery_street,
+    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'house')) AS delivery_house,
+    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'apartment')) AS delivery_apartment,
+    JSONExtractString(payload, 'delivery_address', 'postal_code') AS delivery_postal_code,
+    lowerUTF8(JSONExtractString(payload, 'preferences', 'preferred_language')) AS preferred_language,
+    lowerUTF8(JSONExtractString(payload, 'preferences', 'preferred_payment_method')) AS preferred_payment_method,
+    JSONExtractBool(payload, 'preferences', 'receive_promotions') AS receive_promotions,
+    raw.partition AS _partition,
+    raw.offset AS _offset,
+    raw.ingested_at AS _ingested_at,
+    raw.key AS _key,
+    multiIf(
+        JSONType(payload) != 'Object', mart_payload_reason(payload),
+        NOT mart_is_text(payload, 'customer_id'), 'customer_id: missing, not a string or blank',
+        NOT mart_is_text(payload, 'first_name'), 'first_name: missing, not a string or blank',
+        NOT mart_is_text(payload, 'last_name'), 'last_name: missing, not a string or blank',
+        mart_outside(toDate32(born_at), toDate32('1900-01-01'), toDate32(raw.ingested_at)),
+            'birth_date: missing, unparseable or outside [1900-01-01, today]',
+        mart_outside(registered_at, toDateTime64('1970-01-02', 3, 'UTC'), raw.ingested_at),
+            'registration_date: missing, unparseable or outside [1970-01-02, now]',
+        ''
+    ) AS _reject_reason
+FROM customers_raw AS raw;

@@ -1,5 +1,5 @@
--- MART products: one row per product id; see stores.sql for the deduplication and the
--- incremental load, which every mart shares.
+-- MART products: one row per product id; see stores.sql for the deduplication and the checked
+-- view, which every mart shares.
 CREATE TABLE IF NOT EXISTS products_mart
 (
     product_id           String,
@@ -27,33 +27,35 @@ CREATE TABLE IF NOT EXISTS products_mart
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY product_id;
 
-INSERT INTO products_mart
+CREATE OR REPLACE VIEW products_mart_checked AS
 SELECT
     JSONExtractString(payload, 'id') AS product_id,
     lowerUTF8(trimBoth(JSONExtractString(payload, 'name'))) AS name,
-    lowerUTF8(JSONExtractString(payload, 'group')),
-    lowerUTF8(JSONExtractString(payload, 'description')),
-    JSONExtractFloat(payload, 'kbju', 'calories'),
-    JSONExtractFloat(payload, 'kbju', 'protein'),
-    JSONExtractFloat(payload, 'kbju', 'fat'),
-    JSONExtractFloat(payload, 'kbju', 'carbohydrates'),
-    JSONExtract(payload, 'price', 'Decimal(12, 2)') AS price,
-    lowerUTF8(JSONExtractString(payload, 'unit')),
-    lowerUTF8(JSONExtractString(payload, 'origin_country')),
-    JSONExtractUInt(payload, 'expiry_days'),
-    JSONExtractBool(payload, 'is_organic'),
-    JSONExtractString(payload, 'barcode'),
-    lowerUTF8(JSONExtractString(payload, 'manufacturer', 'name')),
-    lowerUTF8(JSONExtractString(payload, 'manufacturer', 'country')),
-    lowerUTF8(JSONExtractString(payload, 'manufacturer', 'website')),
-    JSONExtractString(payload, 'manufacturer', 'inn'),
-    raw.partition,
-    raw.offset,
-    raw.ingested_at
-FROM products_raw AS raw
-LEFT JOIN (SELECT _partition, max(_offset) + 1 AS next_offset FROM products_mart GROUP BY _partition) AS taken
-    ON raw.partition = taken._partition
-WHERE raw.offset >= taken.next_offset
-  AND product_id != ''
-  AND name != ''
-  AND price > 0;
+    lowerUTF8(JSONExtractString(payload, 'group')) AS category,
+    lowerUTF8(JSONExtractString(payload, 'description')) AS description,
+    JSONExtractFloat(payload, 'kbju', 'calories') AS calories,
+    JSONExtractFloat(payload, 'kbju', 'protein') AS protein,
+    JSONExtractFloat(payload, 'kbju', 'fat') AS fat,
+    JSONExtractFloat(payload, 'kbju', 'carbohydrates') AS carbohydrates,
+    mart_amount(payload, 'price') AS price,
+    lowerUTF8(JSONExtractString(payload, 'unit')) AS unit,
+    lowerUTF8(JSONExtractString(payload, 'origin_country')) AS origin_country,
+    JSONExtractUInt(payload, 'expiry_days') AS expiry_days,
+    JSONExtractBool(payload, 'is_organic') AS is_organic,
+    JSONExtractString(payload, 'barcode') AS barcode,
+    lowerUTF8(JSONExtractString(payload, 'manufacturer', 'name')) AS manufacturer_name,
+    lowerUTF8(JSONExtractString(payload, 'manufacturer', 'country')) AS manufacturer_country,
+    lowerUTF8(JSONExtractString(payload, 'manufacturer', 'website')) AS manufacturer_website,
+    JSONExtractString(payload, 'manufacturer', 'inn') AS manufacturer_inn,
+    raw.partition AS _partition,
+    raw.offset AS _offset,
+    raw.ingested_at AS _ingested_at,
+    raw.key AS _key,
+    multiIf(
+        JSONType(payload) != 'Object', mart_payload_reason(payload),
+        NOT mart_is_text(payload, 'id'), 'id: missing, not a string or blank',
+        NOT mart_is_text(payload, 'name'), 'name: missing, not a string or blank',
+        price <= 0, 'price: not a positive amount that fits Decimal(12, 2)',
+        ''
+    ) AS _reject_reason
+FROM products_raw AS raw;

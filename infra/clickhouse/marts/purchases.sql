@@ -1,6 +1,6 @@
--- MART purchases and their items; see stores.sql for the deduplication and the incremental
--- load, which every mart shares. Items are exploded from the same RAW rows and keep the
--- purchase's offset, so a purchase republished with fewer lines cannot leave stale lines in
+-- MART purchases and their items; see stores.sql for the deduplication and the checked views,
+-- which every mart shares. Items are exploded from the same RAW rows and keep the purchase's
+-- offset, so a purchase republished with fewer lines cannot leave stale lines in
 -- purchase_items_current, the view readers use.
 CREATE TABLE IF NOT EXISTS purchases_mart
 (
@@ -45,54 +45,81 @@ SELECT items.*
 FROM purchase_items_mart AS items FINAL
 WHERE (purchase_id, _offset) IN (SELECT purchase_id, _offset FROM purchases_mart FINAL);
 
-INSERT INTO purchases_mart
+-- The purchase rules, written once: one row per RAW purchase with the purchases_mart columns, its
+-- raw item lines (`_lines`), its RAW key and the first rule it breaks ('' when none). A bad line
+-- rejects the whole purchase, and the reason names it by its line_no: "items[2].quantity: …".
+-- "now" is the moment the row reached RAW, so a row's verdict never changes.
+CREATE OR REPLACE VIEW purchases_checked AS
+WITH
+    mart_timestamp(payload, 'purchase_datetime') AS purchased_at,
+    JSONExtractArrayRaw(payload, 'items') AS lines,
+    -- Per line, '' or its first broken rule, written to follow "items[n]".
+    arrayMap(
+        line -> multiIf(
+            JSONType(line) != 'Object', ': not a JSON object',
+            NOT mart_is_text(line, 'product_id'), '.product_id: missing, not a string or blank',
+            mart_number(line, 'quantity') <= 0, '.quantity: not a positive number',
+            mart_amount(line, 'price_per_unit') <= 0, '.price_per_unit: not a positive amount that fits Decimal(12, 2)',
+            mart_amount(line, 'total_price') <= 0, '.total_price: not a positive amount that fits Decimal(12, 2)',
+            ''
+        ),
+        lines
+    ) AS line_problems,
+    arrayFirstIndex(problem -> problem != '', line_problems) AS first_bad_line
 SELECT
     JSONExtractString(payload, 'purchase_id') AS purchase_id,
     JSONExtractString(payload, 'customer', 'customer_id') AS customer_id,
     JSONExtractString(payload, 'store', 'store_id') AS store_id,
-    lowerUTF8(JSONExtractString(payload, 'store', 'store_network')),
-    lowerUTF8(JSONExtractString(payload, 'store', 'location', 'city')),
-    length(JSONExtractArrayRaw(payload, 'items')),
-    JSONExtract(payload, 'total_amount', 'Decimal(12, 2)') AS total_amount,
-    lowerUTF8(JSONExtractString(payload, 'payment_method')),
-    JSONExtractBool(payload, 'is_delivery'),
-    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'city')),
-    parseDateTimeBestEffortOrZero(JSONExtractString(payload, 'purchase_datetime'), 'UTC') AS purchase_datetime,
-    raw.partition,
-    raw.offset,
-    raw.ingested_at
-FROM purchases_raw AS raw
-LEFT JOIN (SELECT _partition, max(_offset) + 1 AS next_offset FROM purchases_mart GROUP BY _partition) AS taken
-    ON raw.partition = taken._partition
-WHERE raw.offset >= taken.next_offset
-  AND purchase_id != ''
-  AND customer_id != ''
-  AND store_id != ''
-  AND total_amount > 0
-  AND purchase_datetime BETWEEN toDateTime('1970-01-02', 'UTC') AND now();
+    lowerUTF8(JSONExtractString(payload, 'store', 'store_network')) AS store_network,
+    lowerUTF8(JSONExtractString(payload, 'store', 'location', 'city')) AS city,
+    length(lines) AS items_count,
+    mart_amount(payload, 'total_amount') AS total_amount,
+    lowerUTF8(JSONExtractString(payload, 'payment_method')) AS payment_method,
+    JSONExtractBool(payload, 'is_delivery') AS is_delivery,
+    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'city')) AS delivery_city,
+    toDateTime(purchased_at, 'UTC') AS purchase_datetime,
+    raw.partition AS _partition,
+    raw.offset AS _offset,
+    raw.ingested_at AS _ingested_at,
+    lines AS _lines,
+    raw.key AS _key,
+    multiIf(
+        JSONType(payload) != 'Object', mart_payload_reason(payload),
+        NOT mart_is_text(payload, 'purchase_id'), 'purchase_id: missing, not a string or blank',
+        NOT mart_is_text(JSONExtractRaw(payload, 'customer'), 'customer_id'),
+            'customer.customer_id: missing, not a string or blank',
+        NOT mart_is_text(JSONExtractRaw(payload, 'store'), 'store_id'), 'store.store_id: missing, not a string or blank',
+        total_amount <= 0, 'total_amount: not a positive amount that fits Decimal(12, 2)',
+        mart_outside(purchased_at, toDateTime64('1970-01-02', 3, 'UTC'), raw.ingested_at),
+            'purchase_datetime: missing, unparseable or outside [1970-01-02, now]',
+        empty(lines), 'items: missing, not an array or empty',
+        length(lines) > 65535, 'items: more than 65535 lines (line_no is a UInt16)',
+        first_bad_line > 0, concat('items[', toString(first_bad_line), ']', line_problems[first_bad_line]),
+        ''
+    ) AS _reject_reason
+FROM purchases_raw AS raw;
 
-INSERT INTO purchase_items_mart
+CREATE OR REPLACE VIEW purchases_mart_checked AS
+SELECT * EXCEPT (_lines) FROM purchases_checked;
+
+-- One row per item line. A line keeps its purchase's RAW coordinates, key and verdict, so the
+-- lines of a rejected purchase are left out with it (mart_load/accepted.sql); they are not
+-- recorded on their own, the purchase's reject names the first bad line.
+CREATE OR REPLACE VIEW purchase_items_mart_checked AS
 SELECT
-    JSONExtractString(payload, 'purchase_id') AS purchase_id,
+    purchase_id,
     line_no,
-    JSONExtractString(item, 'product_id') AS product_id,
-    lowerUTF8(JSONExtractString(item, 'name')),
-    lowerUTF8(JSONExtractString(item, 'category')),
-    JSONExtractFloat(item, 'quantity') AS quantity,
-    lowerUTF8(JSONExtractString(item, 'unit')),
-    JSONExtract(item, 'price_per_unit', 'Decimal(12, 2)'),
-    JSONExtract(item, 'total_price', 'Decimal(12, 2)') AS total_price,
-    lowerUTF8(JSONExtractString(item, 'manufacturer', 'name')),
-    raw.partition,
-    raw.offset
-FROM purchases_raw AS raw
-ARRAY JOIN
-    JSONExtractArrayRaw(payload, 'items') AS item,
-    arrayEnumerate(JSONExtractArrayRaw(payload, 'items')) AS line_no
-LEFT JOIN (SELECT _partition, max(_offset) + 1 AS next_offset FROM purchase_items_mart GROUP BY _partition) AS taken
-    ON raw.partition = taken._partition
-WHERE raw.offset >= taken.next_offset
-  AND purchase_id != ''
-  AND product_id != ''
-  AND quantity > 0
-  AND total_price > 0;
+    JSONExtractString(line, 'product_id') AS product_id,
+    lowerUTF8(JSONExtractString(line, 'name')) AS product_name,
+    lowerUTF8(JSONExtractString(line, 'category')) AS category,
+    mart_number(line, 'quantity') AS quantity,
+    lowerUTF8(JSONExtractString(line, 'unit')) AS unit,
+    mart_amount(line, 'price_per_unit') AS price_per_unit,
+    mart_amount(line, 'total_price') AS total_price,
+    lowerUTF8(JSONExtractString(line, 'manufacturer', 'name')) AS manufacturer_name,
+    _partition,
+    _offset,
+    _key,
+    _reject_reason
+FROM purchases_checked
+ARRAY JOIN _lines AS line, arrayEnumerate(_lines) AS line_no;

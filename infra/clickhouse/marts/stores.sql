@@ -1,8 +1,6 @@
 -- MART stores: typed, cleaned, one row per store_id. ReplacingMergeTree keeps the row with the
 -- highest Kafka offset per key (a key always lands on the same partition, so its offsets are
 -- ordered); the duplicates are gone only after parts merge, so read it with FINAL.
--- Each run inserts only the RAW offsets above the ones already taken (per partition): re-runs
--- add nothing, and rows refused by the rules are refused again, never half-loaded.
 CREATE TABLE IF NOT EXISTS stores_mart
 (
     store_id               String,
@@ -32,35 +30,43 @@ CREATE TABLE IF NOT EXISTS stores_mart
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY store_id;
 
-INSERT INTO stores_mart
+-- The stores rules, written once. One row per RAW row, typed as stores_mart (same columns, same
+-- order), then its RAW key and the first rule it breaks ('' when none). The MART step
+-- (mart_load/) loads the rows without a reason into stores_mart and records the others in
+-- mart_rejects. "today" is the day the row reached RAW, so a row's verdict never changes.
+CREATE OR REPLACE VIEW stores_mart_checked AS
+WITH mart_timestamp(payload, 'last_inventory_date') AS inventoried_at
 SELECT
     JSONExtractString(payload, 'store_id') AS store_id,
     lowerUTF8(trimBoth(JSONExtractString(payload, 'store_name'))) AS store_name,
-    lowerUTF8(JSONExtractString(payload, 'store_network')),
-    lowerUTF8(JSONExtractString(payload, 'store_type_description')),
-    lowerUTF8(JSONExtractString(payload, 'type')),
-    arrayMap(c -> lowerUTF8(c), JSONExtract(payload, 'categories', 'Array(String)')),
-    lowerUTF8(JSONExtractString(payload, 'manager', 'name')),
-    JSONExtractString(payload, 'manager', 'phone'),
-    JSONExtractString(payload, 'manager', 'email'),
-    lowerUTF8(JSONExtractString(payload, 'location', 'country')),
-    lowerUTF8(JSONExtractString(payload, 'location', 'city')),
-    lowerUTF8(JSONExtractString(payload, 'location', 'street')),
-    lowerUTF8(JSONExtractString(payload, 'location', 'house')),
-    JSONExtractString(payload, 'location', 'postal_code'),
-    JSONExtractFloat(payload, 'location', 'coordinates', 'latitude'),
-    JSONExtractFloat(payload, 'location', 'coordinates', 'longitude'),
-    JSONExtractBool(payload, 'accepts_online_orders'),
-    JSONExtractBool(payload, 'delivery_available'),
-    JSONExtractBool(payload, 'warehouse_connected'),
-    toDate(parseDateTimeBestEffortOrZero(JSONExtractString(payload, 'last_inventory_date'))) AS last_inventory_date,
-    raw.partition,
-    raw.offset,
-    raw.ingested_at
-FROM stores_raw AS raw
-LEFT JOIN (SELECT _partition, max(_offset) + 1 AS next_offset FROM stores_mart GROUP BY _partition) AS taken
-    ON raw.partition = taken._partition
-WHERE raw.offset >= taken.next_offset
-  AND store_id != ''
-  AND store_name != ''
-  AND last_inventory_date BETWEEN '1970-01-02' AND today();
+    lowerUTF8(JSONExtractString(payload, 'store_network')) AS store_network,
+    lowerUTF8(JSONExtractString(payload, 'store_type_description')) AS store_type_description,
+    lowerUTF8(JSONExtractString(payload, 'type')) AS store_type,
+    arrayMap(c -> lowerUTF8(c), JSONExtract(payload, 'categories', 'Array(String)')) AS categories,
+    lowerUTF8(JSONExtractString(payload, 'manager', 'name')) AS manager_name,
+    JSONExtractString(payload, 'manager', 'phone') AS manager_phone,
+    JSONExtractString(payload, 'manager', 'email') AS manager_email,
+    lowerUTF8(JSONExtractString(payload, 'location', 'country')) AS country,
+    lowerUTF8(JSONExtractString(payload, 'location', 'city')) AS city,
+    lowerUTF8(JSONExtractString(payload, 'location', 'street')) AS street,
+    lowerUTF8(JSONExtractString(payload, 'location', 'house')) AS house,
+    JSONExtractString(payload, 'location', 'postal_code') AS postal_code,
+    JSONExtractFloat(payload, 'location', 'coordinates', 'latitude') AS latitude,
+    JSONExtractFloat(payload, 'location', 'coordinates', 'longitude') AS longitude,
+    JSONExtractBool(payload, 'accepts_online_orders') AS accepts_online_orders,
+    JSONExtractBool(payload, 'delivery_available') AS delivery_available,
+    JSONExtractBool(payload, 'warehouse_connected') AS warehouse_connected,
+    toDate(inventoried_at) AS last_inventory_date,
+    raw.partition AS _partition,
+    raw.offset AS _offset,
+    raw.ingested_at AS _ingested_at,
+    raw.key AS _key,
+    multiIf(
+        JSONType(payload) != 'Object', mart_payload_reason(payload),
+        NOT mart_is_text(payload, 'store_id'), 'store_id: missing, not a string or blank',
+        NOT mart_is_text(payload, 'store_name'), 'store_name: missing, not a string or blank',
+        mart_outside(toDate32(inventoried_at), toDate32('1970-01-02'), toDate32(raw.ingested_at)),
+            'last_inventory_date: missing, unparseable or outside [1970-01-02, today]',
+        ''
+    ) AS _reject_reason
+FROM stores_raw AS raw;

@@ -1,0 +1,70 @@
+-- What every MART shares: how a JSON field is read (the SQL functions the entities' `*_checked`
+-- views build their rules from), the rejects table, and the watermark each MART run starts from.
+-- See marts/stores.sql for a checked view and mart_load/ for the statements that use them.
+
+-- Why a payload that is not a JSON object is refused; the first rule of every checked view.
+-- ClickHouse reads NaN and Infinity (which Python's json module writes) as malformed JSON.
+CREATE OR REPLACE FUNCTION mart_payload_reason AS (payload) ->
+    if(isValidJSON(payload), 'payload: not a JSON object', 'payload: not valid JSON (a NaN or Infinity, for instance)');
+
+-- A JSON string holding at least one character that is not white space (Unicode separators
+-- included). A number, a boolean, null or an absent field is not text.
+CREATE OR REPLACE FUNCTION mart_is_text AS (json, key) ->
+    JSONType(json, key) = 'String' AND match(JSONExtractString(json, key), '[^\\s\\pZ]');
+
+-- A JSON number as Decimal(12, 2), rounded to cents (half away from zero); 0 for anything else
+-- and for a number Decimal(12, 2) cannot hold (|value| >= 10^10), so "amount > 0" is the whole
+-- rule. Read from the JSON text, not through Float64 or JSONExtract(…, 'Decimal(12, 2)'), which
+-- accept strings such as "12.5", keep 1e15 in a Decimal(12, 2) and throw on 1e30.
+CREATE OR REPLACE FUNCTION mart_cents AS (json, key) ->
+    ifNull(round(toDecimal128OrNull(JSONExtractRaw(json, key), 4), 2), 0);
+CREATE OR REPLACE FUNCTION mart_amount AS (json, key) ->
+    toDecimal64(if(abs(mart_cents(json, key)) < 10000000000, mart_cents(json, key), 0), 2);
+
+-- A JSON number as Float64; 0 for anything else (strings included).
+CREATE OR REPLACE FUNCTION mart_number AS (json, key) ->
+    if(JSONType(json, key) IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(json, key), 0);
+
+-- An ISO 8601 date or date-time string (YYYY-MM-DD, optional time and offset) as
+-- DateTime64(3, 'UTC'); NULL for anything else, including impossible dates such as 2024-02-30.
+-- DateTime64 spans 1900–2299, so a range rule sees the real date: converting to DateTime or Date
+-- first would wrap 2299-01-01 round to 2026.
+CREATE OR REPLACE FUNCTION mart_timestamp AS (json, key) ->
+    if(
+        match(JSONExtractString(json, key), '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}(:?\\d{2})?)?)?$'),
+        parseDateTime64BestEffortOrNull(JSONExtractString(json, key), 3, 'UTC'),
+        NULL
+    );
+
+-- True when a value is NULL or outside [lower, upper]: a range rule that a missing value breaks.
+CREATE OR REPLACE FUNCTION mart_outside AS (value, lower, upper) ->
+    NOT ifNull(value BETWEEN lower AND upper, false);
+
+-- Every RAW row a MART rule refused, with the first rule it breaks ("field: rule", no value is
+-- ever quoted). One row per RAW row: a re-run over the same offsets replaces it (read with FINAL),
+-- and run_id says which MART run examined it last.
+CREATE TABLE IF NOT EXISTS mart_rejects
+(
+    entity      LowCardinality(String),
+    key         String,
+    partition   UInt32,
+    offset      UInt64,
+    reason      String,
+    run_id      String,
+    rejected_at DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (entity, partition, offset);
+
+-- Per entity and RAW partition, the offset below which every RAW row has been judged and loaded
+-- into the MART or mart_rejects. The version column keeps the highest one (read with FINAL), so a
+-- late or repeated write never moves a watermark back.
+CREATE TABLE IF NOT EXISTS mart_watermarks
+(
+    entity      LowCardinality(String),
+    partition   UInt32,
+    next_offset UInt64,
+    updated_at  DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(next_offset)
+ORDER BY (entity, partition);

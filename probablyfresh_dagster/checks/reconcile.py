@@ -1,0 +1,104 @@
+"""The keys behind a failed `counts_reconcile`: at which stage each one stops matching, and why.
+
+Called only for a stage whose counts disagree, and lazily: the caller takes the first few.
+Memory stays flat however many records there are: files are checked against MongoDB a batch at
+a time, MongoDB and RAW keys are two sorted streams merged in one pass, and the RAW -> MART
+side comes from ClickHouse already counted, with a few examples (see mart_load.key_fates).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from probablyfresh_dagster.landing import json_files
+from probablyfresh_dagster.mart_load import NO_KEYS, NOT_JUDGED, UNEXPLAINED, KeyFate
+from probablyfresh_dagster.resources.documents import DocumentStore, batched
+
+BATCH_SIZE = 1000
+
+# The stages counts_reconcile compares; Kafka → RAW is judged on offsets only (no keys to name).
+FILES_TO_MONGO = "files → MongoDB"
+KAFKA_TO_RAW = "Kafka → RAW"
+MONGO_TO_RAW = "MongoDB → RAW"
+RAW_TO_MART = "RAW → MART"
+
+
+@dataclass(frozen=True)
+class Unreconciled:
+    stage: str
+    key: str
+    """The natural key; the file name at the files → MongoDB stage."""
+    why: str
+
+
+def files_vs_documents(
+    collection: str, folder: Path, rejects_file: Path, store: DocumentStore
+) -> Iterator[Unreconciled]:
+    """Files neither loaded nor set aside, files set aside whose earlier version MongoDB still
+    holds, and documents whose file is gone."""
+    for names in batched(_set_aside(rejects_file), BATCH_SIZE):
+        for source_id in sorted(store.known_source_ids(collection, [Path(name).stem for name in names])):
+            why = "set aside by the latest load, yet MongoDB holds an earlier version"
+            yield Unreconciled(FILES_TO_MONGO, f"{source_id}.json", why)
+    for not_loaded in batched(_files_not_loaded(collection, folder, store), BATCH_SIZE):
+        set_aside = set(_set_aside(rejects_file, among={path.name for path in not_loaded}))
+        for path in not_loaded:
+            if path.name not in set_aside:
+                why = "neither in MongoDB nor in the rejects file: not loaded yet"
+                yield Unreconciled(FILES_TO_MONGO, path.name, why)
+    for source_id in store.source_ids(collection):
+        if not (folder / f"{source_id}.json").exists():
+            yield Unreconciled(FILES_TO_MONGO, f"{source_id}.json", "MongoDB document whose file is gone")
+
+
+def documents_vs_raw(
+    key_states: Iterable[tuple[str, bool]], raw_keys: Iterable[str], kafka_lag: int
+) -> Iterator[Unreconciled]:
+    """Merge MongoDB's keys (with their pending flag) and RAW's keys, both sorted."""
+    published = "published, not consumed into RAW yet" if kafka_lag else "published, yet RAW does not hold it"
+    only_in_raw = "in RAW, not in MongoDB: its documents were removed, or another producer published it"
+    documents, raw = iter(key_states), iter(raw_keys)
+    document, raw_key = next(documents, None), next(raw, None)
+    while document is not None or raw_key is not None:
+        if raw_key is None or (document is not None and document[0] < raw_key):
+            key, pending = document
+            why = "in MongoDB, not in RAW: " + ("not yet published" if pending else published)
+            yield Unreconciled(MONGO_TO_RAW, key, why)
+            document = next(documents, None)
+        elif document is None or raw_key < document[0]:
+            yield Unreconciled(MONGO_TO_RAW, raw_key, only_in_raw)
+            raw_key = next(raw, None)
+        else:
+            document, raw_key = next(documents, None), next(raw, None)
+
+
+def raw_vs_mart(fates: dict[str, KeyFate]) -> Iterator[Unreconciled]:
+    """RAW keys with no MART row that nothing explains yet (rejected keys reconcile)."""
+    whys = {
+        NOT_JUDGED: "in RAW, not yet judged: the MART has not run since it arrived",
+        UNEXPLAINED: "in RAW, not in the MART: no reason recorded",
+    }
+    for fate, why in whys.items():
+        for key, _ in fates.get(fate, NO_KEYS).examples:
+            yield Unreconciled(RAW_TO_MART, key, why)
+
+
+def _files_not_loaded(collection: str, folder: Path, store: DocumentStore) -> Iterator[Path]:
+    for paths in batched(json_files(folder), BATCH_SIZE):
+        loaded = store.known_source_ids(collection, [path.stem for path in paths])
+        yield from (path for path in paths if path.stem not in loaded)
+
+
+def _set_aside(rejects_file: Path, among: set[str] | None = None) -> Iterator[str]:
+    """Names of the files the latest load set aside (only those `among` a batch, if given): the
+    rejects file is read again for each batch rather than held in memory."""
+    if not rejects_file.exists():
+        return
+    with rejects_file.open(encoding="utf-8") as lines:
+        for line in lines:
+            name = Path(json.loads(line)["file"]).name
+            if among is None or name in among:
+                yield name

@@ -1,0 +1,97 @@
+"""One MART run of an entity: every RAW row not yet judged goes to its MART tables or, with the
+first rule it breaks, to `mart_rejects`.
+
+The run works on a snapshot of RAW taken once at its start: per RAW partition, the offsets from
+the entity's watermark (`mart_watermarks`) up to RAW's end at that moment. Every statement of the
+run (`infra/clickhouse/mart_load/`) reads exactly that range, so rows RAW receives meanwhile wait
+for the next run instead of reaching one MART table and not another. The watermark moves to the
+end of the range only after all of them succeeded: a run that dies anywhere before leaves it
+where it was, and the next run re-does the same range, which replaces what the dead one wrote
+(the MART tables and `mart_rejects` are ReplacingMergeTrees keyed so a re-written row collapses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clickhouse_connect.driver.client import Client
+
+from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.sql import query, run_script
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """RAW offsets [lower, upper) of one partition."""
+
+    partition: int
+    lower: int
+    upper: int
+
+
+def checked_view(mart_table: str) -> str:
+    """The view holding one MART table's rows, typed, with their RAW key and reject reason."""
+    return f"{mart_table}_checked"
+
+
+def prepare(client: Client, entity: Entity) -> None:
+    """Create (or update) what the MART run of `entity` needs: RAW, shared functions and tables, views."""
+    run_script(client, "raw", table=entity.raw_table)
+    run_script(client, "mart_common")
+    run_script(client, f"marts/{entity.name}")
+
+
+def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
+    """Per RAW partition, the offsets from the entity's watermark to RAW's end now (if any)."""
+    watermarks = dict(query(client, "queries/mart_watermarks", entity=entity.name).result_rows)
+    ends = query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows
+    ranges = [OffsetRange(partition, watermarks.get(partition, 0), end) for partition, end in ends]
+    return sorted((r for r in ranges if r.lower < r.upper), key=lambda r: r.partition)
+
+
+def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str) -> None:
+    """Judge one range: rejects first (the rules run once), then each MART table takes the rest."""
+    bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
+    run_script(
+        client,
+        "mart_load/rejected",
+        entity=entity.name,
+        checked=checked_view(entity.mart_table),
+        run_id=run_id,
+        **bounds,
+    )
+    for table in entity.marts:
+        run_script(
+            client,
+            "mart_load/accepted",
+            mart=table,
+            checked=checked_view(table),
+            entity=entity.name,
+            run_id=run_id,
+            **bounds,
+        )
+    run_script(
+        client, "mart_load/watermark", entity=entity.name, partition=offsets.partition, next_offset=offsets.upper
+    )
+
+
+# The fates of queries/mart_key_fates.sql.
+KEPT, NOT_JUDGED, REJECTED, UNEXPLAINED = "kept", "not judged", "rejected", "unexplained"
+
+
+@dataclass(frozen=True)
+class KeyFate:
+    keys: int
+    examples: list[tuple[str, str]]
+    """Up to 10 (key, latest reason recorded in mart_rejects, or '')."""
+
+
+NO_KEYS = KeyFate(0, [])
+
+
+def key_fates(client: Client, entity: Entity) -> dict[str, KeyFate]:
+    """RAW keys by fate in the MART (a fate no key has is absent)."""
+    result = query(
+        client, "queries/mart_key_fates", entity=entity.name, raw_table=entity.raw_table, mart_table=entity.mart_table
+    )
+    return {fate: KeyFate(keys, [tuple(e) for e in examples]) for fate, keys, examples in result.result_rows}
