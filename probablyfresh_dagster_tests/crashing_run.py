@@ -39,6 +39,7 @@ MONGO_STORE = "probablyfresh_dagster.resources.mongo_documents:MongoDocumentStor
 SQLITE_LOG = "probablyfresh_dagster.resources.sqlite_events:SqliteEventLog"
 SQLITE_STORE = "probablyfresh_dagster.resources.sqlite_documents:SqliteDocumentStore"
 CLICKHOUSE_CLIENT = "clickhouse_connect.driver.client:Client"
+SQL_SCRIPT = "probablyfresh_dagster.sql:run_script"
 
 POINTS: dict[str, Point] = {
     # the generator
@@ -51,7 +52,7 @@ POINTS: dict[str, Point] = {
     "mongo: after the customers upsert, before the asset ends": Point(f"{SQLITE_STORE}.upsert", when="customers", after=True),
     "mongo: rejects list written, not yet renamed into place": Point("os:replace", when="_rejected"),
     # MongoDB -> Kafka
-    "fernet: creating the dev key": Point("probablyfresh_dagster.resources.fernet:FernetResource.cipher"),
+    "fernet: dev key in its temporary file, not yet linked into place": Point("os:link", when="fernet.key"),
     "kafka: holding the publish lease, before the fence": Point(f"{SQLITE_LOG}.fence", when="purchases"),
     "kafka: before the first purchases batch is sent": Point(f"{SQLITE_LOG}.publish", when="purchases"),
     "kafka: mid-batch, inside the log's transaction": Point(
@@ -64,11 +65,11 @@ POINTS: dict[str, Point] = {
     "raw: purchases inserted into ClickHouse, offsets not committed": Point(f"{SQLITE_LOG}.commit", when="purchases"),
     "raw: customers inserted and committed, end not yet committed": Point(f"{SQLITE_LOG}.commit", when="customers", hit=2),
     "raw: before the purchases insert": Point(f"{CLICKHOUSE_CLIENT}.insert", when="purchases_raw"),
-    # RAW -> MART
-    "mart: purchases mart inserted, items not yet": Point(f"{CLICKHOUSE_CLIENT}.command", when="INSERT INTO purchase_items_mart"),
-    "mart: rows inserted, rejects not yet": Point(f"{CLICKHOUSE_CLIENT}.command", when="INSERT INTO mart_rejects"),
-    "mart: before this run's duplicates_log row": Point(f"{CLICKHOUSE_CLIENT}.command", when="INSERT INTO duplicates_log"),
-    "mart: stores loaded, watermark not yet recorded": Point(f"{CLICKHOUSE_CLIENT}.command", when="mart_watermarks", hit=1),
+    # RAW -> MART (one RAW range per partition: rejects, then each MART table, then the watermark)
+    "mart: purchases rejects judged, no MART row loaded yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchases_mart'"),
+    "mart: purchases loaded, item lines not yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchase_items_mart'"),
+    "mart: stores loaded, watermark not yet recorded": Point(SQL_SCRIPT, when="mart_load/watermark.*'stores'"),
+    "mart: watermark recorded, this run's duplicates_log row not yet": Point(SQL_SCRIPT, when="'duplicates_log'.*'customers'"),
     # the checks
     "check: stores_count, holding the ClickHouse slot": Point("probablyfresh_dagster.sql:query", when="stores_by_network"),
     "check: Kafka PII scan of purchases": Point(f"{SQLITE_LOG}.tail", when="purchases", hit=2),

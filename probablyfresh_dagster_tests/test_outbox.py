@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.entities import STORES, Entity
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION, Publication, publish_pending
 from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource, PendingDocument, SourceDocument
 from probablyfresh_dagster.resources.events import KafkaResource, Message
@@ -48,7 +48,7 @@ class Outbox:
 
 @pytest.fixture(params=["embedded", pytest.param("servers", marks=pytest.mark.servers)])
 def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Outbox:
-    entity = Entity(f"outbox_{uuid.uuid4().hex[:8]}", "store_id")
+    entity = replace(STORES, name=f"outbox_{uuid.uuid4().hex[:8]}")
     if request.param == "embedded":
         return Outbox(entity, f"sqlite:///{tmp_path / 'mongo.sqlite3'}", f"sqlite:///{tmp_path / 'kafka.sqlite3'}")
     return Outbox(

@@ -125,7 +125,7 @@ def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
         name="counts_reconcile",
         pool=CLICKHOUSE_POOL,
         description=(
-            "Valid files = MongoDB documents; Kafka messages = RAW rows (nothing left to consume); "
+            "Valid files = MongoDB documents; RAW has consumed the topic to its end (Kafka lag 0); "
             "MongoDB unique keys = RAW unique keys = MART rows + keys the MART rejected with a "
             f"recorded reason. On a mismatch, names up to {KEYS_NAMED} keys that do not reconcile, and why."
         ),
@@ -138,7 +138,7 @@ def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
             figures = _stage_counts(entity, files, store, log, client, fates)
             agree = {
                 FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
-                KAFKA_TO_RAW: figures["kafka_messages"] == figures["raw_rows"] and figures["kafka_lag"] == 0,
+                KAFKA_TO_RAW: figures["kafka_lag"] == 0,
                 MONGO_TO_RAW: figures["mongo_unique_keys"] == figures["raw_unique_keys"],
                 RAW_TO_MART: figures["raw_unique_keys"] == figures["mart_rows"] + figures["mart_rejected_keys"],
             }
@@ -173,7 +173,6 @@ def _stage_counts(
         "rejected_files": rejected,
         "mongo_documents": store.count(entity.name),
         "mongo_unique_keys": store.unique_keys(entity.name),
-        "kafka_messages": sum(log.end_offsets(entity.name).values()),
         "kafka_lag": lag(log, entity.name, CLICKHOUSE_GROUP),
         "raw_rows": raw_rows,
         "raw_unique_keys": raw_keys,
