@@ -34,7 +34,7 @@ test-servers:
 	infra/testservers/install-ferretdb.sh >/dev/null
 
 generate: $(VENV)/installed  ## only the JSON files (pass ARGS="--seed 7 --purchases 5000")
-	$(BIN)/python -m probablyfresh_dagster.generator $(ARGS)
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.generator $(ARGS)
 
 $(VENV)/installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -56,7 +56,7 @@ class Entity:
 NON_BLANK = Text(required=True)
 TEXT, FLAG, NUMBER = Text(), Flag(), Number()
 AMOUNT = Number(required=True, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT)
-"""Money, as the MART's `Decimal(12, 2)` keeps it (truncated to the cent) and drops it (not > 0)."""
+"""Money: at least a cent, and what the MART's `Decimal(12, 2)` holds."""
 CONTACTS = {"phone": TEXT, "email": TEXT}
 ADDRESS = {"city": TEXT, "street": TEXT, "house": TEXT, "postal_code": TEXT}
 

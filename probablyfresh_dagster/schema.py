@@ -8,8 +8,8 @@ drops or misreads, so that MART drops nothing the landing accepted:
 - every field the MART extracts as a string is a string, as a boolean a boolean, as a number a
   number, and every nested object it reads from is an object (null counts as absent);
 - amounts are numbers in [0.01, 9 999 999 999.99]: the MART reads them as `Decimal(12, 2)`,
-  which truncates to the cent (0.004 becomes 0 and is dropped as not positive) and fails
-  the whole insert on an overflow;
+  rounded to the cent, and drops what is not positive or does not fit (the landing is the
+  stricter: 0.005 rounds to 0.01 in the MART, and is refused here);
 - dates are `YYYY-MM-DD`, datetimes `YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|±HH:MM]` (naive ones are
   UTC, as `parseDateTimeBestEffort(…, 'UTC')` reads them), never in the future and never before
   the MART's lower bound. Only these forms, because ClickHouse reads them the same way Python

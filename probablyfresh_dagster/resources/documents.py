@@ -23,6 +23,8 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import dagster as dg
 
 T = TypeVar("T")
+RESERVED_FIELDS = ("_id", "_key", "_hash", "_pending")
+"""Top-level fields MongoDB's stored form adds to a body; a source document must not use them."""
 
 
 @dataclass(frozen=True)

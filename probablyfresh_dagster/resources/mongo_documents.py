@@ -19,6 +19,7 @@ from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
 from probablyfresh_dagster.resources.documents import (
+    RESERVED_FIELDS,
     DocumentVersion,
     PendingDocument,
     SourceDocument,
@@ -34,7 +35,6 @@ UPSERT_BATCH_SIZE = 1000
 # command replacing 100 existing documents never returns. Small commands stay far below that,
 # even with several writers at once.
 WRITES_PER_COMMAND = 10
-RESERVED_FIELDS = ("_id", "_key", "_hash", "_pending")
 CHECKPOINTS = "_outbox_checkpoints"
 LEASES = "_outbox_leases"
 
