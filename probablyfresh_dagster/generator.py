@@ -9,9 +9,11 @@ that every purchase total equals the sum of its lines exactly.
 
 One generator at a time per data root: a second one waits on the root's lock file (an `flock`,
 which the kernel releases when its holder dies, so a killed generator never blocks the next).
-Each file is written under a temporary name and renamed into place, so a generator killed
-mid-write leaves a `*.json.partial` file, which no reader takes for input and the next generator
-removes, never a truncated `*.json`.
+Each file is written under a temporary name and renamed over the old one, so a reader (a load
+running meanwhile) sees every file whole, old or new, and never a folder half emptied; a
+generator killed mid-write leaves a `*.json.partial` file, which no reader takes for input and
+the next generator removes. Files of an earlier generation that this one did not rewrite are
+removed at the end: those older than the generation's start, as the file system dates them.
 """
 
 from __future__ import annotations
@@ -413,12 +415,30 @@ def exclusive(root: Path) -> AbstractContextManager[None]:
     return exclusive_file_lock(root / LOCK_FILE, f"the generator writing to {root} to finish")
 
 
-def clear_folder(folder: Path) -> None:
-    """Create the folder, or remove its `*.json` files only (keeps `.gitkeep`, notes, ...),
-    and the partial files a killed generator left."""
+def prepare_folder(folder: Path) -> None:
+    """Create the folder, or remove the partial files a killed generator left in it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in (*folder.glob("*.json"), *folder.glob(f"*.json{PARTIAL_SUFFIX}")):
-        stale.unlink(missing_ok=True)
+    for partial in folder.glob(f"*.json{PARTIAL_SUFFIX}"):
+        partial.unlink(missing_ok=True)
+
+
+def next_file_time(marker: Path) -> int:
+    """A time on the file system's clock (coarser than the wall clock, and the one that dates the
+    files written next) that every file written before now is older than: touch `marker` until
+    that clock ticks. Takes one tick at most (a few milliseconds)."""
+    os.utime(marker)
+    now = marker.stat().st_mtime_ns
+    while (ticked := marker.stat().st_mtime_ns) == now:
+        os.utime(marker)
+    return ticked
+
+
+def remove_older(folder: Path, started_ns: int) -> None:
+    """Remove the `*.json` files not written since `started_ns` (keeps `.gitkeep`, notes, ...)."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.endswith(".json") and entry.stat().st_mtime_ns < started_ns:
+                os.unlink(entry.path)
 
 
 def write_records(root: Path, entity: Entity, records: Iterable[Record]) -> int:
@@ -447,20 +467,25 @@ def _generate(config: GeneratorConfig, seed: int, as_of: date, root: Path) -> di
     rng = random.Random(seed)
     fake = Faker("ru_RU")
     fake.seed_instance(seed)
-    for entity in (STORES, PRODUCTS, CUSTOMERS, PURCHASES):
-        clear_folder(root / entity.name)
+    entities = (STORES, PRODUCTS, CUSTOMERS, PURCHASES)
+    for entity in entities:
+        prepare_folder(root / entity.name)
+    started_ns = next_file_time(root / LOCK_FILE)
 
     stores = make_stores(config, rng, fake, as_of)
     products = make_products(config, rng, fake)
     customers = make_customers(stores, config, rng, fake, as_of)
     parts = make_purchase_parts(stores, customers, products)
     purchases = iter_purchases(config.purchases, parts, rng, as_of)
-    return {
+    written = {
         STORES.name: write_records(root, STORES, stores),
         PRODUCTS.name: write_records(root, PRODUCTS, products),
         CUSTOMERS.name: write_records(root, CUSTOMERS, customers),
         PURCHASES.name: write_records(root, PURCHASES, purchases),
     }
+    for entity in entities:
+        remove_older(root / entity.name, started_ns)
+    return written
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, int]:

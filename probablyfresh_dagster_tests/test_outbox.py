@@ -3,6 +3,8 @@ with FerretDB: after a failure between publishing and marking, and with two publ
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -15,10 +17,7 @@ from probablyfresh_dagster.outbox import SOURCE_ID, VERSION, Publication, publis
 from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource, PendingDocument, SourceDocument
 from probablyfresh_dagster.resources.events import KafkaResource, Message
 
-from .conftest import run_in_processes
-
-DOCUMENTS, BATCH = 120, 50
-"""Three publish batches, small because FerretDB's SQLite backend takes about 10 ms per update."""
+BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,9 @@ class Outbox:
     entity: Entity
     mongo_url: str
     kafka_url: str
+    documents: int
+    """Enough batches for two publishers to overlap; few on FerretDB (its SQLite backend takes
+    about 10 ms per update)."""
 
     def mongo(self) -> MongoResource:
         return MongoResource(url=self.mongo_url, database=self.entity.name)
@@ -50,11 +52,12 @@ class Outbox:
 def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Outbox:
     entity = replace(STORES, name=f"outbox_{uuid.uuid4().hex[:8]}")
     if request.param == "embedded":
-        return Outbox(entity, f"sqlite:///{tmp_path / 'mongo.sqlite3'}", f"sqlite:///{tmp_path / 'kafka.sqlite3'}")
+        return Outbox(entity, f"sqlite:///{tmp_path / 'mongo.sqlite3'}", f"sqlite:///{tmp_path / 'kafka.sqlite3'}", 2000)
     return Outbox(
         entity,
         f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}",
         f"kafka://127.0.0.1:{request.getfixturevalue('kafka_port')}",
+        120,
     )
 
 
@@ -93,22 +96,22 @@ class MarkingFails:
 
 
 def test_every_pending_version_is_published_once_with_its_origin_in_the_headers(outbox: Outbox) -> None:
-    load(outbox, DOCUMENTS)
-    assert outbox.publish() == Publication(published=DOCUMENTS, recovered=0)
+    load(outbox, outbox.documents)
+    assert outbox.publish() == Publication(published=outbox.documents, recovered=0)
     assert outbox.publish() == Publication(published=0, recovered=0)
 
     load(outbox, 10, version=2)
     assert outbox.publish() == Publication(published=10, recovered=0)
     versions = published_versions(outbox)
-    assert len(versions) == DOCUMENTS + 10 and set(versions.values()) == {1}
+    assert len(versions) == outbox.documents + 10 and set(versions.values()) == {1}
     messages = outbox.messages()
-    assert {m.key for m in messages} == {f"store-{i:05d}" for i in range(DOCUMENTS)}
+    assert {m.key for m in messages} == {f"store-{i:05d}" for i in range(outbox.documents)}
     assert sum(m.value.endswith(b"@2") for m in messages) == 10
 
 
 @pytest.mark.parametrize("marks_before_failure", [0, 1, 2])
 def test_versions_published_but_not_marked_are_recovered_not_republished(outbox: Outbox, marks_before_failure: int) -> None:
-    load(outbox, DOCUMENTS)
+    load(outbox, outbox.documents)
     with outbox.mongo().open() as store, outbox.kafka().open() as log:
         log.ensure_topic(outbox.entity.name)
         with pytest.raises(ConnectionError):
@@ -117,14 +120,32 @@ def test_versions_published_but_not_marked_are_recovered_not_republished(outbox:
     assert first_batch > 0
 
     rerun = outbox.publish()
-    assert rerun.recovered >= 1 and rerun.published + first_batch == DOCUMENTS
+    assert rerun.recovered >= 1 and rerun.published + first_batch == outbox.documents
     versions = published_versions(outbox)
-    assert len(versions) == DOCUMENTS and set(versions.values()) == {1}
+    assert len(versions) == outbox.documents and set(versions.values()) == {1}
     assert outbox.publish() == Publication(published=0, recovered=0)
 
 
-def test_two_publishers_at_once_publish_each_version_once(outbox: Outbox) -> None:
-    load(outbox, DOCUMENTS)
-    run_in_processes(Outbox.publish, [(outbox,), (outbox,)])
+def publish_when_told(outbox: Outbox, ready: Path, go: Path) -> None:
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.001)
+    outbox.publish()
+
+
+def test_two_publishers_at_once_publish_each_version_once(outbox: Outbox, tmp_path: Path) -> None:
+    load(outbox, outbox.documents)
+    go, ready = tmp_path / "go", [tmp_path / f"ready-{n}" for n in (1, 2)]
+    context = multiprocessing.get_context("spawn")
+    publishers = [context.Process(target=publish_when_told, args=(outbox, flag, go)) for flag in ready]
+    for publisher in publishers:
+        publisher.start()
+    deadline = time.monotonic() + 60
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()  # both start publishing the same pending versions at the same moment
+    for publisher in publishers:
+        publisher.join(timeout=120)
+    assert [publisher.exitcode for publisher in publishers] == [0, 0]
     versions = published_versions(outbox)
-    assert len(versions) == DOCUMENTS and set(versions.values()) == {1}
+    assert len(versions) == outbox.documents and set(versions.values()) == {1}
