@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.sqlite_events import SqliteEventLog
+from probablyfresh_dagster.resources.events import KafkaResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .crashing_run import POINTS
@@ -105,27 +105,27 @@ def marts(state: Path, key: bytes | None = None) -> dict[str, list[tuple]]:
         return snapshot
 
 
-def delivery_figures(state: Path) -> dict[str, dict[str, int]]:
+def delivery_figures(
+    state: Path, kafka: KafkaResource | None = None, clickhouse: ClickHouseResource | None = None
+) -> dict[str, dict[str, int]]:
     """Per entity: messages in the log, versions published more than once, RAW rows, RAW rows
-    repeating a (partition, offset) already there."""
+    repeating a (partition, offset) already there. The backends default to the state's own."""
+    kafka = kafka or KafkaResource(url=f"sqlite:///{state / 'kafka.sqlite3'}")
+    clickhouse = clickhouse or ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}")
     figures = {}
-    log = SqliteEventLog(str(state / "kafka.sqlite3"), partitions=1)
-    try:
-        with ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}").client() as client:
-            for entity in ENTITIES:
-                messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch]
-                versions = Counter((dict(m.headers)[SOURCE_ID], dict(m.headers)[VERSION]) for m in messages)
-                raw_rows, raw_positions = client.query(
-                    f"SELECT count(), uniqExact(partition, offset) FROM {entity.raw_table}"
-                ).first_row
-                figures[entity.name] = {
-                    "messages": len(messages),
-                    "republished_versions": sum(n - 1 for n in versions.values()),
-                    "raw_rows": raw_rows,
-                    "repeated_raw_offsets": raw_rows - raw_positions,
-                }
-    finally:
-        log.close()
+    with kafka.open() as log, clickhouse.client() as client:
+        for entity in ENTITIES:
+            messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch]
+            versions = Counter((dict(m.headers)[SOURCE_ID], dict(m.headers)[VERSION]) for m in messages)
+            raw_rows, raw_positions = client.query(
+                f"SELECT count(), uniqExact(partition, offset) FROM {entity.raw_table}"
+            ).first_row
+            figures[entity.name] = {
+                "messages": len(messages),
+                "republished_versions": sum(n - 1 for n in versions.values()),
+                "raw_rows": raw_rows,
+                "repeated_raw_offsets": raw_rows - raw_positions,
+            }
     return figures
 
 

@@ -7,22 +7,19 @@ Each case gets a broker of its own (topics are named after the entities) and a f
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 from pymongo import MongoClient
 
-from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource
 
 from .crashing_run import BROKER_POINTS
 from .servers import running
-from .test_crashes import clean_run, kill_at, make_run, marts, run_environment  # noqa: F401 (a fixture)
+from .test_crashes import clean_run, delivery_figures, kill_at, make_run, marts, run_environment  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.servers
 
@@ -43,26 +40,6 @@ def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[
     return env
 
 
-def broker_figures(env: dict[str, str], state: Path) -> dict[str, dict[str, int]]:
-    """`test_crashes.delivery_figures`, reading the broker with `read_committed`."""
-    figures = {}
-    with KafkaResource(url=f"kafka://{env['KAFKA_BOOTSTRAP_SERVERS']}").open() as log:
-        with ClickHouseResource(dsn=env["CLICKHOUSE_DSN"]).client() as client:
-            for entity in ENTITIES:
-                messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch]
-                versions = Counter((dict(m.headers)[SOURCE_ID], dict(m.headers)[VERSION]) for m in messages)
-                raw_rows, raw_positions = client.query(
-                    f"SELECT count(), uniqExact(partition, offset) FROM {entity.raw_table}"
-                ).first_row
-                figures[entity.name] = {
-                    "messages": len(messages),
-                    "republished_versions": sum(n - 1 for n in versions.values()),
-                    "raw_rows": raw_rows,
-                    "repeated_raw_offsets": raw_rows - raw_positions,
-                }
-    return figures
-
-
 @pytest.mark.parametrize("point", list(BROKER_POINTS))
 def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
     point, tmp_path, ferretdb_port, clean_run
@@ -75,7 +52,11 @@ def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
         rerun = make_run(env, tmp_path / "rerun.log")
         assert rerun == 0, (tmp_path / "rerun.log").read_text()[-4000:]
         print(f"{point}: re-run in {time.monotonic() - started:.1f} s")
-        figures = broker_figures(env, tmp_path / "state")
+        figures = delivery_figures(
+            tmp_path / "state",
+            KafkaResource(url=f"kafka://{env['KAFKA_BOOTSTRAP_SERVERS']}"),
+            ClickHouseResource(dsn=env["CLICKHOUSE_DSN"]),
+        )
 
     assert {name: f["raw_rows"] for name, f in figures.items()} == {
         name: f["raw_rows"] for name, f in clean_figures.items()
