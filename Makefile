@@ -21,7 +21,7 @@ dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the sa
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.dev -w workspace.yaml
 
 test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (no Java, Go or kcat needed)
 	$(BIN)/pytest -q -m "not servers"
