@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from probablyfresh_dagster.resources.events import (
@@ -304,3 +305,20 @@ def test_a_fenced_kafka_publisher_can_publish_nothing_more(kafka_port: int, tmp_
             zombie.publish(topic, [OutgoingMessage("k", b"zombie")], transactional_id=transactional_id)
         visible = [m.value for batch in successor.read(topic, {}, successor.end_offsets(topic)) for m in batch]
     assert visible == [b"before"]
+
+
+@pytest.mark.servers
+def test_a_foreign_message_whose_key_and_headers_are_not_utf8_is_read_not_raised(kafka_port: int) -> None:
+    """Another producer may write any bytes: the reader (the RAW loader) must still take the
+    message, its key and headers decoded with replacement characters, its value untouched."""
+    url = f"kafka://127.0.0.1:{kafka_port}"
+    with KafkaResource(url=url, partitions=PARTITIONS).open() as log:
+        topic = f"foreign-{uuid.uuid4().hex[:8]}"
+        log.ensure_topic(topic)
+        producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+        try:
+            producer.send(topic, key=b"\xff\xfeord", value=b"\xff{}", headers=[("origin", b"\xc3")]).get(timeout=30)
+        finally:
+            producer.close()
+        (message,) = [m for batch in log.read(topic, {}, log.end_offsets(topic)) for m in batch]
+    assert (message.key, message.value, message.headers) == ("\ufffd\ufffdord", b"\xff{}", (("origin", "\ufffd"),))

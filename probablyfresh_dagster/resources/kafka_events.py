@@ -89,7 +89,6 @@ class KafkaEventLog:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
-                key_deserializer=DefaultSerializer("utf-8"),
             )
         return self._consumers[group]
 
@@ -220,7 +219,7 @@ class KafkaEventLog:
         while any(positions[tp] is None or positions[tp] < end for tp, end in ends.items()):
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_size)
             batch = [
-                Message(tp.topic, tp.partition, record.offset, record.key or "", record.value, _headers(record.headers))
+                Message(tp.topic, tp.partition, record.offset, _text(record.key), record.value, _headers(record.headers))
                 for tp, records in sorted(polled.items())
                 for record in records
                 if record.offset < ends[tp]
@@ -253,5 +252,11 @@ class KafkaEventLog:
             self._admin = None
 
 
+def _text(data: bytes | None) -> str:
+    """A key or header value as text: any producer may have written them, so bytes that are not
+    UTF-8 become replacement characters instead of stopping the reader."""
+    return data.decode("utf-8", "replace") if data is not None else ""
+
+
 def _headers(headers: list[tuple[str, bytes]] | None) -> Headers:
-    return tuple((name, value.decode()) for name, value in headers or ())
+    return tuple((name, _text(value)) for name, value in headers or ())
