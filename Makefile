@@ -5,11 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STATE := $(CURDIR)/.probablyfresh
 export DAGSTER_HOME ?= $(STATE)/dagster_home
-# Settings from .env (see .env.example), when there is one.
--include .env
-export
+# .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
+# and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run dev test test-fast test-servers generate benchmark clean up down
+.PHONY: run dev test test-fast test-servers generate benchmark clean up down lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
@@ -36,11 +35,21 @@ test-servers:
 generate: $(VENV)/installed  ## only the JSON files (pass ARGS="--seed 7 --purchases 5000")
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.generator $(ARGS)
 
-$(VENV)/installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+# Exactly the versions of requirements.lock, hash-checked, as the Docker image installs them; the
+# venv is rebuilt from scratch whenever the lock changes, so nothing unlocked lingers in it.
+$(VENV)/installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-resolve requirements.lock from pyproject.toml (every extra, for Python 3.11 on any platform)
+# with uv, kept in its own venv under .cache/ so it is not part of the locked set.
+UV_VERSION := 0.13.9
+lock:  ## refresh requirements.lock to the newest versions pyproject.toml allows (then: make test)
+	.cache/uv/bin/uv --version 2>/dev/null | grep -qF "uv $(UV_VERSION) " || { $(PYTHON) -m venv .cache/uv && .cache/uv/bin/pip install --quiet uv==$(UV_VERSION); }
+	.cache/uv/bin/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+		--generate-hashes --upgrade --quiet -o requirements.lock
 
 $(DAGSTER_HOME)/dagster.yaml: infra/dagster/local.yaml
 	umask 077 && mkdir -p $(DAGSTER_HOME) && cp $< $@

@@ -34,6 +34,7 @@ from faker import Faker
 
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.file_lock import exclusive_file_lock
+from probablyfresh_dagster.settings import load_env_file
 
 DEFAULT_SEED = 42
 LOCK_FILE = ".generator.lock"
@@ -497,6 +498,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
             parser.add_argument(option, type=field.annotation, help=f"default: {field.default}")
     parser.add_argument("--out", type=Path, default=Path("data"), help="data root (default: data)")
     args = vars(parser.parse_args(argv))
+    load_env_file()
     out = args.pop("out")
     config = GeneratorConfig(**{name: value for name, value in args.items() if value is not None})
     counts = generate(config, out)

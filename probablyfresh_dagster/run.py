@@ -17,7 +17,7 @@ from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.pool_waits import pool_wait_logger
 from probablyfresh_dagster.run_launcher import LocalProcessRunLauncher
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.settings import Settings, load_env_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="generator seed (default: SEED env, then 42)")
     parser.add_argument("--purchases", type=int, help="purchases to generate (default 200)")
     args = parser.parse_args(argv)
+    load_env_file()
     generator = {k: v for k, v in {"seed": args.seed, "purchases": args.purchases}.items() if v is not None}
 
     settings = Settings.from_env()

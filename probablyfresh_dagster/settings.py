@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import dotenv
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("local", "docker")
 
@@ -26,3 +28,10 @@ class Settings:
             state_dir=Path(os.environ.get("PROBABLYFRESH_STATE", cls.state_dir)).resolve(),
             data_dir=Path(os.environ.get("PROBABLYFRESH_DATA", cls.data_dir)).resolve(),
         )
+
+
+def load_env_file(path: Path = Path(".env")) -> None:
+    """Set what `.env` (in the working directory, where `make` runs) holds and the environment
+    does not, parsed by python-dotenv as Dagster parses it for `make dev`: a value quoted in single
+    quotes is taken literally, here as in compose."""
+    dotenv.load_dotenv(path, override=False)

@@ -3,6 +3,7 @@ the Dagster instance and workspace files, and how they fit together."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
@@ -17,7 +19,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.workspace.config_schema import ensure_workspace_config
 from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
 
-from probablyfresh_dagster.settings import PROJECT_ROOT
+from probablyfresh_dagster.settings import PROJECT_ROOT, load_env_file
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
@@ -180,8 +182,41 @@ def test_the_local_workspace_loads_the_code_location(tmp_path: Path):
     assert "Validation successful for code location probablyfresh" in result.stdout + result.stderr
 
 
-def test_the_dockerfile_installs_the_project_with_its_sql_and_postgres_storage():
+def test_the_dockerfile_installs_the_project_with_its_sql():
     dockerfile = (PROJECT_ROOT / "infra/dagster/Dockerfile").read_text(encoding="utf-8")
-    assert "COPY infra ./infra" in dockerfile and "pip install -e . dagster-postgres" in dockerfile
-    assert re.search(r"^FROM python:\d+\.\d+\.\d+-", dockerfile, re.M)
+    assert "COPY infra ./infra" in dockerfile
     assert "cp infra/dagster/dagster.yaml infra/dagster/workspace.yaml \"$DAGSTER_HOME\"/" in dockerfile
+
+
+# ---- .env reaches each reader as written ----
+
+ENV_FILE = "FERNET_KEY=not-a-key\nPOSTGRES_PASSWORD='pa$word#1'\n"
+
+
+def test_make_up_leaves_env_to_compose(tmp_path: Path):
+    """make must not read .env: it rewrites `$` and `#`, and what it exports would override the
+    file in compose. A stand-in `docker` records what make gave it."""
+    (tmp_path / ".env").write_text(ENV_FILE)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(
+        f"#!{sys.executable}\nimport json, os, sys\n"
+        "json.dump({'argv': sys.argv[1:], 'env': dict(os.environ)}, open('docker-call.json', 'w'))\n"
+    )
+    (bin_dir / "docker").chmod(0o755)
+    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["make", "-s", "-f", PROJECT_ROOT / "Makefile", "up"], cwd=tmp_path, env=environment, check=True)
+    call = json.loads((tmp_path / "docker-call.json").read_text())
+    assert call["argv"][:3] == ["compose", "--env-file", ".env"]
+    assert {"FERNET_KEY", "POSTGRES_PASSWORD"} & set(call["env"]) == set()
+
+
+def test_make_run_reads_env_values_as_written_without_overriding_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / ".env").write_text(ENV_FILE)
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    monkeypatch.setenv("FERNET_KEY", "from-the-environment")
+    load_env_file(tmp_path / ".env")
+    assert os.environ["POSTGRES_PASSWORD"] == "pa$word#1"
+    assert os.environ["FERNET_KEY"] == "from-the-environment"
