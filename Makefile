@@ -25,10 +25,12 @@ test: $(VENV)/installed test-servers  ## the whole test suite, real servers incl
 test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (no Java, Go or kcat needed)
 	$(BIN)/pytest -q -m "not servers"
 
-# What the real-server tests need: kcat from Debian (CI runs as root), then the Kafka jars and
-# the FerretDB binary, fetched and built once into .cache/testservers/ before pytest starts.
+# What the real-server tests need: kcat and the PostgreSQL server from Debian (CI runs as root), then
+# the Kafka jars and the FerretDB binary, fetched and built once into .cache/testservers/ before
+# pytest starts.
 test-servers:
-	@command -v kcat >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat; }
+	@command -v kcat >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat postgresql; }
 	infra/testservers/install-kafka.sh >/dev/null
 	infra/testservers/install-ferretdb.sh >/dev/null
 

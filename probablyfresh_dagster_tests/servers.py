@@ -1,4 +1,5 @@
-"""Real Kafka and FerretDB (MongoDB wire protocol) for the tests, through infra/testservers/.
+"""Real Kafka, FerretDB (MongoDB wire protocol) and PostgreSQL for the tests, and the compose binary,
+through infra/testservers/.
 
 The scripts install the servers once (cached), start them on 127.0.0.1 with their data in a
 temporary folder, and fail with the server's log when it does not answer. Here, a server that
@@ -20,7 +21,7 @@ import pytest
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
-TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",)}
+TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
 
 
 def in_ci() -> bool:
@@ -38,13 +39,24 @@ def require_tool(name: str, needed_by: str) -> str:
     return path
 
 
+def installed(program: str) -> Path:
+    """The path of `program` ("compose"), built into the cache by its install script if need be."""
+    for tool in TOOLS[program]:
+        require_tool(tool, program)
+    install = subprocess.run([SCRIPTS / f"install-{program}.sh"], capture_output=True, text=True)
+    if install.returncode != 0:
+        pytest.fail(f"{program} could not be installed:\n{install.stderr}", pytrace=False)
+    return Path(install.stdout.strip())
+
+
 @contextmanager
-def running(server: str, workdir: Path) -> Iterator[int]:
-    """Start `server` ("kafka" or "ferretdb") with its data in `workdir`; yield its port; stop it."""
+def running(server: str, workdir: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Start `server` ("kafka", "ferretdb" or "postgres") with its data in `workdir` and `env` added
+    to its script's environment; yield its port; stop it."""
     for tool in TOOLS[server]:
         require_tool(tool, server)
     started = subprocess.run(
-        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True
+        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env={**os.environ, **(env or {})}
     )
     if started.returncode != 0:
         pytest.fail(f"{server} did not start:\n{started.stdout}{started.stderr}", pytrace=False)

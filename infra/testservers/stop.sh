@@ -14,4 +14,6 @@ if [[ -f "$workdir/pid" ]]; then
   done
   kill -KILL -- "-$group" 2>/dev/null || true
 fi
+# A server that may not run as root keeps its data outside WORKDIR, linked from WORKDIR/data.
+[[ -L "$workdir/data" ]] && rm -rf "$(dirname "$(readlink "$workdir/data")")"
 rm -rf "$workdir"

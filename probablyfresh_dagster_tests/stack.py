@@ -1,0 +1,130 @@
+"""The docker-compose stack's own processes, started on this machine from the stack's own files.
+
+`docker-compose.yml` is resolved by the real compose binary (see `compose_model`), and each Dagster
+service runs its compose `command` with its compose `environment`, waited for with its compose
+`healthcheck`. What exists only inside Docker is replaced in one place, `on_this_machine`: service
+host names and ports by the servers started here, `/opt` paths by temporary folders, the
+ClickHouse server by chDB (no server binary here), and DockerRunLauncher by Dagster's default
+launcher (no container can start here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+from .servers import installed
+
+VENV_BIN = Path(sys.executable).parent
+HEALTH_TIMEOUT_S = 180
+
+
+def compose_model(env_file: Path) -> dict:
+    """docker-compose.yml as compose itself resolves it with `env_file`, as JSON."""
+    compose = installed("compose")
+    resolved = subprocess.run(
+        [compose, "--project-directory", PROJECT_ROOT, "-f", PROJECT_ROOT / "docker-compose.yml",
+         "--env-file", env_file, "config", "--format", "json"],
+        capture_output=True, text=True, env={"PATH": os.environ["PATH"], "HOME": str(env_file.parent)},
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    return json.loads(resolved.stdout)
+
+
+def on_this_machine(environment: dict[str, str], root: Path, ports: dict[str, int]) -> dict[str, str]:
+    """A Dagster service's compose environment with the Docker-only parts replaced (see the module
+    docstring); each replaced value is checked first, so a change in the compose file shows here."""
+    env = dict(environment)
+    assert (env["DAGSTER_POSTGRES_HOST"], env["DAGSTER_POSTGRES_PORT"]) == ("postgres", "5432")
+    env.update(DAGSTER_POSTGRES_HOST="127.0.0.1", DAGSTER_POSTGRES_PORT=str(ports["postgres"]))
+    assert "@mongo:27017/" in env["MONGO_URL"]
+    env["MONGO_URL"] = env["MONGO_URL"].replace("@mongo:27017/", f"@127.0.0.1:{ports['mongo']}/")
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{ports['kafka']}"
+    assert "@clickhouse:8123/" in env["CLICKHOUSE_DSN"]
+    env["CLICKHOUSE_DSN"] = f"chdb:///{root / 'clickhouse'}"
+    assert env["PROBABLYFRESH_DATA"] == "/opt/probablyfresh/data"
+    env["PROBABLYFRESH_DATA"] = str(root / "data")
+    return env
+
+
+def dagster_home(root: Path) -> Path:
+    """infra/dagster/dagster.yaml with the default run launcher instead of DockerRunLauncher."""
+    instance = yaml.safe_load((PROJECT_ROOT / "infra/dagster/dagster.yaml").read_text(encoding="utf-8"))
+    assert instance.pop("run_launcher")["class"] == "DockerRunLauncher"
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(instance), encoding="utf-8")
+    return home
+
+
+def workspace(root: Path, grpc_port: int) -> Path:
+    """infra/dagster/workspace.yaml pointing at the code server started here."""
+    config = yaml.safe_load((PROJECT_ROOT / "infra/dagster/workspace.yaml").read_text(encoding="utf-8"))
+    server = config["load_from"][0]["grpc_server"]
+    server.update(host="127.0.0.1", port=grpc_port)
+    path = root / "workspace.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+def localized(args: list[str], options: dict[str, str], ports: dict[int, int]) -> list[str]:
+    """A compose command on this machine: the values of `options` replaced, `localhost:<container
+    port>` pointed at the host port, and the executable taken from this environment."""
+    out = []
+    for i, arg in enumerate(args):
+        if i and args[i - 1] in options:
+            arg = options[args[i - 1]]
+        for container_port, host_port in ports.items():
+            arg = arg.replace(f"localhost:{container_port}", f"127.0.0.1:{host_port}")
+        out.append(arg)
+    out[0] = str(VENV_BIN / out[0])
+    return out
+
+
+@contextmanager
+def service(name: str, command: list[str], healthcheck: list[str], env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """Run `command` in its own process group (log in cwd/<name>.log) until its health check passes;
+    stop the group when done."""
+    log = (cwd / f"{name}.log").open("wb")
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while subprocess.run(healthcheck, env=env, cwd=cwd, capture_output=True, timeout=60).returncode != 0:
+            assert process.poll() is None, f"{name} exited: {tail(cwd / f'{name}.log')}"
+            assert time.monotonic() < deadline, f"{name} not healthy after {HEALTH_TIMEOUT_S} s: {tail(cwd / f'{name}.log')}"
+            time.sleep(1)
+        yield
+    finally:
+        stop_group(process)
+        log.close()
+
+
+def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
+    """SIGTERM the process group (the service and what it started), SIGKILL what is left after grace_s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(grace_s)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def tail(path: Path, chars: int = 4000) -> str:
+    return path.read_text(errors="replace")[-chars:]

@@ -1,0 +1,108 @@
+"""The docker-compose stack's processes, natively (see stack.py): PostgreSQL from Debian's package,
+Kafka and FerretDB (for MongoDB) configured as compose configures their containers, and the
+Dagster code server, webserver and daemon with infra/dagster/dagster.yaml. A run of `pipeline`
+submitted through the webserver's GraphQL API is queued, launched by the daemon and succeeds,
+with its asset checks in PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+from cryptography.fernet import Fernet
+from dagster_graphql import DagsterGraphQLClient
+
+import dagster as dg
+from probablyfresh_dagster.definitions import build_definitions
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
+
+from .processes import wait_for
+from .servers import running
+from .stack import VENV_BIN, compose_model, dagster_home, localized, on_this_machine, service, workspace
+
+pytestmark = pytest.mark.servers
+RUN_TIMEOUT_S = 600
+
+
+@dataclass
+class Stack:
+    webserver_port: int
+    postgres_dsn: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack")
+    env_file = root / ".env"
+    env_file.write_text((PROJECT_ROOT / ".env.example").read_text() + f"FERNET_KEY={Fernet.generate_key().decode()}\n")
+    services = compose_model(env_file)["services"]
+    postgres_env = services["postgres"]["environment"]
+    mongo_env = services["mongo"]["environment"]
+    with ExitStack() as started:
+        ports = {
+            "postgres": started.enter_context(running("postgres", root / "postgres", postgres_env)),
+            "kafka": started.enter_context(running("kafka", root / "kafka")),
+            # The mongo image creates its root user from MONGO_INITDB_ROOT_*; FerretDB's setup user.
+            "mongo": started.enter_context(running("ferretdb", root / "ferretdb", {
+                "FERRETDB_TEST_ENABLE_NEW_AUTH": "true",
+                "FERRETDB_SETUP_DATABASE": "admin",
+                "FERRETDB_SETUP_USERNAME": mongo_env["MONGO_INITDB_ROOT_USERNAME"],
+                "FERRETDB_SETUP_PASSWORD": mongo_env["MONGO_INITDB_ROOT_PASSWORD"],
+            })),
+        }
+        grpc_port, web_port = free_port(), free_port()
+        published = {"user-code": (4000, grpc_port), "dagster-webserver": (3000, web_port)}
+        env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(root), "DAGSTER_HOME": str(dagster_home(root))}
+        workspace_file = str(workspace(root, grpc_port))
+        for name in ("user-code", "dagster-webserver", "dagster-daemon"):
+            spec = services[name]
+            options = {"--host": "127.0.0.1", "--workspace": workspace_file}
+            ports_here = {}
+            if name in published:
+                container_port, host_port = published[name]
+                options["--port"], ports_here = str(host_port), {container_port: host_port}
+            kind, *healthcheck = spec["healthcheck"]["test"]
+            assert kind == "CMD", name
+            started.enter_context(service(
+                name,
+                localized(spec["command"], options, ports_here),
+                localized(healthcheck, options, ports_here),
+                {**env, **on_this_machine(spec["environment"], root, ports)},
+                root,
+            ))
+        yield Stack(web_port, f"postgresql://{postgres_env['POSTGRES_USER']}:{postgres_env['POSTGRES_PASSWORD']}"
+                              f"@127.0.0.1:{ports['postgres']}/{postgres_env['POSTGRES_DB']}")
+
+
+def test_a_pipeline_run_submitted_through_graphql_is_queued_launched_by_the_daemon_and_passes_its_checks(stack):
+    client = DagsterGraphQLClient("127.0.0.1", port_number=stack.webserver_port)
+    # In one process: the launch path is the stack's, without a process per step (7 min here, 20 s so).
+    run_id = client.submit_job_execution("pipeline", run_config={"execution": {"config": {"in_process": {}}}})
+    status = wait_for(
+        lambda: (s := client.get_run_status(run_id)) in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) and s,
+        RUN_TIMEOUT_S, f"run {run_id} to end",
+    )
+    with psycopg2.connect(stack.postgres_dsn) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT dagster_event_type FROM event_logs WHERE run_id = %s AND dagster_event_type LIKE 'PIPELINE_%%' "
+                       "ORDER BY id", (run_id,))
+        lifecycle = [event for (event,) in cursor.fetchall()]
+        cursor.execute("SELECT asset_key, check_name, execution_status FROM asset_check_executions WHERE run_id = %s",
+                       (run_id,))
+        checks = cursor.fetchall()
+    assert status == dg.DagsterRunStatus.SUCCESS, lifecycle
+    # Only the daemon takes a run off the queue of a QueuedRunCoordinator and hands it to the launcher.
+    assert lifecycle == ["PIPELINE_ENQUEUED", "PIPELINE_STARTING", "PIPELINE_START", "PIPELINE_SUCCESS"]
+    expected = build_definitions(Settings()).resolve_asset_graph().asset_check_keys
+    assert {(dg.AssetKey.from_db_string(key), name) for key, name, _ in checks} == {(k.asset_key, k.name) for k in expected}
+    assert {status for _, _, status in checks} == {"SUCCEEDED"}
