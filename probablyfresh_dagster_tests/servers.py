@@ -1,4 +1,5 @@
-"""Real Kafka and FerretDB (MongoDB wire protocol) for the tests, through infra/testservers/.
+"""Real Kafka and FerretDB (MongoDB wire protocol) for the tests, through infra/testservers/,
+and the tools built there (Docker Compose).
 
 The scripts install the servers once (cached), start them on 127.0.0.1 with their data in a
 temporary folder, and fail with the server's log when it does not answer. Here, a server that
@@ -20,7 +21,8 @@ import pytest
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
-TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",)}
+# What each server or tool in infra/testservers/ is built with.
+TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",), "compose": ("go",)}
 
 
 def in_ci() -> bool:
@@ -38,11 +40,24 @@ def require_tool(name: str, needed_by: str) -> str:
     return path
 
 
+def require_build_tools(name: str) -> None:
+    for tool in TOOLS[name]:
+        require_tool(tool, name)
+
+
+def installed(name: str) -> Path:
+    """The path infra/testservers/install-NAME.sh prints once it has built NAME (cached)."""
+    require_build_tools(name)
+    result = subprocess.run([SCRIPTS / f"install-{name}.sh"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"{name} did not install:\n{result.stdout}{result.stderr}", pytrace=False)
+    return Path(result.stdout.strip())
+
+
 @contextmanager
 def running(server: str, workdir: Path) -> Iterator[int]:
     """Start `server` ("kafka" or "ferretdb") with its data in `workdir`; yield its port; stop it."""
-    for tool in TOOLS[server]:
-        require_tool(tool, server)
+    require_build_tools(server)
     started = subprocess.run(
         [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True
     )
