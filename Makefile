@@ -26,13 +26,14 @@ test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (n
 	$(BIN)/pytest -q -m "not servers"
 
 # What the real-server tests need: kcat and the PostgreSQL server from Debian (CI runs as root), then
-# the Kafka jars and the FerretDB binary, fetched and built once into .cache/testservers/ before
-# pytest starts.
+# the Kafka jars and the FerretDB and Docker Compose binaries, fetched and built once into
+# .cache/testservers/ before pytest starts.
 test-servers:
 	@command -v kcat >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat postgresql; }
 	infra/testservers/install-kafka.sh >/dev/null
 	infra/testservers/install-ferretdb.sh >/dev/null
+	infra/testservers/install-compose.sh >/dev/null
 
 generate: $(VENV)/installed  ## only the JSON files (pass ARGS="--seed 7 --purchases 5000")
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.generator $(ARGS)

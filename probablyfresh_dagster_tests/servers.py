@@ -21,6 +21,7 @@ import pytest
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
+# What each server or tool in infra/testservers/ needs to be built or started with.
 TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
 
 
@@ -39,22 +40,25 @@ def require_tool(name: str, needed_by: str) -> str:
     return path
 
 
-def installed(program: str) -> Path:
-    """The path of `program` ("compose"), built into the cache by its install script if need be."""
-    for tool in TOOLS[program]:
-        require_tool(tool, program)
-    install = subprocess.run([SCRIPTS / f"install-{program}.sh"], capture_output=True, text=True)
-    if install.returncode != 0:
-        pytest.fail(f"{program} could not be installed:\n{install.stderr}", pytrace=False)
-    return Path(install.stdout.strip())
+def require_build_tools(name: str) -> None:
+    for tool in TOOLS[name]:
+        require_tool(tool, name)
+
+
+def installed(name: str) -> Path:
+    """The path infra/testservers/install-NAME.sh prints once it has built NAME (cached)."""
+    require_build_tools(name)
+    result = subprocess.run([SCRIPTS / f"install-{name}.sh"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"{name} did not install:\n{result.stdout}{result.stderr}", pytrace=False)
+    return Path(result.stdout.strip())
 
 
 @contextmanager
 def running(server: str, workdir: Path, env: dict[str, str] | None = None) -> Iterator[int]:
     """Start `server` ("kafka", "ferretdb" or "postgres") with its data in `workdir` and `env` added
     to its script's environment; yield its port; stop it."""
-    for tool in TOOLS[server]:
-        require_tool(tool, server)
+    require_build_tools(server)
     started = subprocess.run(
         [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env={**os.environ, **(env or {})}
     )

@@ -1,6 +1,6 @@
 """The docker-compose stack's own processes, started on this machine from the stack's own files.
 
-`docker-compose.yml` is resolved by the real compose binary (see `compose_model`), and each Dagster
+`docker-compose.yml` is resolved by the real compose binary (see compose.py), and each Dagster
 service runs its compose `command` with its compose `environment`, waited for with its compose
 `healthcheck`. What exists only inside Docker is replaced in one place, `on_this_machine`: service
 host names and ports by the servers started here, `/opt` paths by temporary folders, the
@@ -10,43 +10,29 @@ launcher (no container can start here).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import yaml
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .servers import installed
+from .compose import unescaped
 
 VENV_BIN = Path(sys.executable).parent
 HEALTH_TIMEOUT_S = 180
 
 
-def compose_model(env_file: Path) -> dict:
-    """docker-compose.yml as compose itself resolves it with `env_file`, as JSON."""
-    compose = installed("compose")
-    resolved = subprocess.run(
-        [compose, "--project-directory", PROJECT_ROOT, "-f", PROJECT_ROOT / "docker-compose.yml",
-         "--env-file", env_file, "config", "--format", "json"],
-        capture_output=True, text=True, env={"PATH": os.environ["PATH"], "HOME": str(env_file.parent)},
-    )
-    assert resolved.returncode == 0, resolved.stderr
-    return json.loads(resolved.stdout)
-
-
 def on_this_machine(environment: dict[str, str], root: Path, ports: dict[str, int]) -> dict[str, str]:
     """A Dagster service's compose environment with the Docker-only parts replaced (see the module
     docstring); each replaced value is checked first, so a change in the compose file shows here."""
-    env = dict(environment)
+    env = {name: unescaped(value) for name, value in environment.items()}
     assert (env["DAGSTER_POSTGRES_HOST"], env["DAGSTER_POSTGRES_PORT"]) == ("postgres", "5432")
     env.update(DAGSTER_POSTGRES_HOST="127.0.0.1", DAGSTER_POSTGRES_PORT=str(ports["postgres"]))
     assert "@mongo:27017/" in env["MONGO_URL"]
@@ -121,7 +107,7 @@ def stop_group(process: subprocess.Popen, grace_s: float = 20) -> None:
         return
     except subprocess.TimeoutExpired:
         pass
-    with contextlib.suppress(ProcessLookupError):
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 

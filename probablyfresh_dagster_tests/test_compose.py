@@ -27,7 +27,12 @@ DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
 INSTANCE = yaml.safe_load((PROJECT_ROOT / "infra/dagster/dagster.yaml").read_text(encoding="utf-8"))
 # `${VAR}` / `$VAR` read by compose; `$$VAR` is left to the container's shell.
 COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{?([A-Z_][A-Z0-9_]*)")
+# A whole `${VAR}`, or `${VAR:?message}`: compose refuses to start while VAR is unset or empty.
+FROM_ENV = r"\$\{[A-Z_]+(?::\?[^}]+)?\}"
+REQUIRED_FROM_ENV = re.compile(r"\$\{([A-Z_]+):\?[^}]+\}")
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|FERNET_KEY")
+# With no bot token nothing is sent to Telegram; every other secret is required.
+OPTIONAL_SECRETS = {"TELEGRAM_BOT_TOKEN"}
 PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
 
 
@@ -74,10 +79,10 @@ def test_no_secret_is_written_inline():
     for key, value in environments():
         value = str(value)
         if SECRET_NAME.search(key):
-            assert re.fullmatch(r"\$\{[A-Z_]+\}", value), f"{key} must come from .env"
+            assert re.fullmatch(FROM_ENV, value), f"{key} must come from .env"
         if "://" in value and "@" in value:  # credentials in a URL
             userinfo = value.split("://", 1)[1].split("@", 1)[0]
-            assert re.fullmatch(r"(\$\{[A-Z_]+\}:?)+", userinfo), key
+            assert re.fullmatch(f"({FROM_ENV}:?)+", userinfo), key
     example = env_example()
     assert {v for k, v in example.items() if "PASSWORD" in k} == {"change-me"}
     assert example["TELEGRAM_BOT_TOKEN"] == example["FERNET_KEY"] == ""
@@ -89,6 +94,16 @@ def strings(node) -> list[str]:
     if isinstance(node, list):
         return [s for item in node for s in strings(item)]
     return [node] if isinstance(node, str) else []
+
+
+def test_every_place_that_reads_the_fernet_key_or_a_password_requires_it():
+    texts = strings(COMPOSE)
+    read = [name for text in texts for name in COMPOSE_VARIABLE.findall(text)]
+    required = {name for name in read if SECRET_NAME.search(name)} - OPTIONAL_SECRETS
+    assert required == {"FERNET_KEY", "MONGO_PASSWORD", "CLICKHOUSE_PASSWORD", "POSTGRES_PASSWORD",
+                        "GRAFANA_ADMIN_PASSWORD"}
+    read_as_required = [name for text in texts for name in REQUIRED_FROM_ENV.findall(text) if name in required]
+    assert sorted(name for name in read if name in required) == sorted(read_as_required)
 
 
 def test_every_variable_compose_reads_is_documented_in_env_example():

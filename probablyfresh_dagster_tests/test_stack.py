@@ -10,20 +10,20 @@ import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
+import dagster as dg
 import psycopg2
 import pytest
 from cryptography.fernet import Fernet
 from dagster_graphql import DagsterGraphQLClient
 
-import dagster as dg
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
+from .compose import compose_model
 from .processes import wait_for
 from .servers import running
-from .stack import VENV_BIN, compose_model, dagster_home, localized, on_this_machine, service, workspace
+from .stack import VENV_BIN, dagster_home, localized, on_this_machine, service, workspace
 
 pytestmark = pytest.mark.servers
 RUN_TIMEOUT_S = 600
@@ -46,7 +46,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     env_file = root / ".env"
     env_file.write_text((PROJECT_ROOT / ".env.example").read_text() + f"FERNET_KEY={Fernet.generate_key().decode()}\n")
-    services = compose_model(env_file)["services"]
+    services = compose_model(env_file, root)["services"]
     postgres_env = services["postgres"]["environment"]
     mongo_env = services["mongo"]["environment"]
     with ExitStack() as started:

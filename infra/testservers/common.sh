@@ -44,3 +44,8 @@ wait_until() {
     sleep 0.5
   done
 }
+
+# Download Go module "$1" (module@version) into Go's module cache; print its (read-only) folder.
+go_module_dir() {
+  go mod download -json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])'
+}

@@ -10,8 +10,7 @@ source "$(dirname "$0")/common.sh"
 version=v1.24.0
 binary="$CACHE_DIR/ferretdb-$version/ferretdb"
 if [[ ! -x "$binary" ]]; then
-  module_dir="$(go mod download -json "github.com/FerretDB/FerretDB@$version" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  module_dir="$(go_module_dir "github.com/FerretDB/FerretDB@$version")"
   build_dir="$(mktemp -d)"
   trap 'chmod -R u+w "$build_dir"; rm -rf "$build_dir"' EXIT
   cp -r "$module_dir/." "$build_dir"
