@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,8 +44,10 @@ def running(server: str, workdir: Path) -> Iterator[int]:
     """Start `server` ("kafka" or "ferretdb") with its data in `workdir`; yield its port; stop it."""
     for tool in TOOLS[server]:
         require_tool(tool, server)
+    # start-kafka.sh reads docker-compose.yml with this interpreter's PyYAML.
+    environment = os.environ | {"TESTSERVERS_PYTHON": sys.executable}
     started = subprocess.run(
-        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True
+        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env=environment
     )
     if started.returncode != 0:
         pytest.fail(f"{server} did not start:\n{started.stdout}{started.stderr}", pytrace=False)
