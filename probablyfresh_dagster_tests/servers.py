@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 
 SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
 # What each server or tool in infra/testservers/ needs to be built or started with.
-TOOLS = {"kafka": ("java", "mvn"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
+TOOLS = {"kafka": ("java", "mvn", "go"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
 
 
 def in_ci() -> bool:
@@ -59,8 +60,10 @@ def running(server: str, workdir: Path, env: dict[str, str] | None = None) -> It
     """Start `server` ("kafka", "ferretdb" or "postgres") with its data in `workdir` and `env` added
     to its script's environment; yield its port; stop it."""
     require_build_tools(server)
+    # start-kafka.sh resolves docker-compose.yml with this interpreter (see kafka_compose.py).
+    environment = os.environ | {"TESTSERVERS_PYTHON": sys.executable} | (env or {})
     started = subprocess.run(
-        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env={**os.environ, **(env or {})}
+        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env=environment
     )
     if started.returncode != 0:
         pytest.fail(f"{server} did not start:\n{started.stdout}{started.stderr}", pytrace=False)

@@ -1,49 +1,37 @@
 #!/usr/bin/env bash
-# Start Apache Kafka in KRaft mode (one node that is both broker and controller) on 127.0.0.1,
-# with its data under WORKDIR; return once it serves clients. WORKDIR/port holds the client
-# port, WORKDIR/pid the process (group) to stop with stop.sh, WORKDIR/server.log its log.
+# Start Apache Kafka as docker-compose.yml's `kafka` service runs it, outside Docker, on 127.0.0.1,
+# with its data under WORKDIR; return once it serves clients. As the apache/kafka image's `launch`
+# script does: `kafka.docker.KafkaDockerWrapper setup` turns the service's environment into
+# server.properties (one line per KAFKA_* variable) and formats the storage with CLUSTER_ID, then
+# `kafka.Kafka` runs on that file. The environment is the compose file's, with .env.example
+# substituted and only addresses, ports and the data folder changed
+# (probablyfresh_dagster_tests/kafka_compose.py says how).
+# WORKDIR/port holds the client port (the HOST listener, the one the host uses), WORKDIR/pid the
+# process (group) to stop with stop.sh, WORKDIR/server.log its log, WORKDIR/config the files the
+# broker runs on. TESTSERVERS_PYTHON: a Python with PyYAML (default: python3).
 #   usage: start-kafka.sh WORKDIR
 source "$(dirname "$0")/common.sh"
 
 workdir="$(mkdir -p "$1" && cd "$1" && pwd)"
 lib="$("$TESTSERVERS_DIR/install-kafka.sh")"
-port="$(free_port)"
-controller_port="$(free_port)"
+(cd "$PROJECT_ROOT" && "${TESTSERVERS_PYTHON:-python3}" -m probablyfresh_dagster_tests.kafka_compose "$workdir")
+mapfile -t service_environment <"$workdir/kafka.env"
+mkdir -p "$workdir/config"
 
-cat >"$workdir/server.properties" <<PROPERTIES
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$workdir/data
-num.partitions=1
-auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-group.initial.rebalance.delay.ms=0
-PROPERTIES
-cat >"$workdir/log4j.properties" <<'LOG4J'
-log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-LOG4J
+# The image's /etc/kafka/docker is kafka-defaults/ (its log4j2 files); nothing is mounted on
+# /mnt/shared/config. `env -i`: the container's environment is the service's alone, and any other
+# KAFKA_* variable would become a broker property too (make exports .env's KAFKA_PORT, for one).
+env -i "${service_environment[@]}" "$(command -v java)" -cp "$lib/*" \
+  -Dlog4j2.configurationFile="$TESTSERVERS_DIR/kafka-defaults/tools-log4j2.yaml" \
+  kafka.docker.KafkaDockerWrapper setup \
+  --default-configs-dir "$TESTSERVERS_DIR/kafka-defaults" \
+  --mounted-configs-dir "$workdir/mounted" \
+  --final-configs-dir "$workdir/config" >"$workdir/setup.log" 2>&1 \
+  || { cat "$workdir/setup.log" >&2; exit 1; }
 
-java_options=(-Xmx512m -Dlog4j.configuration="file:$workdir/log4j.properties" -cp "$lib/*")
-cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
-java "${java_options[@]}" kafka.tools.StorageTool format --ignore-formatted \
-  --cluster-id "$cluster_id" --config "$workdir/server.properties" >"$workdir/format.log" 2>&1 \
-  || { cat "$workdir/format.log" >&2; exit 1; }
-
-start_in_background "$workdir" java "${java_options[@]}" kafka.Kafka "$workdir/server.properties"
-echo "$port" >"$workdir/port"
+start_in_background "$workdir" java -Xmx512m -cp "$lib/*" \
+  -Dlog4j2.configurationFile="$workdir/config/log4j2.yaml" kafka.Kafka "$workdir/config/server.properties"
 # The port opens before the broker has caught up with the controller; this line comes after.
 wait_until "$workdir" grep -q "Kafka Server started" "$workdir/server.log"
-wait_until "$workdir" port_answers "$port"
-echo "Kafka listening on 127.0.0.1:$port (data in $workdir)"
+wait_until "$workdir" port_answers "$(cat "$workdir/port")"
+echo "Kafka listening on 127.0.0.1:$(cat "$workdir/port") (data in $workdir)"

@@ -1,0 +1,94 @@
+"""The `kafka` service of docker-compose.yml, as a broker started outside Docker.
+
+The apache/kafka image is configured by its environment alone: its start-up script runs
+`kafka.docker.KafkaDockerWrapper setup`, which writes one server.properties line per KAFKA_*
+variable and formats the storage with CLUSTER_ID. infra/testservers/start-kafka.sh runs that same
+class on the environment written here: the service's own as the real compose resolves it with
+.env.example (compose.py; not with .env or the shell: every test run gets the same broker), with
+only what cannot be the same outside Docker changed (`outside_docker`). The image's own
+server.properties is used only when no KAFKA_* variable is set, so the broker runs on exactly
+these lines and Kafka's defaults.
+
+    python -m probablyfresh_dagster_tests.kafka_compose WORKDIR
+writes WORKDIR/kafka.env (NAME=VALUE lines) and WORKDIR/port (the port the host connects to).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from probablyfresh_dagster.settings import PROJECT_ROOT
+from probablyfresh_dagster_tests.compose import compose_model, unescaped
+
+SERVICE = "kafka"
+# A host and port in a listener (`NAME://host:port`, the host empty for every interface) or a
+# quorum voter (`id@host:port`).
+ADDRESS = re.compile(r"(?P<lead>://|@)(?P<host>[\w.-]*):(?P<port>\d+)")
+
+
+def kafka_service(home: Path) -> dict:
+    """The `kafka` service as compose resolves it with .env.example. Compose resolves the whole
+    file, which refuses an empty FERNET_KEY; the broker does not read it, so any value will do."""
+    env_file = home / "env"
+    example = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+    env_file.write_text(f"{example}\nFERNET_KEY=not-read-by-the-kafka-service\n", encoding="utf-8")
+    service = compose_model(env_file, home)["services"][SERVICE]
+    return service | {"environment": {name: unescaped(value) for name, value in service["environment"].items()}}
+
+
+def outside_docker(
+    environment: Mapping[str, str], ports: Mapping[int, int], published: Mapping[int, int], data_dir: Path
+) -> dict[str, str]:
+    """`environment` for a broker on this machine: the one place where it differs from the stack's.
+
+    - Every address is 127.0.0.1: a listener's empty host (every interface) and the service's
+      name on the compose network (`kafka`), and `localhost`, which may resolve to ::1 first.
+    - A container port becomes `ports[port]`, a free port. Outside Docker nothing maps a published
+      port, so an address the host connects to (`localhost:PORT`, `published[PORT]` in the
+      container) gets the free port of that container port.
+    - KAFKA_LOG_DIRS (the container's volume) is `data_dir`.
+    """
+
+    def rewrite(match: re.Match) -> str:
+        host, port = match["host"], int(match["port"])
+        if host == "localhost":
+            port = published[port]
+        elif host not in ("", SERVICE):
+            raise ValueError(f"{match[0]!r}: an address neither in the container nor on the host")
+        return f"{match['lead']}127.0.0.1:{ports[port]}"
+
+    local = {name: ADDRESS.sub(rewrite, value) for name, value in environment.items()}
+    return local | {"KAFKA_LOG_DIRS": str(data_dir)}
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on loopback right now (the kernel picks them)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def main(workdir: Path) -> None:
+    """Write the broker's environment and client port into `workdir` (see the module's docstring)."""
+    service = kafka_service(workdir)
+    listeners = service["environment"]["KAFKA_LISTENERS"]
+    container_ports = sorted({int(match["port"]) for match in ADDRESS.finditer(listeners)})
+    ports = dict(zip(container_ports, free_ports(len(container_ports))))
+    published = {int(port["published"]): port["target"] for port in service["ports"]}
+    local = outside_docker(service["environment"], ports, published, workdir / "data")
+    (workdir / "kafka.env").write_text("".join(f"{name}={value}\n" for name, value in local.items()), encoding="utf-8")
+    (host_port,) = [ports[target] for target in published.values()]
+    (workdir / "port").write_text(str(host_port), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
