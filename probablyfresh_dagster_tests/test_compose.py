@@ -136,11 +136,15 @@ def test_services_that_launch_runs_reach_the_docker_socket():
         assert "/var/run/docker.sock:/var/run/docker.sock" in SERVICES[name]["volumes"], name
 
 
-def test_grafana_preinstalls_the_clickhouse_plugin_and_mounts_the_provisioning():
+def test_grafana_preinstalls_the_clickhouse_plugin_and_provisions_through_its_entrypoint():
+    """test_grafana runs the entrypoint and checks what it provisions; here, that it is the one
+    that sets the provisioning folder."""
     grafana = SERVICES["grafana"]
     assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_PLUGINS_PREINSTALL_SYNC"]
     assert "GF_INSTALL_PLUGINS" not in grafana["environment"]
-    assert "./infra/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "GF_PATHS_PROVISIONING" not in grafana["environment"]
+    assert grafana["entrypoint"] == ["/bin/sh", "/etc/probablyfresh/grafana/entrypoint.sh"]
+    assert "./infra/grafana:/etc/probablyfresh/grafana:ro" in grafana["volumes"]
     assert "./infra/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
 
 

@@ -1,28 +1,61 @@
-"""Grafana as code: the provisioning files have the shape Grafana's file provisioning reads, and
-every SQL statement of the dashboard and the alert rule runs on the ClickHouse state of a local
-end-to-end run and shows what its panel promises."""
+"""Grafana as code: the provisioning files have the shape Grafana's file provisioning reads, the
+grafana service's entrypoint provisions Telegram only with a token, every SQL statement of the
+dashboard and the alert rule runs on the ClickHouse state of a local end-to-end run and shows what
+its panel promises, and on the tables the compose ClickHouse creates at start."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import yaml
+from clickhouse_connect.driver.client import Client
 
+from probablyfresh_dagster import mart_load
+from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
+from probablyfresh_dagster.sql import SQL_DIR, run_script
 
 from .conftest import Platform, loaded_platform, rows
 
 GRAFANA = PROJECT_ROOT / "infra/grafana"
+ALERT_RULE = GRAFANA / "provisioning/alerting/duplicates.yaml"
+TELEGRAM = GRAFANA / "notifications/telegram.yaml"
+NO_TELEGRAM = GRAFANA / "notifications/no-telegram.yaml"
 DASHBOARD = json.loads((GRAFANA / "dashboards/probablyfresh.json").read_text(encoding="utf-8"))
-ALERTING = yaml.safe_load((GRAFANA / "provisioning/alerting/duplicates.yaml").read_text(encoding="utf-8"))
 DATASOURCES = yaml.safe_load((GRAFANA / "provisioning/datasources/clickhouse.yaml").read_text(encoding="utf-8"))
 PROVIDERS = yaml.safe_load((GRAFANA / "provisioning/dashboards/probablyfresh.yaml").read_text(encoding="utf-8"))
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 TIME_FILTER = re.compile(r"\$__timeFilter\((\w+)\)")
-(RULE,) = ALERTING["groups"][0]["rules"]
+(RULE,) = yaml.safe_load(ALERT_RULE.read_text(encoding="utf-8"))["groups"][0]["rules"]
+
+# The values of the grafana-clickhouse-datasource plugin's `QueryType` (src/types/queryBuilder.ts).
+PLUGIN_QUERY_TYPES = {"table", "logs", "timeseries", "traces"}
+# The settings Grafana's Telegram integration reads: the JSON keys of `Config` in grafana/alerting
+# receivers/telegram/config.go. An unknown key is ignored silently.
+TELEGRAM_SETTINGS = {
+    "bottoken", "chatid", "message_thread_id", "message", "parse_mode",
+    "disable_web_page_preview", "protect_content", "disable_notifications",
+}
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def mounted(service: str, path: str) -> Path:
+    """The project file or folder that docker-compose.yml bind-mounts at `path` in `service`."""
+    for volume in COMPOSE["services"][service]["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("./") and (path == target or path.startswith(target + "/")):
+            return PROJECT_ROOT / source / path.removeprefix(target).lstrip("/")
+    raise AssertionError(f"{service} mounts nothing at {path}")
 
 
 def panels() -> dict[str, dict]:
@@ -148,14 +181,15 @@ def test_every_panel_queries_the_provisioned_datasource_with_raw_sql():
     for title, panel in panels().items():
         (target,) = panel["targets"]
         assert panel["datasource"]["uid"] == target["datasource"]["uid"] == uid, title
-        assert target["editorType"] == "sql" and target["queryType"] in ("table", "timeSeries"), title
-        if target["queryType"] == "timeSeries":
+        assert target["editorType"] == "sql" and target["queryType"] in PLUGIN_QUERY_TYPES, title
+        if target["queryType"] == "timeseries":
             assert " AS time" in target["rawSql"], title
 
 
 def test_alert_rule_group_has_condition_data_and_explicit_no_data_and_error_states():
-    assert ALERTING["apiVersion"] == 1
-    (group,) = ALERTING["groups"]
+    alerting = load(ALERT_RULE)
+    assert alerting["apiVersion"] == 1 and set(alerting) == {"apiVersion", "groups"}
+    (group,) = alerting["groups"]
     assert group["folder"] and group["interval"]
     assert RULE["uid"] and RULE["title"]
     assert RULE["condition"] in {d["refId"] for d in RULE["data"]}
@@ -168,18 +202,141 @@ def test_alert_rule_group_has_condition_data_and_explicit_no_data_and_error_stat
 
 
 def test_telegram_contact_point_takes_token_and_chat_id_from_the_environment():
-    (contact_point,) = ALERTING["contactPoints"]
+    telegram = load(TELEGRAM)
+    (contact_point,) = telegram["contactPoints"]
     (receiver,) = contact_point["receivers"]
     assert receiver["type"] == "telegram"
+    assert set(receiver["settings"]) <= TELEGRAM_SETTINGS
     assert receiver["settings"]["bottoken"] == "$TELEGRAM_BOT_TOKEN"
     assert receiver["settings"]["chatid"] == "${TELEGRAM_CHAT_ID}"  # a string, even when negative
     assert {"TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"} <= set(COMPOSE["services"]["grafana"]["environment"])
-    (policy,) = ALERTING["policies"]
+    (policy,) = telegram["policies"]
     assert policy["receiver"] == contact_point["name"]
 
 
-def test_alerting_file_has_no_dollar_but_the_contact_points_variables():
+def test_without_telegram_the_policy_is_reset_and_the_contact_point_removed():
+    telegram = load(TELEGRAM)
+    (contact_point,) = telegram["contactPoints"]
+    (receiver,) = contact_point["receivers"]
+    (policy,) = telegram["policies"]
+    no_telegram = load(NO_TELEGRAM)
+    assert no_telegram["resetPolicies"] == [policy["orgId"]]
+    assert no_telegram["deleteContactPoints"] == [{"orgId": contact_point["orgId"], "uid": receiver["uid"]}]
+
+
+@pytest.mark.parametrize(
+    ("path", "variables"),
+    [(ALERT_RULE, set()), (TELEGRAM, {"$TELEGRAM_BOT_TOKEN", "${TELEGRAM_CHAT_ID}"}), (NO_TELEGRAM, set())],
+    ids=["rule", "telegram", "no-telegram"],
+)
+def test_alerting_files_have_no_dollar_but_the_contact_points_variables(path: Path, variables: set[str]):
     """Grafana expands `$NAME` anywhere in a provisioning file: a stray `$` would be eaten."""
-    text = (GRAFANA / "provisioning/alerting/duplicates.yaml").read_text(encoding="utf-8")
-    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
-    assert set(re.findall(r"\$\{?\w+\}?", code)) == {"$TELEGRAM_BOT_TOKEN", "${TELEGRAM_CHAT_ID}"}
+    code = "\n".join(line.split("#", 1)[0] for line in path.read_text(encoding="utf-8").splitlines())
+    assert set(re.findall(r"\$\{?\w+\}?", code)) == variables
+
+
+# ---- the grafana service's entrypoint ----
+
+STAND_IN_RUN_SH = """#!/bin/sh
+echo "run.sh $*"
+cd "$GF_PATHS_PROVISIONING" && find . -type f | sort
+"""
+TOKEN = "123456:token-that-must-not-be-printed"
+
+
+def start_grafana(tmp_path: Path, **telegram: str) -> subprocess.CompletedProcess:
+    """The grafana service's entrypoint as compose runs it, with a /run.sh that lists the
+    provisioning folder it is given instead of starting Grafana."""
+    run_sh = tmp_path / "run.sh"
+    run_sh.write_text(STAND_IN_RUN_SH)
+    run_sh.chmod(0o755)
+    shell, script = COMPOSE["services"]["grafana"]["entrypoint"]
+    environment = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path), "GRAFANA_RUN_SH": str(run_sh), **telegram}
+    return subprocess.run(
+        [shell, mounted("grafana", script), "--some-flag"], env=environment, capture_output=True, text=True, timeout=30
+    )
+
+
+def provisioned(notifications: Path) -> list[str]:
+    """The files Grafana should be given: infra/grafana/provisioning plus one notifications file."""
+    files = [f"./{p.relative_to(GRAFANA / 'provisioning')}" for p in (GRAFANA / "provisioning").rglob("*") if p.is_file()]
+    return sorted([*files, f"./alerting/{notifications.name}"])
+
+
+def test_grafana_gets_the_telegram_contact_point_when_a_token_is_set(tmp_path: Path):
+    started = start_grafana(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID="-1001234567890")
+    assert started.returncode == 0, started.stderr
+    message, run_sh, *files = started.stdout.splitlines()
+    assert "Telegram contact point provisioned" in message
+    assert run_sh == "run.sh --some-flag"
+    assert files == provisioned(TELEGRAM)
+    assert TOKEN not in started.stdout + started.stderr
+
+
+def test_grafana_starts_without_a_token_and_a_restart_drops_the_telegram_contact_point(tmp_path: Path):
+    assert start_grafana(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID="42").returncode == 0
+    started = start_grafana(tmp_path, TELEGRAM_BOT_TOKEN="", TELEGRAM_CHAT_ID="")
+    assert started.returncode == 0, started.stderr
+    message, run_sh, *files = started.stdout.splitlines()
+    assert "TELEGRAM_BOT_TOKEN is empty: no Telegram contact point" in message
+    assert files == provisioned(NO_TELEGRAM)
+
+
+def test_grafana_refuses_a_token_without_a_chat_id_without_printing_it(tmp_path: Path):
+    started = start_grafana(tmp_path, TELEGRAM_BOT_TOKEN=TOKEN)
+    assert started.returncode != 0
+    assert "TELEGRAM_CHAT_ID is empty" in started.stderr
+    assert "run.sh" not in started.stdout
+    assert TOKEN not in started.stdout + started.stderr
+
+
+# ---- the tables the compose ClickHouse creates at start ----
+
+
+def init_tables_calls() -> list[list[str]]:
+    """The client calls the clickhouse-server image's entrypoint makes when it sources
+    init-tables.sh (a `*.sh` in /docker-entrypoint-initdb.d that is not executable is sourced, with
+    the entrypoint's own `clickhouseclient` command), here recorded instead of run."""
+    script = mounted("clickhouse", "/docker-entrypoint-initdb.d/init-tables.sh")
+    assert not os.access(script, os.X_OK), "an executable init script runs without clickhouseclient"
+    record = 'record() { printf "%s\\t" "$@"; echo; }; clickhouseclient=(record); set -eo pipefail; . "$1"'
+    result = subprocess.run(["bash", "-c", record, "bash", script], capture_output=True, text=True, check=True)
+    return [line.rstrip("\t").split("\t") for line in result.stdout.splitlines()]
+
+
+def apply(client: Client, call: list[str]) -> None:
+    """One `clickhouse-client --param_NAME=VALUE … --queries-file FILE …` call, applied by the
+    code's own runner to the project file compose mounts at FILE."""
+    parameters, files, arguments = {}, [], iter(call)
+    for argument in arguments:
+        if argument == "--queries-file":
+            files.append(mounted("clickhouse", next(arguments)))
+        elif argument.startswith("--param_"):
+            name, value = argument.removeprefix("--param_").split("=", 1)
+            parameters[name] = value
+        else:
+            raise AssertionError(f"a clickhouse-client option this test does not apply: {argument}")
+    for path in files:
+        run_script(client, path.relative_to(SQL_DIR).with_suffix("").as_posix(), **parameters)
+
+
+def schema(client: Client) -> set[tuple[str, str]]:
+    tables = client.query("SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()")
+    functions = client.query("SELECT name, create_query FROM system.functions WHERE origin = 'SQLUserDefined'")
+    return {*tables.result_rows, *functions.result_rows}
+
+
+def test_clickhouse_creates_at_start_every_table_the_dashboard_and_the_alert_read(tmp_path: Path):
+    """On a fresh ClickHouse, what init-tables.sh applies is what the MART run prepares for every
+    entity; every dashboard and alert statement runs, and the alert query finds no row (its
+    noDataState is OK; a missing table was an error, notified as DatasourceError)."""
+    with ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client:
+        for call in init_tables_calls():
+            apply(client, call)
+        created = schema(client)
+        for entity in ENTITIES:
+            mart_load.prepare(client, entity)
+        assert schema(client) == created
+        for title in panels():
+            client.query(runnable(panel_sql(title)))
+        assert client.query(runnable(alert_sql())).result_rows == []

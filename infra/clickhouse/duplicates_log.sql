@@ -1,16 +1,5 @@
--- One row per entity per MART run: how many RAW rows repeat a key that RAW already holds.
-CREATE TABLE IF NOT EXISTS duplicates_log
-(
-    entity               LowCardinality(String),
-    total_rows           UInt64,
-    unique_keys          UInt64,
-    duplicate_percentage Float64,
-    timestamp            DateTime64(3, 'UTC'),
-    run_id               String
-)
-ENGINE = MergeTree
-ORDER BY (entity, timestamp);
-
+-- This MART run's row of duplicates_log (the table is in mart_common.sql): how many RAW rows
+-- repeat a key that RAW already holds.
 INSERT INTO duplicates_log
 SELECT
     {entity:String},

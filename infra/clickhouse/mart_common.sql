@@ -1,6 +1,8 @@
 -- What every MART shares: how a JSON field is read (the SQL functions the entities' `*_checked`
--- views build their rules from), the rejects table, and the watermark each MART run starts from.
--- See marts/stores.sql for a checked view and mart_load/ for the statements that use them.
+-- views build their rules from), the rejects table, the watermark each MART run starts from, and
+-- the duplicates log. See marts/stores.sql for a checked view and mart_load/ for the statements
+-- that use them. The ClickHouse service of docker-compose.yml also applies this file at start
+-- (init-tables.sh), so Grafana finds every table it reads before the first MART run.
 
 -- Why a payload that is not a JSON object is refused; the first rule of every checked view.
 -- ClickHouse reads NaN and Infinity (which Python's json module writes) as malformed JSON.
@@ -68,3 +70,17 @@ CREATE TABLE IF NOT EXISTS mart_watermarks
 )
 ENGINE = ReplacingMergeTree(next_offset)
 ORDER BY (entity, partition);
+
+-- One row per entity per MART run (duplicates_log.sql): how many RAW rows repeat a key that RAW
+-- already holds. Grafana's duplicate panels and alert rule read it.
+CREATE TABLE IF NOT EXISTS duplicates_log
+(
+    entity               LowCardinality(String),
+    total_rows           UInt64,
+    unique_keys          UInt64,
+    duplicate_percentage Float64,
+    timestamp            DateTime64(3, 'UTC'),
+    run_id               String
+)
+ENGINE = MergeTree
+ORDER BY (entity, timestamp);
