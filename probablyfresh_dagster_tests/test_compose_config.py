@@ -118,9 +118,16 @@ def test_images_volumes_and_network_resolve_to_pinned_and_named_ones(model, sett
         "probablyfresh_mongo-data", "probablyfresh_kafka-data", "probablyfresh_clickhouse-data",
         "probablyfresh_grafana-data", "probablyfresh_postgres-data", "probablyfresh_landing"}
     assert model["networks"]["probablyfresh"]["name"] == "probablyfresh"
-    binds = {mount["source"]: mount["target"] for mount in services["grafana"]["volumes"] if mount["type"] == "bind"}
-    assert binds == {str(PROJECT_ROOT / "infra/grafana/provisioning"): "/etc/grafana/provisioning",
-                     str(PROJECT_ROOT / "infra/grafana/dashboards"): "/var/lib/grafana/dashboards"}
+    binds = {(name, mount["source"]): mount["target"] for name, service in services.items()
+             for mount in service.get("volumes", []) if mount["type"] == "bind"}
+    assert binds == {
+        ("grafana", str(PROJECT_ROOT / "infra/grafana")): "/etc/probablyfresh/grafana",
+        ("grafana", str(PROJECT_ROOT / "infra/grafana/dashboards")): "/var/lib/grafana/dashboards",
+        ("clickhouse", str(PROJECT_ROOT / "infra/clickhouse")): "/opt/probablyfresh/clickhouse",
+        ("clickhouse", str(PROJECT_ROOT / "infra/clickhouse/init-tables.sh")): "/docker-entrypoint-initdb.d/init-tables.sh",
+        **{(name, "/var/run/docker.sock"): "/var/run/docker.sock" for name in ("dagster-webserver", "dagster-daemon")},
+    }
+    assert all(Path(source).exists() for name, source in binds if source.startswith(str(PROJECT_ROOT)))
 
 
 # Compose's .env rules: a value in single quotes is taken as written; unquoted (or in double
