@@ -28,10 +28,14 @@ def compose_config(env_file: Path, home: Path) -> subprocess.CompletedProcess:
 
 
 def compose_model(env_file: Path, home: Path) -> dict:
-    """The resolved model; compose refusing the file fails the caller with compose's message."""
+    """The resolved model, each service's environment as its container gets it; compose refusing
+    the file fails the caller with compose's message."""
     result = compose_config(env_file, home)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    model = json.loads(result.stdout)
+    for service in model["services"].values():
+        service["environment"] = {name: unescaped(value) for name, value in service.get("environment", {}).items()}
+    return model
 
 
 def unescaped(value: str) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
-from probablyfresh_dagster_tests.compose import compose_model, unescaped
+from probablyfresh_dagster_tests.compose import compose_model
 
 SERVICE = "kafka"
 # A host and port in a listener (`NAME://host:port`, the host empty for every interface) or a
@@ -36,8 +36,7 @@ def kafka_service(home: Path) -> dict:
     env_file = home / "env"
     example = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
     env_file.write_text(f"{example}\nFERNET_KEY=not-read-by-the-kafka-service\n", encoding="utf-8")
-    service = compose_model(env_file, home)["services"][SERVICE]
-    return service | {"environment": {name: unescaped(value) for name, value in service["environment"].items()}}
+    return compose_model(env_file, home)["services"][SERVICE]
 
 
 def outside_docker(

@@ -23,7 +23,6 @@ import yaml
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .compose import unescaped
 
 VENV_BIN = Path(sys.executable).parent
 HEALTH_TIMEOUT_S = 180
@@ -32,15 +31,16 @@ HEALTH_TIMEOUT_S = 180
 def on_this_machine(environment: dict[str, str], root: Path, ports: dict[str, int]) -> dict[str, str]:
     """A Dagster service's compose environment with the Docker-only parts replaced (see the module
     docstring); each replaced value is checked first, so a change in the compose file shows here."""
-    env = {name: unescaped(value) for name, value in environment.items()}
+    env = dict(environment)
     assert (env["DAGSTER_POSTGRES_HOST"], env["DAGSTER_POSTGRES_PORT"]) == ("postgres", "5432")
     env.update(DAGSTER_POSTGRES_HOST="127.0.0.1", DAGSTER_POSTGRES_PORT=str(ports["postgres"]))
-    assert "@mongo:27017/" in env["MONGO_URL"]
-    env["MONGO_URL"] = env["MONGO_URL"].replace("@mongo:27017/", f"@127.0.0.1:{ports['mongo']}/")
+    assert env["MONGO_URL"].startswith("mongodb://mongo:27017/")
+    env["MONGO_URL"] = env["MONGO_URL"].replace("mongo:27017", f"127.0.0.1:{ports['mongo']}")
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{ports['kafka']}"
-    assert "@clickhouse:8123/" in env["CLICKHOUSE_DSN"]
-    env["CLICKHOUSE_DSN"] = f"chdb:///{root / 'clickhouse'}"
+    assert env["CLICKHOUSE_DSN"].startswith("http://clickhouse:8123/")
+    env["CLICKHOUSE_DSN"] = f"chdb:///{root / 'clickhouse'}"  # chDB has no users
+    del env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"]
     assert env["PROBABLYFRESH_DATA"] == "/opt/probablyfresh/data"
     env["PROBABLYFRESH_DATA"] = str(root / "data")
     return env

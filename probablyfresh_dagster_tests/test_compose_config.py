@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .compose import compose_config, compose_model, unescaped
+from .compose import compose_config, compose_model
 from .test_compose import DAGSTER_SERVICES, PINNED_TAG, env_example
 
 pytestmark = pytest.mark.servers
@@ -85,13 +85,12 @@ def test_every_service_publishes_only_its_port_from_env_on_localhost(model, sett
     }
 
 
-def test_the_dagster_services_get_the_backends_built_from_the_credentials(model, settings):
+def test_the_dagster_services_get_each_backends_credentials_apart_from_its_url(model, settings):
     environment = model["services"]["user-code"]["environment"]
     assert all(model["services"][name]["environment"] == environment for name in DAGSTER_SERVICES)
-    assert environment["CLICKHOUSE_DSN"] == (
-        f"http://{settings['CLICKHOUSE_USER']}:{settings['CLICKHOUSE_PASSWORD']}@clickhouse:8123/default")
-    assert environment["MONGO_URL"] == (
-        f"mongodb://{settings['MONGO_USER']}:{settings['MONGO_PASSWORD']}@mongo:27017/?authSource=admin")
+    for backend in ("MONGO", "CLICKHOUSE"):
+        assert environment[f"{backend}_USER"] == settings[f"{backend}_USER"]
+        assert environment[f"{backend}_PASSWORD"] == settings[f"{backend}_PASSWORD"]
     assert environment["DAGSTER_POSTGRES_PASSWORD"] == settings["POSTGRES_PASSWORD"]
     assert environment["FERNET_KEY"] == settings["FERNET_KEY"]
     assert environment["PROBABLYFRESH_PROFILE"] == "docker"
@@ -135,5 +134,5 @@ def test_images_volumes_and_network_resolve_to_pinned_and_named_ones(model, sett
 @pytest.mark.parametrize(("written", "reaches_the_container"), [("'pa$word#1'", "pa$word#1"), ("pa$word#1", "pa#1")])
 def test_a_dollar_in_a_password_is_kept_only_in_single_quotes(tmp_path, written, reaches_the_container):
     services = resolved(tmp_path, filled_in(POSTGRES_PASSWORD=written))["services"]
-    assert unescaped(services["postgres"]["environment"]["POSTGRES_PASSWORD"]) == reaches_the_container
-    assert unescaped(services["user-code"]["environment"]["DAGSTER_POSTGRES_PASSWORD"]) == reaches_the_container
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == reaches_the_container
+    assert services["user-code"]["environment"]["DAGSTER_POSTGRES_PASSWORD"] == reaches_the_container

@@ -35,12 +35,18 @@ def test_configured_key_wins_and_a_missing_or_malformed_key_is_a_clear_error(tmp
 
 def test_docker_profile_reads_every_backend_from_the_environment(monkeypatch):
     monkeypatch.setenv("MONGO_URL", "mongodb://mongo:27017")
+    monkeypatch.setenv("MONGO_USER", "probablyfresh")
+    monkeypatch.setenv("MONGO_PASSWORD", "p@ss/w:rd")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
-    monkeypatch.setenv("CLICKHOUSE_DSN", "http://default:pw@clickhouse:8123/default")
+    monkeypatch.setenv("CLICKHOUSE_DSN", "http://clickhouse:8123/default")
+    monkeypatch.delenv("CLICKHOUSE_USER", raising=False)
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD", "pw")
     monkeypatch.setenv("FERNET_KEY", Fernet.generate_key().decode())
     resources = build_resources(Settings(profile="docker"))
     with dg.build_resources(resources) as built:
-        assert built.mongo.url == "mongodb://mongo:27017"
+        assert (built.mongo.url, built.mongo.username, built.mongo.password) == (
+            "mongodb://mongo:27017", "probablyfresh", "p@ss/w:rd")
+        assert (built.clickhouse.username, built.clickhouse.password) == (None, "pw")
         assert built.kafka.url == "kafka:9092"
         assert built.clickhouse.dsn.startswith("http://")
         assert built.fernet.dev_key_path is None

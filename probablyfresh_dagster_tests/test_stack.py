@@ -27,12 +27,14 @@ from .stack import VENV_BIN, dagster_home, localized, on_this_machine, service, 
 
 pytestmark = pytest.mark.servers
 RUN_TIMEOUT_S = 600
+# Passwords as a generator may make them: each reaches its server and its clients as written.
+URL_SPECIAL = "p@ss/w:rd?#%+$1"
 
 
 @dataclass
 class Stack:
     webserver_port: int
-    postgres_dsn: str
+    postgres: dict[str, str | int]  # psycopg2.connect's keywords
 
 
 def free_port() -> int:
@@ -45,7 +47,8 @@ def free_port() -> int:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
     env_file = root / ".env"
-    env_file.write_text((PROJECT_ROOT / ".env.example").read_text() + f"FERNET_KEY={Fernet.generate_key().decode()}\n")
+    env_file.write_text((PROJECT_ROOT / ".env.example").read_text() + f"FERNET_KEY={Fernet.generate_key().decode()}\n"
+                        + "".join(f"{name}='{URL_SPECIAL}'\n" for name in ("MONGO_PASSWORD", "POSTGRES_PASSWORD")))
     services = compose_model(env_file, root)["services"]
     postgres_env = services["postgres"]["environment"]
     mongo_env = services["mongo"]["environment"]
@@ -81,8 +84,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 {**env, **on_this_machine(spec["environment"], root, ports)},
                 root,
             ))
-        yield Stack(web_port, f"postgresql://{postgres_env['POSTGRES_USER']}:{postgres_env['POSTGRES_PASSWORD']}"
-                              f"@127.0.0.1:{ports['postgres']}/{postgres_env['POSTGRES_DB']}")
+        yield Stack(web_port, {"host": "127.0.0.1", "port": ports["postgres"], "user": postgres_env["POSTGRES_USER"],
+                               "password": postgres_env["POSTGRES_PASSWORD"], "dbname": postgres_env["POSTGRES_DB"]})
 
 
 def test_a_pipeline_run_submitted_through_graphql_is_queued_launched_by_the_daemon_and_passes_its_checks(stack):
@@ -93,7 +96,7 @@ def test_a_pipeline_run_submitted_through_graphql_is_queued_launched_by_the_daem
         lambda: (s := client.get_run_status(run_id)) in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) and s,
         RUN_TIMEOUT_S, f"run {run_id} to end",
     )
-    with psycopg2.connect(stack.postgres_dsn) as connection, connection.cursor() as cursor:
+    with psycopg2.connect(**stack.postgres) as connection, connection.cursor() as cursor:
         cursor.execute("SELECT dagster_event_type FROM event_logs WHERE run_id = %s AND dagster_event_type LIKE 'PIPELINE_%%' "
                        "ORDER BY id", (run_id,))
         lifecycle = [event for (event,) in cursor.fetchall()]

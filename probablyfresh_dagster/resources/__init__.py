@@ -21,12 +21,18 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     if settings.profile == "docker":
         return {
             "files": files,
-            "mongo": MongoResource(url=dg.EnvVar("MONGO_URL")),
+            "mongo": MongoResource(
+                url=dg.EnvVar("MONGO_URL"), username=optional_env("MONGO_USER"), password=optional_env("MONGO_PASSWORD")
+            ),
             "kafka": KafkaResource(
                 url=dg.EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
                 partitions=int(os.environ.get("KAFKA_PARTITIONS", "3")),
             ),
-            "clickhouse": ClickHouseResource(dsn=dg.EnvVar("CLICKHOUSE_DSN")),
+            "clickhouse": ClickHouseResource(
+                dsn=dg.EnvVar("CLICKHOUSE_DSN"),
+                username=optional_env("CLICKHOUSE_USER"),
+                password=optional_env("CLICKHOUSE_PASSWORD"),
+            ),
             "fernet": FernetResource(key=dg.EnvVar("FERNET_KEY")),
             "telegram": telegram,
         }
@@ -37,11 +43,16 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "kafka": KafkaResource(url=f"sqlite:///{state / 'kafka.sqlite3'}"),
         "clickhouse": ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}"),
         "fernet": FernetResource(
-            key=dg.EnvVar("FERNET_KEY") if os.environ.get("FERNET_KEY") else None,
+            key=optional_env("FERNET_KEY"),
             dev_key_path=str(state / "fernet.key"),
         ),
         "telegram": telegram,
     }
+
+
+def optional_env(name: str) -> dg.EnvVar | None:
+    """`name` as an `EnvVar` (read at run time, never shown in the UI) when it is set, else None."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
 
 
 def files_from_env(settings: Settings) -> FilesResource:
@@ -57,7 +68,7 @@ def files_from_env(settings: Settings) -> FilesResource:
 def telegram_from_env() -> TelegramResource:
     """Same on both profiles: the bot token is an `EnvVar` (a secret), used only when it is set."""
     return TelegramResource(
-        bot_token=dg.EnvVar("TELEGRAM_BOT_TOKEN") if os.environ.get("TELEGRAM_BOT_TOKEN") else None,
+        bot_token=optional_env("TELEGRAM_BOT_TOKEN"),
         chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None,
         api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org",
     )

@@ -24,14 +24,20 @@ class ClickHouseResource(dg.ConfigurableResource):
     every chDB client is opened under an exclusive file lock beside the folder, so processes
     the pool does not govern (a sensor, a test, a second `dagster dev`) wait instead of failing.
     The lock file and the chDB folder are owner-only, like the rest of the local state.
+
+    `username` and `password`, when set, are given to clickhouse-connect apart from the DSN, so
+    a password needs no percent-encoding.
     """
 
     dsn: str
+    username: str | None = None
+    password: str | None = None
 
     @contextmanager
     def client(self) -> Iterator[Client]:
         with self._exclusive():
-            client = clickhouse_connect.get_client(dsn=self.dsn)
+            credentials = {"username": self.username, "password": self.password}
+            client = clickhouse_connect.get_client(dsn=self.dsn, **{k: v for k, v in credentials.items() if v})
             try:
                 yield client
             finally:

@@ -117,10 +117,15 @@ class DocumentStore(Protocol):
 
 
 class MongoResource(dg.ConfigurableResource):
-    """MongoDB through pymongo (`mongodb://…`), or the embedded SQLite store (`sqlite:///path`)."""
+    """MongoDB through pymongo (`mongodb://…`), or the embedded SQLite store (`sqlite:///path`).
+
+    `username` and `password`, when set, are given to pymongo apart from the URL, so a password
+    needs no percent-encoding (compose passes the server's own root password as written)."""
 
     url: str
     database: str = "probablyfresh"
+    username: str | None = None
+    password: str | None = None
 
     @contextmanager
     def open(self) -> Iterator[DocumentStore]:
@@ -131,7 +136,7 @@ class MongoResource(dg.ConfigurableResource):
         else:
             from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 
-            store = MongoDocumentStore(self.url, self.database)
+            store = MongoDocumentStore(self.url, self.database, self.username, self.password)
         try:
             yield store
         finally:

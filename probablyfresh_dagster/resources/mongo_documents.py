@@ -44,10 +44,18 @@ def without_credentials(url: str) -> str:
 
 
 class MongoDocumentStore:
-    def __init__(self, url: str, database: str, timeout_ms: int = 5000, lease_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_ms: int = 5000,
+        lease_seconds: float = 30.0,
+    ) -> None:
         self._lease_seconds = lease_seconds
         self._client: MongoClient[dict[str, Any]] = MongoClient(
-            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+            url, username=username, password=password, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
         try:
             self._client.admin.command("ping")
