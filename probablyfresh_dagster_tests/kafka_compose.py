@@ -16,13 +16,13 @@ writes WORKDIR/kafka.env (NAME=VALUE lines) and WORKDIR/port (the port the host 
 from __future__ import annotations
 
 import re
-import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 from probablyfresh_dagster_tests.compose import compose_model
+from probablyfresh_dagster_tests.servers import free_ports
 
 SERVICE = "kafka"
 # A host and port in a listener (`NAME://host:port`, the host empty for every interface) or a
@@ -62,18 +62,6 @@ def outside_docker(
 
     local = {name: ADDRESS.sub(rewrite, value) for name, value in environment.items()}
     return local | {"KAFKA_LOG_DIRS": str(data_dir)}
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports free on loopback right now (the kernel picks them)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 def main(workdir: Path) -> None:

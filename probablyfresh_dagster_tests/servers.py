@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,18 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
 # What each server or tool in infra/testservers/ needs to be built or started with.
 TOOLS = {"kafka": ("java", "mvn", "go"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports free on loopback right now (the kernel picks them)."""
+    probes = [socket.socket() for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def in_ci() -> bool:

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import yaml
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
+from .servers import free_ports
 
 VENV_BIN = Path(sys.executable).parent
 HEALTH_TIMEOUT_S = 180
@@ -64,6 +65,34 @@ def workspace(root: Path, grpc_port: int) -> Path:
     path = root / "workspace.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
+
+
+@contextmanager
+def dagster_services(services: dict, root: Path, ports: dict[str, int]) -> Iterator[int]:
+    """The code server, the webserver and the daemon, each with its compose command, environment
+    and health check, on free loopback ports and the backends in `ports`; yields the webserver's
+    port once all three are healthy."""
+    grpc_port, web_port = free_ports(2)
+    published = {"user-code": (4000, grpc_port), "dagster-webserver": (3000, web_port)}
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(root), "DAGSTER_HOME": str(dagster_home(root))}
+    workspace_file = str(workspace(root, grpc_port))
+    with ExitStack() as started:
+        for name in ("user-code", "dagster-webserver", "dagster-daemon"):
+            spec = services[name]
+            options, ports_here = {"--host": "127.0.0.1", "--workspace": workspace_file}, {}
+            if name in published:
+                container_port, host_port = published[name]
+                options["--port"], ports_here = str(host_port), {container_port: host_port}
+            kind, *healthcheck = spec["healthcheck"]["test"]
+            assert kind == "CMD", name
+            started.enter_context(service(
+                name,
+                localized(spec["command"], options, ports_here),
+                localized(healthcheck, options, ports_here),
+                {**env, **on_this_machine(spec["environment"], root, ports)},
+                root,
+            ))
+        yield web_port
 
 
 def localized(args: list[str], options: dict[str, str], ports: dict[int, int]) -> list[str]:

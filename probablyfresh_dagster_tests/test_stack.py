@@ -6,7 +6,6 @@ with its asset checks in PostgreSQL."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 from .compose import compose_model
 from .processes import wait_for
 from .servers import running
-from .stack import VENV_BIN, dagster_home, localized, on_this_machine, service, workspace
+from .stack import dagster_services
 
 pytestmark = pytest.mark.servers
 RUN_TIMEOUT_S = 600
@@ -35,12 +34,6 @@ URL_SPECIAL = "p@ss/w:rd?#%+$1"
 class Stack:
     webserver_port: int
     postgres: dict[str, str | int]  # psycopg2.connect's keywords
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "FERRETDB_SETUP_PASSWORD": mongo_env["MONGO_INITDB_ROOT_PASSWORD"],
             })),
         }
-        grpc_port, web_port = free_port(), free_port()
-        published = {"user-code": (4000, grpc_port), "dagster-webserver": (3000, web_port)}
-        env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "HOME": str(root), "DAGSTER_HOME": str(dagster_home(root))}
-        workspace_file = str(workspace(root, grpc_port))
-        for name in ("user-code", "dagster-webserver", "dagster-daemon"):
-            spec = services[name]
-            options = {"--host": "127.0.0.1", "--workspace": workspace_file}
-            ports_here = {}
-            if name in published:
-                container_port, host_port = published[name]
-                options["--port"], ports_here = str(host_port), {container_port: host_port}
-            kind, *healthcheck = spec["healthcheck"]["test"]
-            assert kind == "CMD", name
-            started.enter_context(service(
-                name,
-                localized(spec["command"], options, ports_here),
-                localized(healthcheck, options, ports_here),
-                {**env, **on_this_machine(spec["environment"], root, ports)},
-                root,
-            ))
+        web_port = started.enter_context(dagster_services(services, root, ports))
         yield Stack(web_port, {"host": "127.0.0.1", "port": ports["postgres"], "user": postgres_env["POSTGRES_USER"],
                                "password": postgres_env["POSTGRES_PASSWORD"], "dbname": postgres_env["POSTGRES_DB"]})
 
