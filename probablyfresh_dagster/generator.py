@@ -1,7 +1,10 @@
-"""Deterministic generator of the ProbablyFresh source files: one JSON document per record.
+"""Deterministic generator of the ProbablyFresh source files.
 
-Layout under the data root: `stores/<store_id>.json`, `products/<id>.json`,
-`customers/<customer_id>.json`, `purchases/<purchase_id>.json`.
+Two formats (see `landing` for how each is read). `json`, the default and the source documents'
+format, writes one file per record: `stores/<store_id>.json`, `products/<id>.json`,
+`customers/<customer_id>.json`, `purchases/<purchase_id>.json`. `jsonl` and `jsonl.gz` write one
+batch file per entity, a record a line (`purchases/purchases.jsonl`), streamed: purchases are
+never all in memory, in either format.
 
 Phones and emails are deliberately messy (mixed phone formats, stray spaces and capitals in
 some emails): the pipeline normalizes them before Kafka. Money is computed in whole kopecks so
@@ -11,29 +14,33 @@ One generator at a time per data root: a second one waits on the root's lock fil
 which the kernel releases when its holder dies, so a killed generator never blocks the next).
 Each file is written under a temporary name and renamed over the old one, so a reader (a load
 running meanwhile) sees every file whole, old or new, and never a folder half emptied; a
-generator killed mid-write leaves a `*.json.partial` file, which no reader takes for input and
-the next generator removes. Files of an earlier generation that this one did not rewrite are
-removed at the end: those older than the generation's start, as the file system dates them.
+generator killed mid-write leaves a `*.partial` file, which no reader takes for input and the
+next generator removes. Landing files of an earlier generation that this one did not rewrite
+(in either format) are removed at the end: those older than the generation's start, as the file
+system dates them.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Literal, get_args, get_origin
 
 import dagster as dg
+import orjson
 from faker import Faker
 
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.file_lock import exclusive_file_lock
+from probablyfresh_dagster.landing import is_landing_file
 from probablyfresh_dagster.settings import load_env_file
 
 DEFAULT_SEED = 42
@@ -46,6 +53,8 @@ OWN_STORE_SHARE = 0.85
 MESSY_EMAIL_SHARE = 0.10
 MAX_LINES_PER_PURCHASE = 5
 MAX_QUANTITY = 5
+GZIP_LEVEL = 1
+"""Fast over small: level 6 would make compression the generator's bottleneck."""
 
 Record = dict[str, Any]
 
@@ -115,6 +124,8 @@ class GeneratorConfig(dg.Config):
     A fixed date rather than the wall clock, so a seed yields byte-identical files whenever it
     is run; move it forward to get recent-looking data.
     """
+    format: Literal["json", "jsonl", "jsonl.gz"] = "json"
+    """`json`: one file per record; `jsonl` (`jsonl.gz`): one batch file per entity, a record a line."""
 
 
 def resolve_seed(cli_seed: int | None) -> int:
@@ -419,8 +430,9 @@ def exclusive(root: Path) -> AbstractContextManager[None]:
 def prepare_folder(folder: Path) -> None:
     """Create the folder, or remove the partial files a killed generator left in it."""
     folder.mkdir(parents=True, exist_ok=True)
-    for partial in folder.glob(f"*.json{PARTIAL_SUFFIX}"):
-        partial.unlink(missing_ok=True)
+    for partial in folder.glob(f"*{PARTIAL_SUFFIX}"):
+        if is_landing_file(partial.name.removesuffix(PARTIAL_SUFFIX)):
+            partial.unlink(missing_ok=True)
 
 
 def next_file_time(marker: Path) -> int:
@@ -435,15 +447,29 @@ def next_file_time(marker: Path) -> int:
 
 
 def remove_older(folder: Path, started_ns: int) -> None:
-    """Remove the `*.json` files not written since `started_ns` (keeps `.gitkeep`, notes, ...)."""
+    """Remove the landing files not written since `started_ns` (keeps `.gitkeep`, notes, ...)."""
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.endswith(".json") and entry.stat().st_mtime_ns < started_ns:
+            if is_landing_file(entry.name) and entry.stat().st_mtime_ns < started_ns:
                 os.unlink(entry.path)
 
 
-def write_records(root: Path, entity: Entity, records: Iterable[Record]) -> int:
-    folder = root / entity.name
+def write_records(root: Path, entity: Entity, records: Iterable[Record], file_format: str) -> int:
+    """Write the records in the format, each file under a temporary name renamed into place."""
+    if file_format == "json":
+        return _write_one_per_file(root / entity.name, entity, records)
+    path = root / entity.name / f"{entity.name}.{file_format}"
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    with open(partial, "wb") as raw, _compressed(raw, file_format) as handle:
+        written = 0
+        for record in records:
+            handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+            written += 1
+    partial.replace(path)
+    return written
+
+
+def _write_one_per_file(folder: Path, entity: Entity, records: Iterable[Record]) -> int:
     written = 0
     for record in records:
         text = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
@@ -455,8 +481,15 @@ def write_records(root: Path, entity: Entity, records: Iterable[Record]) -> int:
     return written
 
 
+def _compressed(raw: IO[bytes], file_format: str) -> AbstractContextManager[IO[bytes]]:
+    """`raw` itself, or a gzip stream onto it dated 0, so that a seed still yields identical bytes."""
+    if file_format.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+    return nullcontext(raw)
+
+
 def generate(config: GeneratorConfig, root: Path) -> dict[str, int]:
-    """Replace the JSON files under `root`; return the number of files written per entity."""
+    """Replace the landing files under `root`; return the number of records written per entity."""
     as_of = check_config(config)
     seed = resolve_seed(config.seed)
     root = Path(root)
@@ -479,10 +512,10 @@ def _generate(config: GeneratorConfig, seed: int, as_of: date, root: Path) -> di
     parts = make_purchase_parts(stores, customers, products)
     purchases = iter_purchases(config.purchases, parts, rng, as_of)
     written = {
-        STORES.name: write_records(root, STORES, stores),
-        PRODUCTS.name: write_records(root, PRODUCTS, products),
-        CUSTOMERS.name: write_records(root, CUSTOMERS, customers),
-        PURCHASES.name: write_records(root, PURCHASES, purchases),
+        STORES.name: write_records(root, STORES, stores, config.format),
+        PRODUCTS.name: write_records(root, PRODUCTS, products, config.format),
+        CUSTOMERS.name: write_records(root, CUSTOMERS, customers, config.format),
+        PURCHASES.name: write_records(root, PURCHASES, purchases, config.format),
     }
     for entity in entities:
         remove_older(root / entity.name, started_ns)
@@ -490,12 +523,15 @@ def _generate(config: GeneratorConfig, seed: int, as_of: date, root: Path) -> di
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, int]:
-    parser = argparse.ArgumentParser(description="Generate ProbablyFresh source JSON files.")
+    parser = argparse.ArgumentParser(description="Generate ProbablyFresh source files.")
     parser.add_argument("--seed", type=int, help="default: $SEED, else 42")
     for name, field in GeneratorConfig.model_fields.items():
         if name != "seed":
             option = "--" + name.replace("_", "-")
-            parser.add_argument(option, type=field.annotation, help=f"default: {field.default}")
+            if get_origin(field.annotation) is Literal:
+                parser.add_argument(option, choices=get_args(field.annotation), help=f"default: {field.default}")
+            else:
+                parser.add_argument(option, type=field.annotation, help=f"default: {field.default}")
     parser.add_argument("--out", type=Path, default=Path("data"), help="data root (default: data)")
     args = vars(parser.parse_args(argv))
     load_env_file()

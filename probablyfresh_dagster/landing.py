@@ -1,9 +1,26 @@
-"""Reads the landing zone's JSON files into source documents, setting bad files aside.
+"""Reads the landing zone into source documents, setting bad records aside.
 
-Nothing a file holds stops the load. A file is set aside, with its file, record (the natural key
-when it is known), field and reason, when it is over the size limit, cannot be read, is not
-strict JSON (RFC 8259 in UTF-8, a leading BOM allowed), holds what a store downstream cannot
-(`storable`) or breaks its entity's schema (`schema`). The file itself stays where it is.
+The landing zone holds two kinds of file, side by side in an entity's folder:
+
+- `*.json`: one record per file (the source documents' format). Its source id, the identity of
+  its MongoDB document, is the file name without `.json`. A file over `max_file_bytes` is set
+  aside unread.
+- `*.jsonl` and `*.jsonl.gz`: one record per line, read a line at a time, so memory does not grow
+  with the file. Each line is a source of its own, with source id `<file name>/<line number>`
+  (lines numbered from 1, blank lines skipped but counted, so an editor finds the line). A `/`
+  never occurs in a file name, so a line never takes the id of a `*.json` file. The limit applies
+  to each line: a batch file has none as a whole. A re-run over the same file finds every id with
+  the same content and publishes nothing; a rewritten file republishes only the lines whose
+  content changed at their line number (a line inserted early shifts, and so republishes, every
+  line after it). A line gone from a shorter file keeps its document, as a removed `*.json` file
+  does, and `counts_reconcile` names it.
+
+Nothing a record holds stops the load. A record is set aside, with its file, line, record (the
+natural key when it is known), field and reason, when it is over the size limit, cannot be read,
+is not strict JSON (RFC 8259 in UTF-8, a leading BOM allowed), holds what a store downstream
+cannot (`storable`) or breaks its entity's schema (`schema`). A compressed file that breaks
+(truncated, corrupt) is set aside at the line where it broke; the lines read before flow on. The
+file itself stays where it is.
 
 The rejects file lists the folder as it is now: each load writes it to a temporary file beside it
 and renames that over the old list at the end, so a load that dies leaves the previous complete
@@ -13,15 +30,17 @@ list, never a half-written one.
 from __future__ import annotations
 
 import codecs
+import gzip
 import json
 import os
 import stat
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -32,6 +51,12 @@ from probablyfresh_dagster.storable import check_storable
 
 FILE = "(file)"
 """The field of a refusal that concerns the file as a whole."""
+LINE = "(line)"
+"""The field of a refusal that concerns a batch file's line as a whole."""
+ONE_RECORD_SUFFIX = ".json"
+BATCH_SUFFIXES = (".jsonl", ".jsonl.gz")
+LANDING_SUFFIXES = (ONE_RECORD_SUFFIX, *BATCH_SUFFIXES)
+_SKIP_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +66,18 @@ class Rejection:
     """The natural key, when the file holds one."""
     field: str
     reason: str
+    line: int | None = None
+    """The line of a batch file; None for a one-record file or a batch file refused as a whole."""
+
+
+class Source(NamedTuple):
+    """One record as found in the landing zone: its bytes, or why they could not be read."""
+
+    source_id: str
+    file: str
+    """The path as `file_label` shows it."""
+    line: int | None
+    data: bytes | Invalid
 
 
 class RejectLog:
@@ -76,72 +113,180 @@ def replacing_reject_log(path: Path) -> Iterator[RejectLog]:
     os.replace(handle.name, path)
 
 
-def json_files(folder: Path) -> Iterator[Path]:
-    """The folder's `*.json` files, streamed in directory order (a missing folder has none)."""
-    return (Path(entry.path) for entry in _json_entries(folder))
+def source_id(file_name: str, line: int | None) -> str:
+    """The identity of a record's MongoDB document: `<stem>` of a one-record file, `<file name>/<line>`
+    of a batch file's line (see the module docstring)."""
+    return f"{file_name}/{line}" if line is not None else file_name.removesuffix(ONE_RECORD_SUFFIX)
 
 
-def _json_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
+def source_file(source: str) -> str:
+    """The name of the file a source id comes from (the inverse of `source_id`)."""
+    name, is_line, _ = source.partition("/")
+    return name if is_line else name + ONE_RECORD_SUFFIX
+
+
+def source_label(source: str) -> str:
+    """How a report names a record: the file name of a one-record file, the id of a line."""
+    return source if "/" in source else source + ONE_RECORD_SUFFIX
+
+
+def is_landing_file(name: str) -> bool:
+    return name.endswith(LANDING_SUFFIXES)
+
+
+def landing_files(folder: Path) -> Iterator[Path]:
+    """The folder's `*.json`, `*.jsonl` and `*.jsonl.gz` files, streamed in directory order (a
+    missing folder has none)."""
+    return (Path(entry.path) for entry in _landing_entries(folder))
+
+
+def _landing_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
     if not folder.is_dir():
         return
     with os.scandir(folder) as entries:
         for entry in entries:
-            if entry.name.endswith(".json") and entry.is_file():
+            if entry.name.endswith(LANDING_SUFFIXES) and entry.is_file():
                 yield entry
 
 
+def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
+    """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file."""
+    for entry in _landing_entries(folder):
+        if entry.name.endswith(BATCH_SUFFIXES):
+            yield from _batch_lines(entry.path, max_record_bytes)
+        else:
+            label = file_label(entry.path)
+            try:
+                data: bytes | Invalid = read_file(entry.path, max_record_bytes)
+            except Invalid as invalid:
+                data = invalid
+            yield Source(source_id(os.path.basename(label), None), label, None, data)
+
+
+def source_ids(folder: Path, max_record_bytes: int) -> Iterator[str]:
+    """The id of every record `sources` yields, set aside or not, without reading one-record files."""
+    for entry in _landing_entries(folder):
+        if entry.name.endswith(BATCH_SUFFIXES):
+            yield from (source.source_id for source in _batch_lines(entry.path, max_record_bytes))
+        else:
+            yield source_id(os.path.basename(file_label(entry.path)), None)
+
+
 def read_documents(
-    entity: Entity, folder: Path, rejects: RejectLog, max_file_bytes: int
+    entity: Entity, folder: Path, rejects: RejectLog, max_record_bytes: int
 ) -> Iterator[SourceDocument]:
-    """The documents of the folder's valid files; every other file goes to `rejects`."""
+    """The documents of the folder's valid records; every other record goes to `rejects`."""
     clock = Clock.current()
-    for entry in _json_entries(folder):
+    for source in sources(folder, max_record_bytes):
         body = None
         try:
-            body = parse(read_file(entry.path, max_file_bytes))
+            if isinstance(source.data, Invalid):
+                raise source.data
+            body = parse(source.data, FILE if source.line is None else LINE)
             check_storable(body)
             entity.schema.check(body, clock)
         except Invalid as invalid:
-            rejects.add(Rejection(file_label(entry.path), natural_key(entity, body), invalid.field, invalid.reason))
+            key = natural_key(entity, body)
+            rejects.add(Rejection(source.file, key, invalid.field, invalid.reason, source.line))
         else:
-            yield SourceDocument(entry.name.removesuffix(".json"), body[entity.key], body)
+            yield SourceDocument(source.source_id, body[entity.key], body)
 
 
 def read_file(path: str | Path, max_file_bytes: int) -> bytes:
     """The file's bytes; `Invalid` when its name is not UTF-8, it is too big or unreadable.
 
     The size is checked on the open file before reading it, so an oversized file costs nothing.
-    Opened non-blocking, so that a FIFO put in place of a file cannot hang the load.
     """
-    if not _is_utf8(os.fsencode(os.path.basename(path))):
-        raise Invalid("file name is not UTF-8", (FILE,))
+    descriptor, status = _open_regular_file(path)
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        try:
-            status = os.fstat(descriptor)
-            if not stat.S_ISREG(status.st_mode):
-                raise Invalid("not a regular file", (FILE,))
-            if status.st_size > max_file_bytes:
-                raise Invalid(f"{status.st_size} bytes, over the limit of {max_file_bytes}", (FILE,))
-            data = os.read(descriptor, status.st_size + 1)
-        finally:
-            os.close(descriptor)
+        if status.st_size > max_file_bytes:
+            raise Invalid(f"{status.st_size} bytes, over the limit of {max_file_bytes}", (FILE,))
+        data = os.read(descriptor, status.st_size + 1)
     except OSError as error:
         raise Invalid(f"cannot be read: {error.strerror or error}", (FILE,)) from None
+    finally:
+        os.close(descriptor)
     if len(data) > status.st_size:
         raise Invalid("changed while being read", (FILE,))
     return data
 
 
-def parse(data: bytes) -> Any:
-    """Strict JSON: orjson refuses NaN, ±Infinity, lone surrogates, invalid UTF-8 and more."""
+def _open_regular_file(path: str | Path) -> tuple[int, os.stat_result]:
+    """An open descriptor and its status; `Invalid` when the name is not UTF-8, the file cannot be
+    opened or is not a regular file. Opened non-blocking, so that a FIFO put in place of a file
+    cannot hang the load."""
+    if not _is_utf8(os.fsencode(os.path.basename(path))):
+        raise Invalid("file name is not UTF-8", (FILE,))
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise Invalid(f"cannot be read: {error.strerror or error}", (FILE,)) from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        raise Invalid("not a regular file", (FILE,))
+    return descriptor, status
+
+
+def _batch_lines(path: str, max_line_bytes: int) -> Iterator[Source]:
+    """The non-blank lines of a batch file, one `Source` each, read a line at a time.
+
+    A file that cannot be opened is one `Source` without a line. A file that breaks while being read
+    (a truncated or corrupt `.gz`) ends with a `Source` at the line where it broke: the lines read
+    before it stand.
+    """
+    label = file_label(path)
+    name = os.path.basename(label)
+    number = 0
+    try:
+        with _open_batch(path) as handle:
+            for number, data in enumerate(_bounded_lines(handle, max_line_bytes), start=1):
+                if isinstance(data, Invalid) or not data.isspace():
+                    yield Source(source_id(name, number), label, number, data)
+    except Invalid as invalid:
+        yield Source(source_id(name, None), label, None, invalid)
+    except (OSError, EOFError, zlib.error) as error:
+        broken = Invalid(f"cannot be read past line {number}: {error}", (FILE,))
+        yield Source(source_id(name, number + 1), label, number + 1, broken)
+
+
+@contextmanager
+def _open_batch(path: str) -> Iterator[IO[bytes]]:
+    """The file's bytes, decompressed if it is a `.gz`."""
+    descriptor, _ = _open_regular_file(path)
+    with open(descriptor, "rb") as raw:
+        if path.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped
+        else:
+            yield raw
+
+
+def _bounded_lines(handle: IO[bytes], limit: int) -> Iterator[bytes | Invalid]:
+    """Each line of the handle; a line over `limit` bytes (its newline not counted) comes as
+    `Invalid`, skipped a piece at a time, never held whole."""
+    while line := handle.readline(limit + 1):
+        if line.endswith(b"\n") or len(line) <= limit:
+            yield line
+            continue
+        size = len(line)
+        while not line.endswith(b"\n") and (line := handle.readline(_SKIP_CHUNK)):
+            size += len(line)
+        size -= line.endswith(b"\n")
+        yield Invalid(f"line of {size} bytes, over the limit of {limit}", (LINE,))
+
+
+def parse(data: bytes, whole: str = FILE) -> Any:
+    """Strict JSON: orjson refuses NaN, ±Infinity, lone surrogates, invalid UTF-8 and more.
+
+    `whole` is the field a refusal names: the file, or a batch file's line."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as error:
         reason = f"not valid JSON: {error}" if _is_utf8(data) else "not UTF-8"
-        raise Invalid(reason, (FILE,)) from None
+        raise Invalid(reason, (whole,)) from None
 
 
 def natural_key(entity: Entity, body: Any) -> str | None:

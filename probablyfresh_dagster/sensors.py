@@ -1,4 +1,4 @@
-"""Sensors that re-run what changed: new or changed JSON files, and Kafka messages not yet in ClickHouse."""
+"""Sensors that re-run what changed: new or changed landing files, and Kafka messages not yet in ClickHouse."""
 
 import hashlib
 import json
@@ -8,7 +8,7 @@ import dagster as dg
 
 from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
 from probablyfresh_dagster.entities import ENTITIES, Entity
-from probablyfresh_dagster.landing import json_files
+from probablyfresh_dagster.landing import landing_files
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
 
@@ -25,13 +25,14 @@ def _assets(entity: Entity, stages: tuple[str, ...]) -> list[dg.AssetKey]:
 
 
 def folder_fingerprint(entity: Entity, files: FilesResource) -> str:
-    """A digest of the folder's `*.json` names, sizes and mtimes, in constant memory.
+    """A digest of the names, sizes and mtimes of the folder's landing files (`*.json`, `*.jsonl`,
+    `*.jsonl.gz`), in constant memory.
 
     Per-file digests are summed, so directory order does not matter and nothing is sorted. Names
     are taken as bytes (a name need not be UTF-8), and a file gone since the listing is skipped.
     """
     total, count = 0, 0
-    for path in json_files(files.folder(entity)):
+    for path in landing_files(files.folder(entity)):
         try:
             stat = os.stat(path)
         except FileNotFoundError:
@@ -45,7 +46,7 @@ def folder_fingerprint(entity: Entity, files: FilesResource) -> str:
 @dg.sensor(
     target=_selection(LOAD_STAGES),
     minimum_interval_seconds=30,
-    description="New or changed JSON files in an entity's folder: load that entity from MongoDB to MART.",
+    description="New or changed landing files in an entity's folder: load that entity from MongoDB to MART.",
 )
 def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource):
     seen = json.loads(context.cursor) if context.cursor else {}
@@ -53,7 +54,7 @@ def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource)
     changed = [entity for entity in ENTITIES if seen.get(entity.name) != current[entity.name]]
     context.update_cursor(json.dumps(current))
     if not changed:
-        return dg.SkipReason("No JSON file was added, changed or removed since the last tick.")
+        return dg.SkipReason("No landing file was added, changed or removed since the last tick.")
     return [
         dg.RunRequest(
             run_key=f"{entity.name}-files-{current[entity.name]}",

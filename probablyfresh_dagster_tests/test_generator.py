@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import random
 import re
@@ -31,7 +32,8 @@ from probablyfresh_dagster.generator import (
     make_stores,
     resolve_seed,
 )
-from probablyfresh_dagster.landing import json_files
+from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.landing import landing_files
 
 FOLDERS = ("stores", "products", "customers", "purchases")
 
@@ -361,7 +363,25 @@ def test_a_killed_generator_frees_the_lock_and_its_partial_files_are_never_input
     folder.mkdir(exist_ok=True)
     partial = folder / "ord-00001.json.partial"
     partial.write_text('{"purchase_id": "ord-0', encoding="utf-8")
-    assert partial not in set(json_files(folder))
+    assert partial not in set(landing_files(folder))
 
     generate(GeneratorConfig(purchases=5), tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == [f"ord-{n:05d}.json" for n in range(1, 6)]
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "jsonl.gz"])
+def test_a_batch_format_holds_the_same_records_replaces_the_files_and_is_reproducible(tmp_path, file_format):
+    generate(GeneratorConfig(purchases=50), tmp_path / "json")
+    generate(GeneratorConfig(purchases=50), tmp_path / "batch")
+    main(["--purchases", "50", "--format", file_format, "--out", str(tmp_path / "batch")])
+    first = {path: path.read_bytes() for path in (tmp_path / "batch").rglob(f"*.{file_format}")}
+    generate(GeneratorConfig(purchases=50, format=file_format), tmp_path / "batch")
+    assert {path: path.read_bytes() for path in (tmp_path / "batch").rglob(f"*.{file_format}")} == first
+    for entity in ENTITIES:
+        folder = tmp_path / "batch" / entity.name
+        assert [path.name for path in folder.iterdir()] == [f"{entity.name}.{file_format}"]
+        opener = gzip.open if file_format.endswith(".gz") else open
+        with opener(folder / f"{entity.name}.{file_format}", "rb") as lines:
+            records = [json.loads(line) for line in lines]
+        files = sorted((tmp_path / "json" / entity.name).glob("*.json"))
+        assert records == [json.loads(path.read_bytes()) for path in files]

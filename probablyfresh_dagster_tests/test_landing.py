@@ -3,6 +3,7 @@ ones reach the MART; the rejects file is never left half written."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -341,3 +343,106 @@ def test_no_mangled_file_escapes_the_reader(tmp_path):
         loaded = sum(1 for _ in read_documents(entity, folder, rejects, DEFAULT_MAX_FILE_BYTES))
         assert loaded + rejects.count == 400
         assert rejects.count > 150
+
+
+def batch_file(path: Path, lines: list[bytes]) -> Path:
+    """Write the lines as a batch file, gzipped when its name ends in `.gz`."""
+    content = b"".join(lines)
+    path.write_bytes(gzip.compress(content) if path.name.endswith(".gz") else content)
+    return path
+
+
+def generated_customer(root: Path) -> dict[str, Any]:
+    generate(GeneratorConfig(purchases=0), root)
+    return json.loads((root / "customers" / "cus-1000.json").read_bytes())
+
+
+def customer_line(good: dict[str, Any], key: str, **changes: Any) -> bytes:
+    return encoded({**keyed(CUSTOMERS, good, key), **changes}) + b"\n"
+
+
+@pytest.mark.parametrize("name", ["batch.jsonl", "batch.jsonl.gz"])
+def test_bad_lines_are_set_aside_by_file_and_line_while_the_others_flow(tmp_path, name):
+    good = generated_customer(tmp_path / "data")
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    batch_file(folder / name, [
+        customer_line(good, "cus-1"),
+        b"   \n",
+        b'{"customer_id": "cus-3",\n',
+        customer_line(good, "cus-4", phone=79123456789),
+        customer_line(good, "cus-5", pad="x" * 5000),
+        customer_line(good, "cus-6").rstrip(b"\n"),
+    ])
+    rejects = RejectLog(io.StringIO())
+    documents = list(read_documents(CUSTOMERS, folder, rejects, max_record_bytes=4000))
+    assert [(d.source_id, d.key) for d in documents] == [(f"{name}/1", "cus-1"), (f"{name}/6", "cus-6")]
+    assert documents[0].body == keyed(CUSTOMERS, good, "cus-1")
+    assert [(Path(r.file).name, r.line, r.record, r.field) for r in rejects.first] == [
+        (name, 3, None, "(line)"),
+        (name, 4, "cus-4", "phone"),
+        (name, 5, None, "(line)"),
+    ]
+    assert "not valid JSON" in rejects.first[0].reason
+    assert rejects.first[2].reason.startswith("line of ") and "over the limit of 4000" in rejects.first[2].reason
+
+
+def test_a_truncated_or_foreign_gz_is_set_aside_where_it_breaks_keeping_the_lines_before(tmp_path):
+    good = generated_customer(tmp_path / "data")
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    whole = gzip.compress(b"".join(customer_line(good, f"cus-{n}") for n in range(1, 2001)))
+    (folder / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (folder / "plain.jsonl.gz").write_bytes(customer_line(good, "cus-plain"))
+    rejects = RejectLog(io.StringIO())
+    documents = list(read_documents(CUSTOMERS, folder, rejects, DEFAULT_MAX_FILE_BYTES))
+    loaded = [d.source_id for d in documents]
+    read = len(loaded)
+    assert 0 < read < 2000 and loaded == [f"truncated.jsonl.gz/{n}" for n in range(1, read + 1)]
+    found = {Path(r.file).name: r for r in rejects.first}
+    assert (found["truncated.jsonl.gz"].line, found["truncated.jsonl.gz"].field) == (read + 1, "(file)")
+    assert found["truncated.jsonl.gz"].reason.startswith(f"cannot be read past line {read}: Compressed file ended")
+    assert (found["plain.jsonl.gz"].line, found["plain.jsonl.gz"].field) == (1, "(file)")
+    assert "Not a gzipped file" in found["plain.jsonl.gz"].reason
+    assert rejects.count == 2
+
+
+def test_a_batch_file_is_read_a_line_at_a_time_however_long_it_or_a_line_is(tmp_path):
+    (tmp_path / "huge.jsonl").write_bytes(b'{"pad": "' + b"x" * 40_000_000 + b'"}\n' + b"{}\n" * 20_000)
+    with open(os.devnull, "w") as nowhere:
+        rejects = RejectLog(nowhere)
+        tracemalloc.start()
+        try:
+            assert list(read_documents(CUSTOMERS, tmp_path, rejects, DEFAULT_MAX_FILE_BYTES)) == []
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert rejects.count == 20_001
+    assert rejects.first[0].reason == f"line of 40000011 bytes, over the limit of {DEFAULT_MAX_FILE_BYTES}"
+    assert peak < 4 * DEFAULT_MAX_FILE_BYTES
+
+
+def test_batch_lines_reconcile_and_a_rerun_publishes_only_the_lines_that_changed(tmp_path):
+    load = load_selection([CUSTOMERS])
+    publish = f"{CUSTOMERS.asset('mongo_collection')} {CUSTOMERS.asset('kafka_topic')}"
+    with local_platform(tmp_path) as platform:
+        generate(GeneratorConfig(purchases=0, format="jsonl"), platform.settings.data_dir)
+        path = platform.settings.data_dir / "customers" / "customers.jsonl"
+        with path.open("ab") as handle:
+            handle.write(b"{not json\n" + customer_line(json.loads(path.read_bytes().split(b"\n")[0]), "cus-bad", phone=7))
+        lines = path.read_bytes().splitlines(keepends=True)
+        first = platform.run(load_selection([STORES, CUSTOMERS]))  # a customers check reads stores_mart
+        unchanged = platform.run(publish)
+        lines[6] = customer_line(json.loads(lines[6]), "cus-1006", gender="unknown")
+        path.write_bytes(b"".join(lines))
+        changed = platform.run(load)
+    assert first.success and unchanged.success and changed.success
+    assert materialization(first, "customers_kafka_topic")["published"] == 45
+    listed = (platform.settings.data_dir / "_rejected" / "customers.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [(r["line"], r["field"]) for r in map(json.loads, listed)] == [(46, "(line)"), (47, "phone")]
+    reconcile = check_results(first)["customers_mart:counts_reconcile"]
+    assert reconcile.passed and reconcile.metadata["rejected_files"].value == 2
+    assert materialization(unchanged, "customers_kafka_topic")["published"] == 0
+    assert materialization(changed, "customers_kafka_topic")["published"] == 1
+    assert rows(platform, "SELECT gender FROM customers_mart FINAL WHERE customer_id = 'cus-1006'") == [("unknown",)]
+    assert check_results(changed)["customers_mart:counts_reconcile"].passed

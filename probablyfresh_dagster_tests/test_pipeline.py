@@ -33,8 +33,16 @@ def test_whole_graph_passes_every_check_with_the_expected_contents(platform):
     assert_whole_graph_passed(platform, platform.run())
 
 
-def assert_whole_graph_passed(platform, result) -> None:
-    """A default-volume run of the whole graph: every check passed and every MART holds what it should."""
+def test_whole_graph_at_20k_purchases_in_jsonl_passes_the_same_assertions(platform):
+    """Correctness at scale: one batch file per entity, the same assertions as at 200 in files."""
+    result = platform.run(purchases=20_000, format="jsonl")
+    assert materialization(result, "purchases_mongo_collection")["inserted"] == 20_000
+    assert_whole_graph_passed(platform, result, purchases=20_000)
+
+
+def assert_whole_graph_passed(platform, result, purchases: int = 200) -> None:
+    """A run of the whole graph at the default volume (`purchases` aside): every check passed and
+    every MART holds what it should."""
     assert result.success
     checks = check_results(result)
     assert set(checks) == CHECKS
@@ -47,7 +55,7 @@ def assert_whole_graph_passed(platform, result) -> None:
     assert rows(platform, "SELECT uniqExact(category), min(c), max(c) FROM "
                 "(SELECT category, count() AS c FROM products_mart FINAL GROUP BY category)") == [(5, 20, 20)]
     assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
-    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 200
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == purchases
     (items, lines, totals_match), = rows(
         platform,
         "SELECT (SELECT count() FROM purchase_items_current), (SELECT sum(items_count) FROM purchases_mart FINAL),"

@@ -73,3 +73,13 @@ def test_kafka_lag_sensor_requests_raw_and_mart_only_while_messages_wait(platfor
         log.commit("products", CLICKHOUSE_GROUP, {0: 2})
     caught_up, _ = _evaluate(kafka_lag_sensor, platform, resource="kafka")
     assert isinstance(caught_up, dg.SkipReason)
+
+
+def test_file_sensor_notices_a_changed_batch_file(platform):
+    generate(GeneratorConfig(purchases=5, format="jsonl"), platform.settings.data_dir)
+    _, cursor = _evaluate(json_files_sensor, platform)
+    path = platform.settings.data_dir / "purchases" / "purchases.jsonl"
+    with path.open("ab") as handle:
+        handle.write(path.read_bytes().splitlines(keepends=True)[0])
+    changed, _ = _evaluate(json_files_sensor, platform, cursor)
+    assert [r.tags["probablyfresh/entity"] for r in changed] == ["purchases"]

@@ -16,7 +16,10 @@ from probablyfresh_dagster.resources.files import FilesResource
             entity.asset("json_files"),
             group_name=entity.name,
             kinds={"json"},
-            description=f"Generated {entity.name} as one JSON file per record under data/{entity.name}/.",
+            description=(
+                f"Generated {entity.name} under data/{entity.name}/: one JSON file per record, or one"
+                " JSON-lines batch file (config `format`)."
+            ),
         )
         for entity in ENTITIES
     ],
@@ -29,8 +32,9 @@ def generated_json_files(context: dg.AssetExecutionContext, config: GeneratorCon
         yield dg.MaterializeResult(
             asset_key=entity.asset("json_files"),
             metadata={
-                "files": written[entity.name],
+                "records": written[entity.name],
                 "seed": seed,
+                "format": config.format,
                 "folder": dg.MetadataValue.path(str(files.folder(entity))),
             },
         )

@@ -22,7 +22,7 @@ from probablyfresh_dagster.checks.reconcile import (
     raw_vs_mart,
 )
 from probablyfresh_dagster.entities import Entity
-from probablyfresh_dagster.landing import json_files
+from probablyfresh_dagster.landing import source_ids
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate, key_fates
 from probablyfresh_dagster.pii import CLEAR_EMAIL, CLEAR_PHONE
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
@@ -169,7 +169,7 @@ def _stage_counts(
     rejected = sum(1 for _ in rejects.open(encoding="utf-8")) if rejects.exists() else 0
     raw_rows, raw_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
     return {
-        "valid_files": sum(1 for _ in json_files(files.folder(entity))) - rejected,
+        "valid_files": sum(1 for _ in source_ids(files.folder(entity), files.max_file_bytes)) - rejected,
         "rejected_files": rejected,
         "mongo_documents": store.count(entity.name),
         "mongo_unique_keys": store.unique_keys(entity.name),
@@ -192,7 +192,8 @@ def _unreconciled(
 ) -> Iterator[Unreconciled]:
     """The keys of each stage whose counts disagree, lazily (the caller takes the first few)."""
     if not agree[FILES_TO_MONGO]:
-        yield from files_vs_documents(entity.name, files.folder(entity), files.rejects(entity), store)
+        folder, rejects = files.folder(entity), files.rejects(entity)
+        yield from files_vs_documents(entity.name, folder, rejects, files.max_file_bytes, store)
     if not agree[MONGO_TO_RAW]:
         with stream_rows(client, "queries/raw_keys", table=entity.raw_table) as rows:
             raw_keys = (key for (key,) in rows)

@@ -1,8 +1,8 @@
 """The keys behind a failed `counts_reconcile`: at which stage each one stops matching, and why.
 
 Called only for a stage whose counts disagree, and lazily: the caller takes the first few.
-Memory stays flat however many records there are: files are checked against MongoDB a batch at
-a time, MongoDB and RAW keys are two sorted streams merged in one pass, and the RAW -> MART
+Memory stays flat however many records there are: landed records are checked against MongoDB a
+batch at a time, MongoDB and RAW keys are two sorted streams merged in one pass, and the RAW -> MART
 side comes from ClickHouse already counted, with a few examples (see mart_load.key_fates).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from probablyfresh_dagster.landing import json_files
+from probablyfresh_dagster.landing import source_file, source_id, source_ids, source_label
 from probablyfresh_dagster.mart_load import NO_KEYS, NOT_JUDGED, UNEXPLAINED, KeyFate
 from probablyfresh_dagster.resources.documents import DocumentStore, batched
 
@@ -33,28 +33,28 @@ RAW_TO_MART = "RAW → MART"
 class Unreconciled:
     stage: str
     key: str
-    """The natural key; the file name at the files → MongoDB stage."""
+    """The natural key; at the files → MongoDB stage, the record's `source_label`."""
     why: str
 
 
 def files_vs_documents(
-    collection: str, folder: Path, rejects_file: Path, store: DocumentStore
+    collection: str, folder: Path, rejects_file: Path, max_record_bytes: int, store: DocumentStore
 ) -> Iterator[Unreconciled]:
-    """Files neither loaded nor set aside, files set aside whose earlier version MongoDB still
+    """Records neither loaded nor set aside, records set aside whose earlier version MongoDB still
     holds, and documents whose file is gone."""
-    for names in batched(_set_aside(rejects_file), BATCH_SIZE):
-        for source_id in sorted(store.known_source_ids(collection, [Path(name).stem for name in names])):
+    for ids in batched(_set_aside(rejects_file), BATCH_SIZE):
+        for source in sorted(store.known_source_ids(collection, ids)):
             why = "set aside by the latest load, yet MongoDB holds an earlier version"
-            yield Unreconciled(FILES_TO_MONGO, f"{source_id}.json", why)
-    for not_loaded in batched(_files_not_loaded(collection, folder, store), BATCH_SIZE):
-        set_aside = set(_set_aside(rejects_file, among={path.name for path in not_loaded}))
-        for path in not_loaded:
-            if path.name not in set_aside:
+            yield Unreconciled(FILES_TO_MONGO, source_label(source), why)
+    for not_loaded in batched(_not_loaded(collection, folder, max_record_bytes, store), BATCH_SIZE):
+        set_aside = set(_set_aside(rejects_file, among=set(not_loaded)))
+        for source in not_loaded:
+            if source not in set_aside:
                 why = "neither in MongoDB nor in the rejects file: not loaded yet"
-                yield Unreconciled(FILES_TO_MONGO, path.name, why)
-    for source_id in store.source_ids(collection):
-        if not (folder / f"{source_id}.json").exists():
-            yield Unreconciled(FILES_TO_MONGO, f"{source_id}.json", "MongoDB document whose file is gone")
+                yield Unreconciled(FILES_TO_MONGO, source_label(source), why)
+    for source in store.source_ids(collection):
+        if not (folder / source_file(source)).exists():
+            yield Unreconciled(FILES_TO_MONGO, source_label(source), "MongoDB document whose file is gone")
 
 
 def documents_vs_raw(
@@ -89,19 +89,20 @@ def raw_vs_mart(fates: dict[str, KeyFate]) -> Iterator[Unreconciled]:
             yield Unreconciled(RAW_TO_MART, key, why)
 
 
-def _files_not_loaded(collection: str, folder: Path, store: DocumentStore) -> Iterator[Path]:
-    for paths in batched(json_files(folder), BATCH_SIZE):
-        loaded = store.known_source_ids(collection, [path.stem for path in paths])
-        yield from (path for path in paths if path.stem not in loaded)
+def _not_loaded(collection: str, folder: Path, max_record_bytes: int, store: DocumentStore) -> Iterator[str]:
+    for ids in batched(source_ids(folder, max_record_bytes), BATCH_SIZE):
+        loaded = store.known_source_ids(collection, ids)
+        yield from (source for source in ids if source not in loaded)
 
 
 def _set_aside(rejects_file: Path, among: set[str] | None = None) -> Iterator[str]:
-    """Names of the files the latest load set aside (only those `among` a batch, if given): the
-    rejects file is read again for each batch rather than held in memory."""
+    """Source ids of the records the latest load set aside (only those `among` a batch, if given):
+    the rejects file is read again for each batch rather than held in memory."""
     if not rejects_file.exists():
         return
     with rejects_file.open(encoding="utf-8") as lines:
         for line in lines:
-            name = Path(json.loads(line)["file"]).name
-            if among is None or name in among:
-                yield name
+            rejection = json.loads(line)
+            source = source_id(Path(rejection["file"]).name, rejection.get("line"))
+            if among is None or source in among:
+                yield source

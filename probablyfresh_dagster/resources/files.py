@@ -1,4 +1,5 @@
-"""The landing zone: one folder of JSON files per entity under a root folder."""
+"""The landing zone: one folder per entity under a root folder, of one-record JSON files and
+JSON-lines batch files (see `landing`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pydantic import Field
 from probablyfresh_dagster.entities import Entity
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
-"""Generated files are about 3 KB; a megabyte is far beyond any real record."""
+"""Generated records are about 3 KB; a megabyte is far beyond any real record."""
 
 
 class FilesResource(dg.ConfigurableResource):
@@ -18,7 +19,10 @@ class FilesResource(dg.ConfigurableResource):
     max_file_bytes: int = Field(
         default=DEFAULT_MAX_FILE_BYTES,
         gt=0,
-        description="A larger file is set aside unread (env PROBABLYFRESH_MAX_FILE_BYTES).",
+        description=(
+            "A larger one-record file is set aside unread, and so is a longer line of a batch file,"
+            " which has no limit as a whole (env PROBABLYFRESH_MAX_FILE_BYTES)."
+        ),
     )
 
     def folder(self, entity: Entity) -> Path:
