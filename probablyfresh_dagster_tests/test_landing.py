@@ -428,8 +428,9 @@ def test_batch_lines_reconcile_and_a_rerun_publishes_only_the_lines_that_changed
     with local_platform(tmp_path) as platform:
         generate(GeneratorConfig(purchases=0, format="jsonl"), platform.settings.data_dir)
         path = platform.settings.data_dir / "customers" / "customers.jsonl"
+        first_customer = json.loads(path.read_bytes().split(b"\n")[0])
         with path.open("ab") as handle:
-            handle.write(b"{not json\n" + customer_line(json.loads(path.read_bytes().split(b"\n")[0]), "cus-bad", phone=7))
+            handle.write(b"{not json\n" + customer_line(first_customer, "cus-bad", phone=7))
         lines = path.read_bytes().splitlines(keepends=True)
         first = platform.run(load_selection([STORES, CUSTOMERS]))  # a customers check reads stores_mart
         unchanged = platform.run(publish)
