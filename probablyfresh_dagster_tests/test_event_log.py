@@ -322,3 +322,24 @@ def test_a_foreign_message_whose_key_and_headers_are_not_utf8_is_read_not_raised
             producer.close()
         (message,) = [m for batch in log.read(topic, {}, log.end_offsets(topic)) for m in batch]
     assert (message.key, message.value, message.headers) == ("\ufffd\ufffdord", b"\xff{}", (("origin", "\ufffd"),))
+
+
+@pytest.mark.servers
+def test_a_message_kafka_refuses_fails_the_whole_transactional_batch(kafka_port: int) -> None:
+    """One failed send among many: the publish raises naming the topic, the transaction is
+    aborted (read_committed readers see none of the batch), and the log publishes again after."""
+    url = f"kafka://127.0.0.1:{kafka_port}"
+    with KafkaResource(url=url, partitions=PARTITIONS).open() as log:
+        topic = f"refused-{uuid.uuid4().hex[:8]}"
+        transactional_id = f"publisher-of-{topic}"
+        log.ensure_topic(topic)
+        log.fence(transactional_id)
+        too_large = OutgoingMessage("huge", b"x" * (2 << 20))  # over the producer's 1 MiB request limit
+        batch = [OutgoingMessage(k, v) for k, v in keyed(50)] + [too_large] + [OutgoingMessage(k, v) for k, v in keyed(50, "after")]
+        with pytest.raises(KafkaError, match=f"publishing to '{topic}'"):
+            log.publish(topic, batch, transactional_id=transactional_id)
+        assert [m for b in log.read(topic, {}, log.end_offsets(topic)) for m in b] == []
+
+        log.publish(topic, [OutgoingMessage("next", b"committed")], transactional_id=transactional_id)
+        visible = [m.value for b in log.read(topic, {}, log.end_offsets(topic)) for m in b]
+    assert visible == [b"committed"]
