@@ -28,6 +28,7 @@ from probablyfresh_dagster.resources.events import (
     consume,
     lag,
     next_offsets,
+    sample,
 )
 
 from .conftest import backend_params, run_in_processes
@@ -198,6 +199,24 @@ def test_tail_returns_the_newest_messages_of_each_partition(
     assert sorted(log.tail(topic, 100), key=by_position) == sorted(everything, key=by_position)
     assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
     assert log.tail(topic, 0) == []
+
+
+def test_a_sample_is_bounded_and_spread_evenly_over_every_partition(log: EventLog, topic: str, group: str) -> None:
+    for start in range(0, 600, 200):  # three batches: on Kafka, transaction markers between them
+        publish(log, topic, [(f"key-{i}", f"{i}".encode()) for i in range(start, start + 200)])
+    ends = log.end_offsets(topic)
+
+    sampled = sample(log, topic, 60, windows=5)
+    assert sampled.positions == sum(ends.values())
+    assert 50 <= len(sampled.messages) <= 60  # markers take a few of Kafka's offsets
+    assert len(set(sampled.messages)) == len(sampled.messages)
+    for partition, end in ends.items():
+        offsets = sorted(m.offset for m in sampled.messages if m.partition == partition)
+        assert offsets[0] <= 1 and offsets[-1] >= end * 4 // 5  # from the start to the last fifth
+        assert len({offset * 5 // end for offset in offsets}) == 5  # one run in each fifth
+    assert sample(log, topic, 60, windows=5) == sampled
+    assert len(sample(log, topic, 10_000).messages) == 600
+    assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
 
 
 def test_publishing_to_an_unknown_topic_names_it(log: EventLog) -> None:
