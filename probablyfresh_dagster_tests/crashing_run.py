@@ -38,7 +38,7 @@ KAFKA_LOG = "probablyfresh_dagster.resources.kafka_events:KafkaEventLog"
 MONGO_STORE = "probablyfresh_dagster.resources.mongo_documents:MongoDocumentStore"
 SQLITE_LOG = "probablyfresh_dagster.resources.sqlite_events:SqliteEventLog"
 SQLITE_STORE = "probablyfresh_dagster.resources.sqlite_documents:SqliteDocumentStore"
-CLICKHOUSE_CLIENT = "clickhouse_connect.driver.client:Client"
+CLICKHOUSE_CLIENT = "clickhouse_connect.driver._backendclient:SyncBackendClient"  # chDB's and HTTP's
 SQL_SCRIPT = "probablyfresh_dagster.sql:run_script"
 
 POINTS: dict[str, Point] = {
@@ -64,7 +64,7 @@ POINTS: dict[str, Point] = {
     # Kafka -> RAW (these hold the ClickHouse pool slot and the chDB lock)
     "raw: purchases inserted into ClickHouse, offsets not committed": Point(f"{SQLITE_LOG}.commit", when="purchases"),
     "raw: customers inserted and committed, end not yet committed": Point(f"{SQLITE_LOG}.commit", when="customers", hit=2),
-    "raw: before the purchases insert": Point(f"{CLICKHOUSE_CLIENT}.insert", when="purchases_raw"),
+    "raw: before the purchases insert": Point(f"{CLICKHOUSE_CLIENT}.raw_insert", when="purchases_raw"),
     # RAW -> MART (one RAW range per partition: rejects, then each MART table, then the watermark)
     "mart: purchases rejects judged, no MART row loaded yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchases_mart'"),
     "mart: purchases loaded, item lines not yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchase_items_mart'"),
@@ -72,7 +72,7 @@ POINTS: dict[str, Point] = {
     "mart: watermark recorded, this run's duplicates_log row not yet": Point(SQL_SCRIPT, when="'duplicates_log'.*'customers'"),
     # the checks
     "check: stores_count, holding the ClickHouse slot": Point("probablyfresh_dagster.sql:query", when="stores_by_network"),
-    "check: Kafka PII scan of purchases": Point(f"{SQLITE_LOG}.tail", when="purchases", hit=2),
+    "check: Kafka PII scan of purchases": Point("probablyfresh_dagster.checks.pipeline:sample", when="purchases"),
     "check: counts_reconcile of purchases": Point("probablyfresh_dagster.sql:query", when="raw_summary.*purchases_raw", hit=2),
 }
 """Points of a run on the embedded backends (`make run` on a fresh clone)."""

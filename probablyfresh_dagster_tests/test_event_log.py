@@ -28,6 +28,7 @@ from probablyfresh_dagster.resources.events import (
     consume,
     lag,
     next_offsets,
+    sample,
 )
 
 from .conftest import backend_params, run_in_processes
@@ -200,6 +201,24 @@ def test_tail_returns_the_newest_messages_of_each_partition(
     assert log.tail(topic, 0) == []
 
 
+def test_a_sample_is_bounded_and_spread_evenly_over_every_partition(log: EventLog, topic: str, group: str) -> None:
+    for start in range(0, 600, 200):  # three batches: on Kafka, transaction markers between them
+        publish(log, topic, [(f"key-{i}", f"{i}".encode()) for i in range(start, start + 200)])
+    ends = log.end_offsets(topic)
+
+    sampled = sample(log, topic, 60, windows=5)
+    assert sampled.positions == sum(ends.values())
+    assert 50 <= len(sampled.messages) <= 60  # markers take a few of Kafka's offsets
+    assert len(set(sampled.messages)) == len(sampled.messages)
+    for partition, end in ends.items():
+        offsets = sorted(m.offset for m in sampled.messages if m.partition == partition)
+        assert offsets[0] <= 1 and offsets[-1] >= end * 4 // 5  # from the start to the last fifth
+        assert len({offset * 5 // end for offset in offsets}) == 5  # one run in each fifth
+    assert sample(log, topic, 60, windows=5) == sampled
+    assert len(sample(log, topic, 10_000).messages) == 600
+    assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
+
+
 def test_publishing_to_an_unknown_topic_names_it(log: EventLog) -> None:
     with pytest.raises(LookupError, match="never-created"):
         publish(log, "never-created", [("k", b"v")])
@@ -322,3 +341,24 @@ def test_a_foreign_message_whose_key_and_headers_are_not_utf8_is_read_not_raised
             producer.close()
         (message,) = [m for batch in log.read(topic, {}, log.end_offsets(topic)) for m in batch]
     assert (message.key, message.value, message.headers) == ("\ufffd\ufffdord", b"\xff{}", (("origin", "\ufffd"),))
+
+
+@pytest.mark.servers
+def test_a_message_kafka_refuses_fails_the_whole_transactional_batch(kafka_port: int) -> None:
+    """One failed send among many: the publish raises naming the topic, the transaction is
+    aborted (read_committed readers see none of the batch), and the log publishes again after."""
+    url = f"kafka://127.0.0.1:{kafka_port}"
+    with KafkaResource(url=url, partitions=PARTITIONS).open() as log:
+        topic = f"refused-{uuid.uuid4().hex[:8]}"
+        transactional_id = f"publisher-of-{topic}"
+        log.ensure_topic(topic)
+        log.fence(transactional_id)
+        too_large = OutgoingMessage("huge", b"x" * (2 << 20))  # over the producer's 1 MiB request limit
+        batch = [OutgoingMessage(k, v) for k, v in keyed(50)] + [too_large] + [OutgoingMessage(k, v) for k, v in keyed(50, "after")]
+        with pytest.raises(KafkaError, match=f"publishing to '{topic}'"):
+            log.publish(topic, batch, transactional_id=transactional_id)
+        assert [m for b in log.read(topic, {}, log.end_offsets(topic)) for m in b] == []
+
+        log.publish(topic, [OutgoingMessage("next", b"committed")], transactional_id=transactional_id)
+        visible = [m.value for b in log.read(topic, {}, log.end_offsets(topic)) for m in b]
+    assert visible == [b"committed"]

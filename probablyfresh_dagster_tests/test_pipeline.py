@@ -30,7 +30,10 @@ def mart_snapshot(platform) -> dict[str, list[tuple]]:
 
 
 def test_whole_graph_passes_every_check_with_the_expected_contents(platform):
-    assert_whole_graph_passed(platform, platform.run())
+    result = platform.run()
+    assert_whole_graph_passed(platform, result)
+    kafka_pii = check_results(result)["purchases_kafka_topic:no_clear_text_pii"].metadata
+    assert (kafka_pii["messages_sampled"].value, kafka_pii["topic_offsets"].value) == (200, 200)
 
 
 def test_whole_graph_at_20k_purchases_in_jsonl_passes_the_same_assertions(platform):

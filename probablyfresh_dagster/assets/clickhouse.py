@@ -7,13 +7,13 @@ from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaResource, consume, lag, next_offsets
+from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import query, run_script
 
 CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 """The Kafka consumer group of the RAW loaders; its committed offsets are what ClickHouse has."""
 
 CLICKHOUSE_POOL = "clickhouse"
-RAW_COLUMNS = ("topic", "partition", "offset", "key", "payload")
 REJECTS_SHOWN = 10
 
 
@@ -47,14 +47,10 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
             stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
             end = log.end_offsets(entity.name)
             for batch in consume(log, entity.name, CLICKHOUSE_GROUP, end):
-                rows = [
-                    (m.topic, m.partition, m.offset, m.key, m.value)
-                    for m in batch
-                    if m.offset >= stored.get(m.partition, 0)
-                ]
-                if rows:
-                    client.insert(entity.raw_table, rows, column_names=RAW_COLUMNS)
-                    inserted += len(rows)
+                fresh = [m for m in batch if m.offset >= stored.get(m.partition, 0)]
+                if fresh:
+                    client.raw_insert(entity.raw_table, RAW_COLUMNS, raw_rows(fresh), fmt=ROW_BINARY)
+                    inserted += len(fresh)
                 log.commit(entity.name, CLICKHOUSE_GROUP, next_offsets(batch))
             log.commit(entity.name, CLICKHOUSE_GROUP, end)
             remaining = lag(log, entity.name, CLICKHOUSE_GROUP)

@@ -90,6 +90,42 @@ def lag(log: EventLog, topic: str, group: str) -> int:
     return sum(end - committed.get(p, 0) for p, end in log.end_offsets(topic).items())
 
 
+SAMPLE_WINDOWS = 10
+
+
+@dataclass(frozen=True)
+class Sample:
+    messages: list[Message]
+    positions: int
+    """Offsets in the topic, over all partitions: its messages (and on Kafka its transaction markers)."""
+
+
+def sample(log: EventLog, topic: str, limit: int, windows: int = SAMPLE_WINDOWS) -> Sample:
+    """Up to `limit` messages spread over the whole topic, the same ones for the same topic: each
+    partition's share of `limit` (by its size) is read in `windows` runs of consecutive offsets,
+    evenly spaced from its first offset to its last. Runs, not single offsets: one fetch returns
+    a whole record batch anyway, so a run costs a read of one offset."""
+    ends = log.end_offsets(topic)
+    positions = sum(ends.values())
+    if positions <= limit:
+        return Sample([m for batch in log.read(topic, {}, ends) for m in batch], positions)
+    runs: list[dict[int, tuple[int, int]]] = [{} for _ in range(windows)]
+    for partition, end in ends.items():
+        share = limit * end // positions
+        spread = min(windows, share)
+        for index in range(spread):
+            start = end * index // spread
+            runs[index][partition] = (start, min(end, start + share // spread + (index < share % spread)))
+    messages = [
+        message
+        for run in runs
+        if run
+        for batch in log.read(topic, {p: s for p, (s, _) in run.items()}, {p: e for p, (_, e) in run.items()})
+        for message in batch
+    ]
+    return Sample(messages, positions)
+
+
 def next_offsets(messages: Sequence[Message]) -> dict[int, int]:
     """The offset after the last of `messages`, per partition they cover."""
     offsets: dict[int, int] = {}
