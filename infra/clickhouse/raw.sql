@@ -3,6 +3,9 @@
 -- duplicates_log measures. A re-delivered offset must not add a row: the loader resumes after
 -- max(offset) per partition, and the sorting key (partition, offset) lets ReplacingMergeTree
 -- collapse the copy that a race between two loaders could still insert (read with FINAL).
+-- The projection `next_offsets` keeps max(offset) per partition of each part, so where the loader
+-- resumes and where a MART run's range ends (queries/raw_next_offsets.sql) is read from a few
+-- rows per part instead of a scan of RAW. A merge that collapses a re-delivered copy rebuilds it.
 CREATE TABLE IF NOT EXISTS {table:Identifier}
 (
     topic       LowCardinality(String),
@@ -10,7 +13,9 @@ CREATE TABLE IF NOT EXISTS {table:Identifier}
     offset      UInt64,
     key         String,
     payload     String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    PROJECTION next_offsets (SELECT partition, max(offset) GROUP BY partition)
 )
 ENGINE = ReplacingMergeTree
-ORDER BY (partition, offset);
+ORDER BY (partition, offset)
+SETTINGS deduplicate_merge_projection_mode = 'rebuild';

@@ -1,0 +1,75 @@
+"""A MART run reads only the RAW rows past its watermark: the statements of the load path
+(`mart_load.unjudged_ranges` and `mart_load.load`) go through RAW's sorting key and the
+`next_offsets` projection, so what they read grows with the new rows, not with RAW."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import pytest
+
+from probablyfresh_dagster import mart_load
+from probablyfresh_dagster.entities import STORES
+
+RAW_ROWS = 200_000
+NEW_ROWS = 1_000
+PARTITIONS = 2
+GRANULE = 8192
+"""Rows per primary-key mark: a range starting inside an old part also reads its last granule."""
+
+
+def selected_rows(client: Any) -> int:
+    """Rows the engine has selected from MergeTree tables so far (chDB keeps no query_log)."""
+    return client.query("SELECT value FROM system.events WHERE event = 'SelectedRows'").first_row[0]
+
+
+def land(client: Any, first: int, count: int) -> None:
+    """RAW rows `first`…`first + count - 1` of a stores topic, alternating between the partitions."""
+    client.command(
+        """
+        INSERT INTO stores_raw (topic, partition, offset, key, payload)
+        SELECT 'stores', number % {partitions:UInt32}, intDiv(number, {partitions:UInt32}), concat('store-', toString(number)),
+               concat('{"store_id": "store-', toString(number), '", "store_name": "Shop", "last_inventory_date": "2024-05-01"}')
+        FROM numbers({first:UInt64}, {count:UInt64})
+        """,
+        parameters={"first": first, "count": count, "partitions": PARTITIONS},
+    )
+
+
+def mart_run(client: Any, run_id: str) -> tuple[int, int]:
+    """(RAW rows judged, rows the run's statements read from every table)."""
+    before = selected_rows(client)
+    ranges = mart_load.unjudged_ranges(client, STORES)
+    for offsets in ranges:
+        mart_load.load(client, STORES, offsets, run_id)
+    return sum(r.upper - r.lower for r in ranges), selected_rows(client) - before
+
+
+@pytest.fixture
+def client(tmp_path: Path):
+    client = clickhouse_connect.get_client(dsn=f"chdb:///{tmp_path / 'clickhouse'}")
+    try:
+        mart_load.prepare(client, STORES)
+        yield client
+    finally:
+        client.close()
+
+
+def test_a_mart_run_reads_the_new_rows_not_raw(client) -> None:
+    land(client, 0, RAW_ROWS)
+    judged, read = mart_run(client, "first")
+    assert judged == RAW_ROWS
+    assert 2 * RAW_ROWS <= read < 2.1 * RAW_ROWS  # RAW once for the rejects, once for the MART
+
+    judged, read = mart_run(client, "nothing new")
+    assert judged == 0
+    assert read < 1_000, f"{read} rows read with nothing new in a RAW of {RAW_ROWS}"  # a few per part and table
+
+    land(client, RAW_ROWS, NEW_ROWS)
+    judged, read = mart_run(client, "a few new")
+    assert judged == NEW_ROWS
+    # Two statements read RAW (rejects, then the MART): each the new rows and a granule per partition.
+    assert read < 2 * (NEW_ROWS + PARTITIONS * GRANULE), f"{read} rows read for {NEW_ROWS} new ones in a RAW of {RAW_ROWS + NEW_ROWS}"
+    assert client.query("SELECT count() FROM stores_mart FINAL").first_item["count()"] == RAW_ROWS + NEW_ROWS
