@@ -15,6 +15,18 @@ from probablyfresh_dagster.private_files import private_dir
 
 _CHDB = "chdb:///"
 
+EMBEDDED_SETTINGS = {
+    "max_threads": 2,
+    "max_insert_threads": 1,
+    "max_block_size": 16_384,
+    "min_insert_block_size_rows": 262_144,
+    "min_insert_block_size_bytes": 64 << 20,
+    "max_memory_usage": 768 << 20,
+}
+"""Session settings of a chDB client: chDB shares the process (and its memory) with Dagster, so
+its blocks stay small (a MART `INSERT … SELECT` otherwise squashes up to 256 MiB of payload into
+one block), and a query that would pass 768 MiB fails instead of swelling the process."""
+
 
 class ClickHouseResource(dg.ConfigurableResource):
     """One client per use, closed afterwards.
@@ -36,8 +48,10 @@ class ClickHouseResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[Client]:
         with self._exclusive():
-            credentials = {"username": self.username, "password": self.password}
-            client = clickhouse_connect.get_client(dsn=self.dsn, **{k: v for k, v in credentials.items() if v})
+            options = {"username": self.username, "password": self.password}
+            if self.dsn.startswith(_CHDB):
+                options["settings"] = EMBEDDED_SETTINGS
+            client = clickhouse_connect.get_client(dsn=self.dsn, **{k: v for k, v in options.items() if v})
             try:
                 yield client
             finally:
