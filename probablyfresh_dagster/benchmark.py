@@ -6,8 +6,10 @@ That process also measures the yardsticks of `benchmark_baselines`: the floor, w
 Python stage is shown as a share of; the source documents' one INSERT per message (on the
 first size only: it does not depend on the size), which RAW is shown as a multiple of; and with
 `--kafka`, on a broker of its own (started by `infra/testservers/start-kafka.sh`, stopped after
-the size), a bare producer and consumer, which the Kafka stages are shown as a share of.
-Figures, not assertions.
+the size), a bare producer and consumer, which the Kafka stages are shown as a share of. A
+broker of its own, not one given: the stages' topic and consumer group names are fixed, and on a
+broker that already held them the outbox would recover the earlier run's messages instead of
+publishing, and RAW resume past its committed offsets. Figures, not assertions.
 """
 
 from __future__ import annotations
