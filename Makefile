@@ -60,7 +60,7 @@ $(DAGSTER_HOME)/dagster.yaml: infra/dagster/local.yaml
 clean:  ## forget the local state and the generated files (not the venv)
 	rm -rf $(STATE) data
 
-benchmark: $(VENV)/installed  ## seconds, rows/s and peak memory per stage (pass ARGS="10000 100000")
+benchmark: $(VENV)/installed  ## per stage seconds, records/s, peak memory, against the floor (ARGS="10000 100000 --kafka")
 	$(BIN)/python -m probablyfresh_dagster.benchmark $(ARGS)
 
 up:  ## the docker-compose stack on the docker profile (needs .env: cp .env.example .env, then fill in)

@@ -1,67 +1,150 @@
-"""`make benchmark`: time each stage of the purchases chain and show that memory stays flat.
+"""`make benchmark`: each stage of the purchases chain against what its libraries allow.
 
-Each size runs in a fresh process on its own temporary state (embedded backends), so the peak
-resident memory it reports belongs to that size alone. Figures, not assertions: compare the
-rows per second and the peak memory across sizes.
+Each size runs in a fresh process on its own temporary state, so the peak resident memory it
+reports (taken when the last stage ends, before any baseline runs) belongs to that size alone.
+That process also measures the yardsticks of `benchmark_baselines`: the floor, which each
+Python stage is shown as a share of; the source documents' one INSERT per message (on the
+first size only: it does not depend on the size), which RAW is shown as a multiple of; and with
+`--kafka`, on a broker of its own (started by `infra/testservers/start-kafka.sh`, stopped after
+the size), a bare producer and consumer, which the Kafka stages are shown as a share of. A
+broker of its own, not one given: the stages' topic and consumer group names are fixed, and on a
+broker that already held them the outbox would recover the earlier run's messages instead of
+publishing, and RAW resume past its committed offsets. Figures, not assertions.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
+from probablyfresh_dagster.benchmark_baselines import bare_kafka_rates, floor_rate, single_insert_rate
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
 STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
+PYTHON_STAGES = ("generate", "mongo_collection", "kafka_topic", "clickhouse_raw")
+"""The stages whose per-record work is Python's, so the floor applies; MART is ClickHouse SQL."""
+FLOOR_SAMPLE = 20_000
+SINGLE_INSERT_SAMPLE = 10_000
+KAFKA_PARTITIONS = 3
+TESTSERVERS = PROJECT_ROOT / "infra" / "testservers"
 
 
-def measure(purchases: int, root: Path) -> dict[str, float]:
-    """Generate, then materialize the purchases stages one by one; seconds per step and peak MiB."""
-    settings = Settings(state_dir=root / "state", data_dir=root / "data")
-    started = time.perf_counter()
-    generate(GeneratorConfig(purchases=purchases), settings.data_dir)
-    figures = {"generate": time.perf_counter() - started}
-    job = build_definitions(settings).resolve_job_def("pipeline")
-    with dg.DagsterInstance.ephemeral() as instance:
-        for stage in STAGES:
-            started = time.perf_counter()
-            result = job.execute_in_process(
-                instance=instance, asset_selection=[dg.AssetKey(PURCHASES.asset(stage))]
+def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap: str | None) -> dict[str, Any]:
+    """Generate, materialize the purchases stages one by one, then the baselines; seconds per
+    stage, peak MiB and records (messages) per second of each baseline."""
+    with tempfile.TemporaryDirectory() as root:
+        settings = Settings(state_dir=Path(root) / "state", data_dir=Path(root) / "data")
+        resources = build_resources(settings)
+        if bootstrap:
+            resources["kafka"] = KafkaResource(url=f"kafka://{bootstrap}", partitions=KAFKA_PARTITIONS)
+        started = time.perf_counter()
+        generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
+        seconds = {"generate": time.perf_counter() - started}
+        job = build_definitions(settings, **resources).resolve_job_def("pipeline")
+        with dg.DagsterInstance.ephemeral() as instance:
+            for stage in STAGES:
+                started = time.perf_counter()
+                result = job.execute_in_process(
+                    instance=instance, asset_selection=[dg.AssetKey(PURCHASES.asset(stage))]
+                )
+                assert result.success, stage
+                seconds[stage] = time.perf_counter() - started
+        figures: dict[str, Any] = {
+            "seconds": seconds,
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "floor": floor_rate(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE),
+        }
+        if single_inserts:
+            figures["single_insert"] = single_insert_rate(
+                PURCHASES, resources["kafka"], resources["clickhouse"], single_inserts
             )
-            assert result.success, stage
-            figures[stage] = time.perf_counter() - started
-    figures["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return figures
+        if bootstrap:
+            figures["bare_producer"], figures["bare_consumer"] = bare_kafka_rates(PURCHASES, bootstrap, KAFKA_PARTITIONS)
+        return figures
+
+
+@contextmanager
+def kafka_broker() -> Iterator[str]:
+    """A fresh broker on 127.0.0.1 with its data in a temporary folder; its address."""
+    with tempfile.TemporaryDirectory() as workdir:
+        started = subprocess.run(
+            [TESTSERVERS / "start-kafka.sh", workdir],
+            capture_output=True, text=True, env={**os.environ, "TESTSERVERS_PYTHON": sys.executable},
+        )
+        if started.returncode != 0:
+            sys.exit(f"Kafka did not start:\n{started.stderr}")
+        try:
+            yield f"127.0.0.1:{(Path(workdir) / 'port').read_text().strip()}"
+        finally:
+            subprocess.run([TESTSERVERS / "stop.sh", workdir], check=True)
+
+
+def run_size(size: int, landing_format: str, single_inserts: int, with_kafka: bool) -> dict[str, Any]:
+    """`measure` in a fresh process (on a fresh broker with `with_kafka`)."""
+    with kafka_broker() if with_kafka else nullcontext(None) as bootstrap:
+        command = [sys.executable, "-m", "probablyfresh_dagster.benchmark", "--one", str(size),
+                   "--format", landing_format, "--single-inserts", str(single_inserts)]
+        if bootstrap:
+            command += ["--kafka-bootstrap", bootstrap]
+        child = subprocess.run(command, capture_output=True, text=True)
+    if child.returncode != 0:
+        sys.exit(f"the benchmark at {size} purchases failed:\n{child.stderr}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def report(size: int, landing_format: str, figures: dict[str, Any], single_insert: float) -> None:
+    seconds, floor = figures["seconds"], figures["floor"]
+    rates = {stage: size / took for stage, took in seconds.items()}
+    print(f"\n{size:,} purchases ({landing_format} landing): peak RSS {figures['peak_mib']:,.0f} MiB, "
+          f"floor {floor:,.0f} records/s (read + parse + 2 Fernet + serialize, in this process)")
+    print(f"  {'stage':<18} {'seconds':>8} {'records/s':>10} {'of floor':>9}")
+    for stage, took in seconds.items():
+        share = f"{rates[stage] / floor:>8.1%}" if stage in PYTHON_STAGES else f"{'-':>8}"
+        print(f"  {stage:<18} {took:>8.2f} {rates[stage]:>10,.0f} {share:>9}")
+    print(f"  one INSERT per message: {single_insert:,.0f}/s; clickhouse_raw is "
+          f"{rates['clickhouse_raw'] / single_insert:,.1f}x that")
+    if "bare_producer" in figures:
+        print(f"  bare producer {figures['bare_producer']:,.0f} msg/s: kafka_topic at "
+              f"{rates['kafka_topic'] / figures['bare_producer']:.0%}")
+        print(f"  bare consumer {figures['bare_consumer']:,.0f} msg/s: clickhouse_raw at "
+              f"{rates['clickhouse_raw'] / figures['bare_consumer']:.0%}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 50_000], help="purchase counts")
+    parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000], help="purchase counts")
+    parser.add_argument("--format", choices=("json", "jsonl", "jsonl.gz"), default="jsonl", help="landing files")
+    parser.add_argument("--kafka", action="store_true", help="Kafka stages on a real broker, with bare clients")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--single-inserts", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--kafka-bootstrap", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
-        with tempfile.TemporaryDirectory() as root:
-            print(json.dumps(measure(args.one, Path(root))))
+        print(json.dumps(measure(args.one, args.format, args.single_inserts, args.kafka_bootstrap)))
         return
-    columns = ("generate", *STAGES)
-    print(f"{'purchases':>10} " + " ".join(f"{c:>17}" for c in columns) + f" {'peak MiB':>9}")
-    for size in args.sizes:
-        output = subprocess.run(
-            [sys.executable, "-m", "probablyfresh_dagster.benchmark", "--one", str(size)],
-            check=True, capture_output=True, text=True,
-        ).stdout
-        figures = json.loads(output.strip().splitlines()[-1])
-        cells = [f"{figures[c]:6.1f}s {size / figures[c]:>7.0f}/s" for c in columns]
-        print(f"{size:>10} " + " ".join(cells) + f" {figures['peak_mib']:>9.0f}")
+    single_insert = 0.0
+    for index, size in enumerate(args.sizes):
+        sample = min(size, SINGLE_INSERT_SAMPLE) if index == 0 else 0
+        figures = run_size(size, args.format, sample, args.kafka)
+        single_insert = figures.get("single_insert", single_insert)
+        report(size, args.format, figures, single_insert)
 
 
 if __name__ == "__main__":

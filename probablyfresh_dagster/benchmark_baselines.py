@@ -1,0 +1,105 @@
+"""What `make benchmark` holds the stages against, each measured in the stage's own process.
+
+- The floor: the least work any Python stage does per record (read it from the landing zone,
+  parse it, encrypt its phone and email with Fernet, serialize it), with nothing else around it.
+- The source documents' method: one INSERT per message into a RAW table on the same ClickHouse.
+  Only the inserts are timed (the source also parsed each message first), so RAW's ratio to it
+  is, if anything, understated.
+- On a real broker, a bare kafka-python producer and consumer moving the stage's own messages,
+  configured as the event log configures its clients (see `kafka_events`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from itertools import islice
+from pathlib import Path
+
+import orjson
+from cryptography.fernet import Fernet
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, landing_files
+from probablyfresh_dagster.pii import present_fields
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.kafka_events import CONSUMER_BULK, PRODUCER_THROUGHPUT
+from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
+from probablyfresh_dagster.sql import run_script
+
+SINGLE_INSERT_TABLE = "benchmark_single_inserts"
+BARE_TOPIC_SUFFIX = "_bare"
+
+
+def floor_rate(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> float:
+    """Records per second through read + parse + two Fernet encryptions + serialize (orjson)."""
+    started, count = time.perf_counter(), 0
+    for data in islice(_raw_records(folder), limit):
+        record = orjson.loads(data)
+        for path, holder, value in present_fields(record, entity.pii):
+            holder[path[-1]] = cipher.encrypt(value.encode()).decode()
+        orjson.dumps(record)
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def _raw_records(folder: Path) -> Iterator[bytes]:
+    for path in landing_files(folder):
+        if path.name.endswith(ONE_RECORD_SUFFIX):
+            yield path.read_bytes()
+        else:
+            with (gzip.open if path.name.endswith(".gz") else open)(path, "rb") as lines:
+                yield from lines
+
+
+def single_insert_rate(entity: Entity, kafka: KafkaResource, clickhouse: ClickHouseResource, limit: int) -> float:
+    """Messages per second inserted one INSERT each into a table made like the entity's RAW table."""
+    with kafka.open() as log:
+        messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch][:limit]
+    with clickhouse.client() as client:
+        run_script(client, "raw", table=SINGLE_INSERT_TABLE)
+        started = time.perf_counter()
+        for message in messages:
+            client.raw_insert(SINGLE_INSERT_TABLE, RAW_COLUMNS, raw_rows([message]), fmt=ROW_BINARY)
+        return len(messages) / (time.perf_counter() - started)
+
+
+def bare_kafka_rates(entity: Entity, bootstrap: str, partitions: int) -> tuple[float, float]:
+    """Messages per second of a bare producer and of a bare consumer: the consumer reads the
+    entity's topic from the start, then the producer sends what it read to a new topic."""
+    consumed, messages = _bare_consume(entity.name, bootstrap)
+    return _bare_produce(entity.name + BARE_TOPIC_SUFFIX, messages, bootstrap, partitions), consumed
+
+
+def _bare_consume(topic: str, bootstrap: str) -> tuple[float, list[tuple[bytes, bytes]]]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed", **CONSUMER_BULK
+    )
+    with closing(consumer):
+        assigned = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        ends = consumer.end_offsets(assigned)
+        started, messages = time.perf_counter(), []
+        while any(consumer.position(tp) < end for tp, end in ends.items()):
+            for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
+                messages.extend((record.key, record.value) for record in records)
+        return len(messages) / (time.perf_counter() - started), messages
+
+
+def _bare_produce(topic: str, messages: list[tuple[bytes, bytes]], bootstrap: str, partitions: int) -> float:
+    """Sent with one flush at the end, then every send checked, as `KafkaEventLog.publish` does."""
+    with closing(KafkaAdminClient(bootstrap_servers=bootstrap)) as admin:
+        admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}}, wait_for_metadata=True)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **PRODUCER_THROUGHPUT)
+    with closing(producer):
+        started = time.perf_counter()
+        futures = [producer.send(topic, key=key, value=value) for key, value in messages]
+        producer.flush()
+        for future in futures:
+            future.get(timeout=0)  # raises the send's error, if it failed
+        return len(messages) / (time.perf_counter() - started)

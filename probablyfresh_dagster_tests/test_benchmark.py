@@ -1,0 +1,34 @@
+"""`make benchmark` at a tiny size: every figure it promises is printed, and each is positive."""
+
+from __future__ import annotations
+
+import re
+
+from probablyfresh_dagster.benchmark import PYTHON_STAGES, STAGES, main
+
+NUMBER = r"([\d,]+(?:\.\d+)?)"
+
+
+def positive(text: str) -> float:
+    value = float(text.replace(",", ""))
+    assert value > 0, text
+    return value
+
+
+def test_benchmark_prints_every_figure_positive(capsys):
+    main(["300"])
+    out = capsys.readouterr().out
+
+    header = re.search(rf"^300 purchases \(jsonl landing\): peak RSS {NUMBER} MiB, floor {NUMBER} records/s", out, re.M)
+    assert header, out
+    assert positive(header[1]) > 100  # chDB alone takes more than 100 MiB
+    positive(header[2])
+    for stage in ("generate", *STAGES):
+        share = rf"{NUMBER}%" if stage in PYTHON_STAGES else "-"
+        row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share}$", out, re.M)
+        assert row, f"no row for {stage}:\n{out}"
+        assert all(positive(figure) for figure in row.groups())
+    single = re.search(rf"one INSERT per message: {NUMBER}/s; clickhouse_raw is {NUMBER}x that", out)
+    assert single, out
+    assert all(positive(figure) for figure in single.groups())
+    assert "bare producer" not in out  # only with --kafka
