@@ -362,3 +362,15 @@ def test_a_message_kafka_refuses_fails_the_whole_transactional_batch(kafka_port:
         log.publish(topic, [OutgoingMessage("next", b"committed")], transactional_id=transactional_id)
         visible = [m.value for b in log.read(topic, {}, log.end_offsets(topic)) for m in b]
     assert visible == [b"committed"]
+
+
+def test_a_published_batch_is_readable_as_soon_as_publish_returns(log: EventLog, topic: str) -> None:
+    """Kafka answers a transaction's commit before its markers reach the partitions, and until
+    they do a read_committed reader's end offsets stop short of the batch. Assets read the end
+    offsets right after publishing, so `publish` returns only once the batch is readable."""
+    transactional_id = f"publisher-of-{topic}"
+    log.fence(transactional_id)
+    for round_ in range(30):
+        written = publish(log, topic, keyed(PARTITIONS * 4, f"round-{round_}"), transactional_id=transactional_id)
+        ends = log.end_offsets(topic)
+        assert all(ends[partition] >= offset for partition, offset in written.items()), (round_, written, ends)

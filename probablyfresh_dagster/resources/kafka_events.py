@@ -25,6 +25,7 @@ from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMes
 
 POLL_TIMEOUT_MS = 500
 TAIL_POLL_RECORDS = 1000
+READABLE_POLL_SECONDS = 0.005
 T = TypeVar("T")
 
 PRODUCER_THROUGHPUT: dict[str, Any] = {"linger_ms": 50, "batch_size": 1 << 20}
@@ -141,8 +142,9 @@ class KafkaEventLog:
     def publish(
         self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
     ) -> dict[int, int]:
-        """Sends the batch, flushes once, checks every send, then commits the transaction (if any):
-        one failed message fails the publish, its transaction aborted."""
+        """Sends the batch, flushes once, checks every send, then commits the transaction (if any)
+        and returns once readers see it: one failed message fails the publish, its transaction
+        aborted."""
         self._topic_partitions(topic)
         producer = self._producer(transactional_id)
         transactional = transactional_id is not None
@@ -170,13 +172,34 @@ class KafkaEventLog:
             if isinstance(error, KafkaError):  # a send refused at once, or failed on the broker
                 raise KafkaError(f"publishing to {topic!r} on {','.join(self._servers)} failed: {error}") from error
             raise
-        if transactional:
-            producer.commit_transaction()
         written: dict[int, int] = {}
         for future in futures:
             sent = future.value
             written[sent.partition] = max(written.get(sent.partition, 0), sent.offset + 1)
+        if transactional:
+            producer.commit_transaction()
+            self._await_readable(topic, written)
         return written
+
+    def _await_readable(self, topic: str, written: dict[int, int]) -> None:
+        """Wait until read_committed end offsets cover `written`.
+
+        The coordinator answers a commit once it has logged it, and writes the markers that make
+        the batch readable to the partitions a moment later; until then the last stable offset,
+        the end a read_committed reader sees, stops short of the batch. Assets read the end
+        offsets right after publishing, so a publish returns only once its batch is readable.
+        """
+        deadline = time.monotonic() + self._timeout_ms / 1000
+        while True:
+            ends = self.end_offsets(topic)
+            if all(ends.get(partition, 0) >= offset for partition, offset in written.items()):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the batch committed to {topic!r} ends at {written} but readers still see "
+                    f"{ends} after {self._timeout_ms} ms"
+                )
+            time.sleep(READABLE_POLL_SECONDS)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         ends = self._consumer(None).end_offsets(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from probablyfresh_dagster.private_files import narrow_file, private_file
 
 BUSY_TIMEOUT_SECONDS = 30.0
+WAL_SWITCH_RETRY_SECONDS = 0.01
 
 
 def connect(path: str, schema: str) -> sqlite3.Connection:
@@ -23,9 +25,24 @@ def connect(path: str, schema: str) -> sqlite3.Connection:
         narrow_file(database.with_name(database.name + companion))
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-    db.execute("PRAGMA journal_mode = WAL")
+    _switch_to_wal(db)
     db.executescript(schema)
     return db
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """Connections racing to switch a new file to WAL can each hold the shared lock the other
+    needs gone; SQLite then answers "database is locked" at once instead of calling the busy
+    handler, so the switch is retried here until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(WAL_SWITCH_RETRY_SECONDS)
 
 
 @contextmanager
