@@ -5,7 +5,7 @@ surrogates and nesting beyond 1024 levels. What it lets through and a later stag
 
 - nesting deeper than `MAX_DEPTH`. MongoDB refuses more than 100 levels; real records go 4 deep.
   32 leaves room for the levels a store or a later format may wrap around a document, and keeps
-  every recursive reader downstream (this walk, `json.dumps` before Kafka) far from Python's
+  every recursive reader downstream (this walk, the JSON serializers) far from Python's
   recursion limit;
 - integers outside the signed 64-bit range, which BSON cannot store, and floats beyond ±2^63:
   orjson silently turns an integer literal beyond 2^64 into a float, so only the magnitude tells;

@@ -6,6 +6,8 @@ once per session on loopback) with a fresh database per test.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import signal
@@ -16,14 +18,17 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
+import orjson
 import pytest
 
+from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.resources.documents import (
     DocumentStore,
     MongoResource,
     PendingDocument,
     SourceDocument,
     UpsertCounts,
+    content_hash,
 )
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
@@ -277,3 +282,19 @@ def test_the_publish_lease_is_exclusive_and_dies_with_its_holder(store_spec: tup
     with closing(open_store(store_spec)) as first, closing(open_store(store_spec)) as second:
         with first.publish_lease("products"), second.publish_lease(COLLECTION):
             pass  # one collection's lease does not hold another's
+
+
+def test_generated_documents_keep_the_content_hash_earlier_versions_stored(tmp_path: Path) -> None:
+    """The hash is what marks a document unchanged: had the serializer's switch changed it, the
+    first run after an upgrade would publish every document again. Earlier versions hashed the
+    standard library's canonical JSON; orjson must give the same bytes for real records, names
+    and addresses in any script and control characters included."""
+    generate(GeneratorConfig(purchases=300, format="jsonl"), tmp_path)
+    bodies = [orjson.loads(line) for path in sorted(tmp_path.rglob("*.jsonl")) for line in path.read_bytes().splitlines()]
+    bodies.append({"name": "Zoë \u0001\t\"\\ 東京 🍏", "price": [0.1, 12.5, 1e15, -0.0], "nested": {"b": None, "a": True}})
+    earlier = [
+        hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+        for body in bodies
+    ]
+    assert len(bodies) > 300
+    assert [content_hash(body) for body in bodies] == earlier

@@ -1,10 +1,10 @@
 """`E_kafka_topic`: pending MongoDB documents, PII normalized and encrypted, keyed by natural key."""
 
-import json
-
 import dagster as dg
+import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import protect
 from probablyfresh_dagster.resources.documents import MongoResource
@@ -30,10 +30,10 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
         fernet: FernetResource,
     ) -> dg.MaterializeResult:
         cipher = fernet.cipher()  # before anything is published: a bad key stops here
-        with mongo.open() as store, kafka.open() as log:
+        with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
             log.ensure_topic(entity.name)
             publication = publish_pending(
-                entity, store, log, lambda document: _encode(protect(document.body, entity.pii, cipher))
+                entity, store, log, lambda document: orjson.dumps(protect(document.body, entity.pii, cipher))
             )
             end_offsets = log.end_offsets(entity.name)
             newest = log.tail(entity.name, 1)
@@ -50,11 +50,8 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
             "end_offsets": dg.MetadataValue.json({str(p): o for p, o in end_offsets.items()}),
         }
         if newest:
-            metadata["sample_message"] = dg.MetadataValue.json(json.loads(newest[-1].value))
+            metadata["sample_message"] = dg.MetadataValue.json(orjson.loads(newest[-1].value))
         return dg.MaterializeResult(metadata=metadata)
 
     return kafka_topic
 
-
-def _encode(document: dict) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()

@@ -4,6 +4,7 @@ import dagster as dg
 
 from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import read_documents, replacing_reject_log
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.files import FilesResource
@@ -21,7 +22,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource
     ) -> dg.MaterializeResult:
         rejects_path = files.rejects(entity)
-        with replacing_reject_log(rejects_path) as rejects, mongo.open() as store:
+        with replacing_reject_log(rejects_path) as rejects, mongo.open() as store, collecting_new_objects_only():
             documents = read_documents(entity, files.folder(entity), rejects, files.max_file_bytes)
             counts = store.upsert(entity.name, documents)
             stored, unique_keys = store.count(entity.name), store.unique_keys(entity.name)

@@ -8,10 +8,11 @@ transaction; the publish lease is a file lock beside the database, which dies wi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+
+import orjson
 
 from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.resources.documents import (
@@ -85,7 +86,7 @@ class SqliteDocumentStore:
                 document.source_id,
                 document.key,
                 new_hash,
-                json.dumps(document.body, ensure_ascii=False),  # the source's key order
+                orjson.dumps(document.body),  # the source's key order
             )
         self._db.executemany(
             "INSERT INTO documents"
@@ -109,7 +110,7 @@ class SqliteDocumentStore:
             ).fetchall()
             if not rows:
                 return
-            yield [PendingDocument(sid, digest, json.loads(body)) for sid, digest, body in rows]
+            yield [PendingDocument(sid, digest, orjson.loads(body)) for sid, digest, body in rows]
             if len(rows) < batch_size:
                 return
             last_source_id = rows[-1][0]

@@ -10,10 +10,11 @@ partition number here than on a real broker. Only "same key, same partition" is 
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Iterator, Sequence
+
+import orjson
 
 from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMessage
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
@@ -48,7 +49,7 @@ def partition_for(key: str, partitions: int) -> int:
 
 
 def _headers(text: str) -> Headers:
-    return tuple((name, value) for name, value in json.loads(text))
+    return tuple((name, value) for name, value in orjson.loads(text))
 
 
 class SqliteEventLog:
@@ -92,7 +93,7 @@ class SqliteEventLog:
             for message in messages:
                 partition = partition_for(message.key, partitions)
                 offset = next_offsets[partition]
-                headers = json.dumps(message.headers, ensure_ascii=False)
+                headers = orjson.dumps(message.headers).decode()
                 rows.append((topic, partition, offset, message.key, message.value, headers, timestamp_ms))
                 next_offsets[partition] = written[partition] = offset + 1
             self._db.executemany(
@@ -103,12 +104,13 @@ class SqliteEventLog:
         return written
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        offsets = dict.fromkeys(range(self._partition_count(topic)), 0)
-        for partition, last in self._db.execute(
-            "SELECT partition, MAX(offset) FROM messages WHERE topic = ? GROUP BY partition",
-            (topic,),
-        ):
-            offsets[partition] = last + 1
+        """One primary-key seek per partition (a GROUP BY over the topic would scan it)."""
+        offsets = {}
+        for partition in range(self._partition_count(topic)):
+            (last,) = self._db.execute(
+                "SELECT MAX(offset) FROM messages WHERE topic = ? AND partition = ?", (topic, partition)
+            ).fetchone()
+            offsets[partition] = 0 if last is None else last + 1
         return offsets
 
     def committed(self, topic: str, group: str) -> dict[int, int]:
