@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import time
 from pathlib import Path
 
-from probablyfresh_dagster.resources.sqlite import connect
+from probablyfresh_dagster.resources.sqlite import PAGE_SIZE, connect
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS opened (pid INTEGER NOT NULL);"
 ROUNDS, PROCESSES = 100, 6
@@ -39,3 +40,18 @@ def test_processes_opening_a_new_file_at_the_same_moment_all_connect(tmp_path: P
         assert db.execute("SELECT count(DISTINCT pid) FROM opened").fetchone() == (PROCESSES,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         db.close()
+
+
+def test_a_new_file_gets_large_pages_and_an_existing_one_keeps_its_own(tmp_path: Path) -> None:
+    """Documents and messages of a few KB stay inline in 16 KB pages (see `PAGE_SIZE`)."""
+    new = connect(str(tmp_path / "new.sqlite3"), SCHEMA)
+    assert new.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    new.close()
+    older = sqlite3.connect(tmp_path / "older.sqlite3")
+    older.execute("PRAGMA page_size = 4096")
+    older.executescript(SCHEMA)
+    older.close()
+    reopened = connect(str(tmp_path / "older.sqlite3"), SCHEMA)
+    assert reopened.execute("PRAGMA page_size").fetchone() == (4096,)
+    assert reopened.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    reopened.close()

@@ -32,6 +32,8 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
         cipher = fernet.cipher()  # before anything is published: a bad key stops here
         with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
             log.ensure_topic(entity.name)
+            # orjson writes a NaN or ±Infinity as null: the landing refuses them, so only a document
+            # another program wrote to MongoDB holds one, and the MART rejects the field.
             publication = publish_pending(
                 entity, store, log, lambda document: orjson.dumps(protect(document.body, entity.pii, cipher))
             )

@@ -54,6 +54,7 @@ class KafkaEventLog:
         self._admin: KafkaAdminClient | None = None
         self._producers: dict[str | None, KafkaProducer] = {}
         self._consumers: dict[str | None, KafkaConsumer] = {}
+        self._described: dict[str, list[TopicPartition]] = {}
 
     def _connect(self, client: Callable[..., T], **config: Any) -> T:
         try:
@@ -106,6 +107,13 @@ class KafkaEventLog:
         return self._consumers[group]
 
     def _topic_partitions(self, topic: str) -> list[TopicPartition]:
+        """The topic's partitions, described once per log instance (an asset step's): a publish
+        asks for them every batch, and each description is a round trip to the broker."""
+        if topic not in self._described:
+            self._described[topic] = self._describe(topic)
+        return self._described[topic]
+
+    def _describe(self, topic: str) -> list[TopicPartition]:
         (described,) = self._admin_client().describe_topics([topic])
         error = described.get("error_code", 0)
         if error == UnknownTopicOrPartitionError.errno:

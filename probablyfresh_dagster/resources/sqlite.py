@@ -12,6 +12,11 @@ from probablyfresh_dagster.private_files import narrow_file, private_file
 
 BUSY_TIMEOUT_SECONDS = 30.0
 WAL_SWITCH_RETRY_SECONDS = 0.01
+PAGE_SIZE = 16384
+"""Rows here are documents and messages of 1-3 KB. With SQLite's default 4 KB pages, a row of a
+WITHOUT ROWID table over about 1 KB spills into overflow pages, rewritten whole when the row is
+updated: 16 KB pages keep them inline (200k upserts of 2 KB: 13 s -> 4 s, pending + marking
+6.8 s -> 2.7 s, file 909 -> 482 MiB). A file created with smaller pages keeps them."""
 
 
 def connect(path: str, schema: str) -> sqlite3.Connection:
@@ -25,6 +30,7 @@ def connect(path: str, schema: str) -> sqlite3.Connection:
         narrow_file(database.with_name(database.name + companion))
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
     db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    db.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file only: set before WAL, or never
     _switch_to_wal(db)
     db.executescript(schema)
     return db
