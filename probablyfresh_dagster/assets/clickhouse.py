@@ -15,6 +15,9 @@ CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 
 CLICKHOUSE_POOL = "clickhouse"
 REJECTS_SHOWN = 10
+RAW_INSERT_ROWS = 10_000
+"""Messages per RAW insert (and per offset commit): each insert makes a part for ClickHouse to
+merge, and 10,000 rather than 1,000 took RAW at 100k purchases from 3.9-4.8 s to 2.6-3.4 s."""
 
 
 def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
@@ -46,7 +49,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
             run_script(client, "raw", table=entity.raw_table)
             stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
             end = log.end_offsets(entity.name)
-            for batch in consume(log, entity.name, CLICKHOUSE_GROUP, end):
+            for batch in consume(log, entity.name, CLICKHOUSE_GROUP, end, RAW_INSERT_ROWS):
                 fresh = [m for m in batch if m.offset >= stored.get(m.partition, 0)]
                 if fresh:
                     client.raw_insert(entity.raw_table, RAW_COLUMNS, raw_rows(fresh), fmt=ROW_BINARY)
