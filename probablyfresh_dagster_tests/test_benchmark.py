@@ -23,6 +23,9 @@ def test_benchmark_prints_every_figure_positive(capsys):
     assert header, out
     assert positive(header[1]) > 100  # chDB alone takes more than 100 MiB
     positive(header[2])
+    engine = re.search(rf"^  chDB loaded in {NUMBER} s before the stages; all stages {NUMBER} s$", out, re.M)
+    assert engine, out
+    assert all(positive(figure) for figure in engine.groups())
     for stage in ("generate", *STAGES):
         share = rf"{NUMBER}%" if stage in PYTHON_STAGES else "-"
         row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share}$", out, re.M)

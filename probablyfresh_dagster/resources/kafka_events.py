@@ -37,6 +37,12 @@ CONSUMER_BULK: dict[str, Any] = {"max_partition_fetch_bytes": 8 << 20, "fetch_ma
 """Up to 8 MiB per partition per fetch (default 1 MiB): fewer round trips when a loader catches up
 on a whole topic. `fetch_min_bytes` stays 1: every read stops at an end offset known to exist, so
 waiting for more bytes would only delay the last fetch."""
+PEEK_FETCH: dict[str, Any] = {"max_partition_fetch_bytes": 64 << 10}
+PEEK_MESSAGES = 1000
+"""A read of at most this many offsets (a sample's run, a tail) fetches with `PEEK_FETCH`: the
+broker still sends the whole record batch holding the first offset, but no more. With the bulk
+settings each run of the PII check's sample fetched 8 MiB per partition, and kafka-python decoded
+every record of it: 65k records decoded to sample 500 of 30k."""
 
 
 class KafkaEventLog:
@@ -53,7 +59,7 @@ class KafkaEventLog:
         self._timeout_ms = timeout_ms
         self._admin: KafkaAdminClient | None = None
         self._producers: dict[str | None, KafkaProducer] = {}
-        self._consumers: dict[str | None, KafkaConsumer] = {}
+        self._consumers: dict[tuple[str | None, bool], KafkaConsumer] = {}
         self._described: dict[str, list[TopicPartition]] = {}
 
     def _connect(self, client: Callable[..., T], **config: Any) -> T:
@@ -93,18 +99,19 @@ class KafkaEventLog:
             **config,
         )
 
-    def _consumer(self, group: str | None) -> KafkaConsumer:
-        """The group's consumer, or with no group the reader used for offsets and tails."""
-        if group not in self._consumers:
-            self._consumers[group] = self._connect(
+    def _consumer(self, group: str | None, peek: bool = False) -> KafkaConsumer:
+        """The group's consumer, or with no group the reader used for offsets and reads; with
+        `peek`, one that fetches with `PEEK_FETCH`."""
+        if (group, peek) not in self._consumers:
+            self._consumers[group, peek] = self._connect(
                 KafkaConsumer,
                 group_id=group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 isolation_level="read_committed",
-                **CONSUMER_BULK,
+                **(PEEK_FETCH if peek else CONSUMER_BULK),
             )
-        return self._consumers[group]
+        return self._consumers[group, peek]
 
     def _topic_partitions(self, topic: str) -> list[TopicPartition]:
         """The topic's partitions, described once per log instance (an asset step's): a publish
@@ -226,7 +233,8 @@ class KafkaEventLog:
         self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
     ) -> Iterator[list[Message]]:
         partitions = [tp for tp in self._topic_partitions(topic) if tp.partition in end]
-        reader = self._consumer(None)
+        span = sum(end[tp.partition] - start.get(tp.partition, 0) for tp in partitions)
+        reader = self._consumer(None, peek=span <= PEEK_MESSAGES)
         begins = reader.beginning_offsets(partitions, timeout_ms=self._timeout_ms)
         reader.assign(partitions)
         for tp in partitions:
