@@ -61,7 +61,7 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
         # Before the stages: what they leave behind (chDB's memory, a large heap) made the same
         # loop three times slower after the 1M run than after the 100k one.
         floor = floor_rate(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
-        # Loading chDB's library (hundreds of MB) took 0.9-5.8 s here, with the page cache, once
+        # Loading chDB's library (hundreds of MB) took 0.9-5.8 s in our runs (page cache), once
         # per process: timed apart, so that RAW's figure is about records.
         started = time.perf_counter()
         with resources["clickhouse"].client() as client:
