@@ -82,3 +82,12 @@ def test_a_second_process_waits_for_the_chdb_folder_instead_of_failing(tmp_path)
     assert time.monotonic() - started > 0.5  # it waited for the holder to let go
     holder.join(10)
     assert holder.exitcode == 0
+
+
+def test_a_chdb_query_past_the_memory_cap_fails_instead_of_swelling_the_process(tmp_path):
+    """chDB shares the process with Dagster: a query needing more than `max_memory_usage` is
+    refused (MEMORY_LIMIT_EXCEEDED), and the client goes on working."""
+    with ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client:
+        with pytest.raises(Exception, match="MEMORY_LIMIT_EXCEEDED"):
+            client.query("SELECT groupArray(repeat('x', 1000)) FROM numbers(1000000)")  # about 1 GiB
+        assert client.query("SELECT count() FROM numbers(10)").first_row == (10,)

@@ -15,9 +15,11 @@ CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 
 CLICKHOUSE_POOL = "clickhouse"
 REJECTS_SHOWN = 10
-RAW_INSERT_ROWS = 10_000
-"""Messages per RAW insert (and per offset commit): each insert makes a part for ClickHouse to
-merge, and 10,000 rather than 1,000 took RAW at 100k purchases from 3.9-4.8 s to 2.6-3.4 s."""
+RAW_INSERT_ROWS = 5_000
+"""Messages per RAW insert (and per offset commit). Each insert makes a part for ClickHouse to
+merge, so fewer are faster, but chDB's memory grows with the insert's size: at 1M purchases RAW
+took 27-31 s and peaked at 920-990 MiB with 10,000, 32 s and 830 MiB with 5,000, 43 s and
+770 MiB with 2,000 (with 1,000, 100k purchases took 3.9-4.8 s against 2.6-3.4 s with 10,000)."""
 
 
 def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
