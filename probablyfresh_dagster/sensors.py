@@ -6,9 +6,9 @@ import os
 
 import dagster as dg
 
-from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
 from probablyfresh_dagster.entities import ENTITIES, Entity
 from probablyfresh_dagster.landing import landing_files
+from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
 

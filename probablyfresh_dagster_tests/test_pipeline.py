@@ -5,9 +5,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.pii import normalize_email, normalize_phone
+from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 
 from .conftest import check_results, materialization, rows, triple_purchase_files
 

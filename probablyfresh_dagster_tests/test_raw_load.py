@@ -1,11 +1,17 @@
-"""The RAW load's insert: payload bytes stored exactly as consumed, and no pandas import."""
+"""The RAW load: payload bytes stored exactly as consumed, the next batch read while one is
+inserted, nothing stored above a failed insert, and no pandas import."""
 
 import subprocess
 import sys
 import textwrap
+import threading
 
+import pytest
+
+from probablyfresh_dagster.entities import STORES
+from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import Message
+from probablyfresh_dagster.resources.events import KafkaResource, Message, OutgoingMessage
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import run_script
 
@@ -23,6 +29,68 @@ def test_raw_rows_reach_clickhouse_byte_for_byte(tmp_path):
             "SELECT topic, partition, offset, key, hex(payload) FROM stores_raw ORDER BY partition"
         ).result_rows
     assert stored == [(m.topic, m.partition, m.offset, m.key, m.value.hex().upper()) for m in messages]
+
+
+class Wrapped:
+    """An object's attributes, some of them replaced."""
+
+    def __init__(self, inner, **replaced):
+        self._inner, self._replaced = inner, replaced
+
+    def __getattr__(self, name):
+        return self._replaced.get(name) or getattr(self._inner, name)
+
+
+def stores_log(tmp_path, messages: int) -> KafkaResource:
+    kafka = KafkaResource(url=f"sqlite:///{tmp_path / 'events.sqlite3'}", partitions=1)
+    with kafka.open() as log:
+        log.ensure_topic(STORES.name)
+        log.publish(STORES.name, [OutgoingMessage(f"store-{n:03}", b"{}") for n in range(messages)])
+    return kafka
+
+
+def raw_offsets(client) -> list[int]:
+    return [offset for (offset,) in client.query(f"SELECT offset FROM {STORES.raw_table} ORDER BY offset").result_rows]
+
+
+def test_the_next_batch_is_read_while_clickhouse_inserts_one(tmp_path):
+    second_batch_read = threading.Event()
+
+    def read(*args, **kwargs):
+        for number, batch in enumerate(log.read(*args, **kwargs), start=1):
+            if number == 2:
+                second_batch_read.set()
+            yield batch
+
+    def raw_insert(*args, **kwargs):
+        if not second_batch_read.is_set():  # the first insert: it overlaps the second read, or waits in vain
+            assert second_batch_read.wait(10), "the second batch was not read during the first insert"
+        return client.raw_insert(*args, **kwargs)
+
+    with stores_log(tmp_path, 25).open() as log, ClickHouseResource(dsn=f"chdb:///{tmp_path / 'ch'}").client() as client:
+        assert load_raw(Wrapped(client, raw_insert=raw_insert), Wrapped(log, read=read), STORES, batch_size=10) == 25
+        assert raw_offsets(client) == list(range(25))
+
+
+def test_a_failed_insert_stores_nothing_above_it_and_the_next_load_finishes_exactly_once(tmp_path):
+    """Had the third batch been sent before the second one's insert was known to succeed, RAW's
+    highest offset would be past the failed batch, and the next load would skip it."""
+    inserts = 0
+
+    def failing_second_insert(*args, **kwargs):
+        nonlocal inserts
+        inserts += 1
+        if inserts == 2:
+            raise RuntimeError("ClickHouse refused the insert")
+        return client.raw_insert(*args, **kwargs)
+
+    with stores_log(tmp_path, 25).open() as log, ClickHouseResource(dsn=f"chdb:///{tmp_path / 'ch'}").client() as client:
+        with pytest.raises(RuntimeError, match="refused"):
+            load_raw(Wrapped(client, raw_insert=failing_second_insert), log, STORES, batch_size=10)
+        assert raw_offsets(client) == list(range(10))
+        assert log.committed(STORES.name, CLICKHOUSE_GROUP) == {0: 10}
+        assert load_raw(client, log, STORES, batch_size=10) == 15
+        assert raw_offsets(client) == list(range(25))
 
 
 def test_neither_raw_nor_mart_imports_pandas(tmp_path):

@@ -2,8 +2,8 @@ import os
 
 import dagster as dg
 
-from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP
 from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.events import OutgoingMessage
 from probablyfresh_dagster.sensors import json_files_sensor, kafka_lag_sensor
 

@@ -5,21 +5,13 @@ import dagster as dg
 from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import KafkaResource, consume, lag, next_offsets
-from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
+from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.sql import query, run_script
-
-CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
-"""The Kafka consumer group of the RAW loaders; its committed offsets are what ClickHouse has."""
 
 CLICKHOUSE_POOL = "clickhouse"
 REJECTS_SHOWN = 10
-RAW_INSERT_ROWS = 5_000
-"""Messages per RAW insert (and per offset commit). Each insert makes a part for ClickHouse to
-merge, so fewer are faster, but chDB's memory grows with the insert's size: at 1M purchases RAW
-took 27-31 s and peaked at 920-990 MiB with 10,000, 32 s and 830 MiB with 5,000, 43 s and
-770 MiB with 2,000 (with 1,000, 100k purchases took 3.9-4.8 s against 2.6-3.4 s with 10,000)."""
 
 
 def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
@@ -34,30 +26,10 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
     def clickhouse_raw(
         context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource
     ) -> dg.MaterializeResult:
-        """Exactly once into RAW without a transaction spanning both: each batch is inserted,
-        then its offsets committed; at the end, the end offsets read to (past any transaction
-        markers, so that no lag is left behind).
-
-        Only committed messages are read (`read_committed`), so a batch a crashed publisher
-        left open never reaches RAW. After a crash between an insert and its commit, Kafka
-        re-delivers the batch; rows at or above the next offset ClickHouse itself holds for the
-        partition are the only ones inserted, so the re-delivered offsets are dropped (and the
-        table's sorting key collapses any copy that two loaders racing past this guard could
-        still write).
-        """
-        inserted = 0
+        """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
         with clickhouse.client() as client, kafka.open() as log:
             log.ensure_topic(entity.name)
-            run_script(client, "raw", table=entity.raw_table)
-            stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
-            end = log.end_offsets(entity.name)
-            for batch in consume(log, entity.name, CLICKHOUSE_GROUP, end, RAW_INSERT_ROWS):
-                fresh = [m for m in batch if m.offset >= stored.get(m.partition, 0)]
-                if fresh:
-                    client.raw_insert(entity.raw_table, RAW_COLUMNS, raw_rows(fresh), fmt=ROW_BINARY)
-                    inserted += len(fresh)
-                log.commit(entity.name, CLICKHOUSE_GROUP, next_offsets(batch))
-            log.commit(entity.name, CLICKHOUSE_GROUP, end)
+            inserted = load_raw(client, log, entity)
             remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
             rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
         context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")

@@ -9,7 +9,7 @@ from itertools import islice
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_GROUP, CLICKHOUSE_POOL
+from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_POOL
 from probablyfresh_dagster.assets.preview import markdown_table
 from probablyfresh_dagster.checks.reconcile import (
     FILES_TO_MONGO,
@@ -25,6 +25,7 @@ from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.landing import source_ids
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate, key_fates
 from probablyfresh_dagster.pii import CLEAR_EMAIL, CLEAR_PHONE
+from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource
 from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag, sample
