@@ -57,14 +57,17 @@ def watching_dead_runs(instance: dg.DagsterInstance) -> AbstractContextManager[N
 
 
 def print_summary(result: dg.ExecuteInProcessResult, seconds: float, settings: Settings) -> None:
-    marts = [
-        (event.asset_key.to_user_string(), event.materialization.metadata.get("dagster/row_count"))
+    # Each MART asset reports `<table>_rows` for every table it loads (purchases: two).
+    tables = [
+        (name.removesuffix("_rows"), value.value)
         for event in result.get_asset_materialization_events()
         if event.asset_key.to_user_string().endswith("_mart")
+        for name, value in event.materialization.metadata.items()
+        if name.endswith("_mart_rows")
     ]
     print(f"\nProbablyFresh: {settings.profile} profile, run {result.run_id} in {seconds:.1f} s")
-    for asset, rows in marts:
-        print(f"  {asset:<22} {rows.value if rows else '?':>8} rows")
+    for table, rows in tables:
+        print(f"  {table:<22} {rows:>8} rows")
     print(f"\n  {'check':<48} result")
     for check in sorted(result.get_asset_check_evaluations(), key=lambda c: c.asset_check_key.to_user_string()):
         verdict = "passed" if check.passed else f"FAILED ({check.severity.value})"
@@ -74,6 +77,7 @@ def print_summary(result: dg.ExecuteInProcessResult, seconds: float, settings: S
                 print(f"      {name}: {value.value}")
     if not result.success:
         print("\n  The run failed: see `make dev` (Runs) for the step that broke.")
+    print("\n  `make dev` shows this run, its assets and their checks in the Dagster UI.")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """`make run`'s entry point: the summary it prints and its exit code."""
 
+import re
 import shutil
 
 from probablyfresh_dagster import run
@@ -23,4 +24,6 @@ def test_run_exits_1_on_a_failed_check_and_0_once_every_check_passes(tmp_path, m
     assert run.main([]) == 0
     passed = capsys.readouterr().out
     assert "purchases_mart              200 rows" in passed
+    assert re.search(r"purchase_items_mart +[1-9]\d* rows", passed)  # the purchases MART's second table
+    assert "`make dev` shows this run" in passed
     assert "FAILED" not in passed and passed.count(" passed\n") == 20
