@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from probablyfresh_dagster.entities import ENTITIES
 
 DUPLICATE_CHECKS = [dg.AssetCheckKey(dg.AssetKey(e.asset("mart")), "duplicate_share") for e in ENTITIES]
 HISTORY_PER_TICK = 100
+"""Executions read per page of a check's history."""
 
 
 class TelegramError(Exception):
@@ -81,12 +83,9 @@ def failed_duplicate_checks(instance: dg.DagsterInstance, after_id: int) -> list
     """
     failures = []
     for key in DUPLICATE_CHECKS:
-        history = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=HISTORY_PER_TICK, status={AssetCheckExecutionRecordStatus.FAILED}
-        )
-        for record in history:
+        for record in _executions_after(instance, key, after_id):
             evaluation = record.event.asset_check_evaluation if record.event else None
-            if record.id <= after_id or evaluation is None:
+            if evaluation is None or evaluation.passed:
                 continue
             figures = {name: value.value for name, value in evaluation.metadata.items()}
             failures.append(
@@ -99,6 +98,22 @@ def failed_duplicate_checks(instance: dg.DagsterInstance, after_id: int) -> list
                 )
             )
     return sorted(failures, key=lambda failure: failure.execution_id)
+
+
+def _executions_after(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after_id: int) -> Iterator[Any]:
+    """The check's execution records with an id above `after_id`, newest first, a page at a time
+    (the history's cursor returns the executions below an id). Filtered on their evaluation, not
+    on the history's status filter, whose enum Dagster does not export."""
+    below = None
+    while True:
+        page = instance.event_log_storage.get_asset_check_execution_history(key, limit=HISTORY_PER_TICK, cursor=below)
+        for record in page:
+            if record.id <= after_id:
+                return
+            yield record
+        if len(page) < HISTORY_PER_TICK:
+            return
+        below = page[-1].id
 
 
 @dg.sensor(

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 
-from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor
+from probablyfresh_dagster import alerts
+from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor, failed_duplicate_checks
 
 from .conftest import Platform, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
@@ -133,3 +134,15 @@ def test_the_token_is_wired_from_the_environment_only_when_set(monkeypatch):
     monkeypatch.setenv("TELEGRAM_CHAT_ID", CHAT_ID)
     resource = telegram_from_env()
     assert isinstance(resource.bot_token, dg.EnvVar) and resource.chat_id == CHAT_ID
+
+
+def test_every_failure_since_the_cursor_is_found_however_many_pages_it_takes(tmp_path, monkeypatch):
+    with local_platform(tmp_path) as platform:
+        assert platform.run().success
+        triple_purchase_files(platform)
+        for _ in range(2):
+            platform.run(LOAD_PURCHASES)
+        monkeypatch.setattr(alerts, "HISTORY_PER_TICK", 1)
+        failures = failed_duplicate_checks(platform.instance, 0)
+        assert [failure.entity for failure in failures] == ["purchases", "purchases"]
+        assert failed_duplicate_checks(platform.instance, failures[0].execution_id) == failures[1:]
