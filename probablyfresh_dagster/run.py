@@ -15,6 +15,7 @@ import dagster as dg
 
 from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
+from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.pool_waits import pool_wait_logger
 from probablyfresh_dagster.run_launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.settings import Settings, load_env_file
@@ -57,13 +58,16 @@ def watching_dead_runs(instance: dg.DagsterInstance) -> AbstractContextManager[N
 
 
 def print_summary(result: dg.ExecuteInProcessResult, seconds: float, settings: Settings) -> None:
-    # Each MART asset reports `<table>_rows` for every table it loads (purchases: two).
-    tables = [
-        (name.removesuffix("_rows"), value.value)
+    # Each MART asset reports `<table>_rows` for every table of its entity (purchases: two).
+    materialized = {
+        event.asset_key.to_user_string(): event.materialization.metadata
         for event in result.get_asset_materialization_events()
-        if event.asset_key.to_user_string().endswith("_mart")
-        for name, value in event.materialization.metadata.items()
-        if name.endswith("_mart_rows")
+    }
+    tables = [
+        (table, materialized[entity.asset("mart")][f"{table}_rows"].value)
+        for entity in ENTITIES
+        if entity.asset("mart") in materialized
+        for table in entity.marts
     ]
     print(f"\nProbablyFresh: {settings.profile} profile, run {result.run_id} in {seconds:.1f} s")
     for table, rows in tables:

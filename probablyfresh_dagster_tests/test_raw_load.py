@@ -1,6 +1,8 @@
 """The RAW load: payload bytes stored exactly as consumed, the next batch read while one is
 inserted, nothing stored above a failed insert, and no pandas import."""
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,7 +15,10 @@ from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaResource, Message, OutgoingMessage
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
+from probablyfresh_dagster.settings import PROJECT_ROOT
 from probablyfresh_dagster.sql import run_script
+
+from .processes import wait_for
 
 
 def test_raw_rows_reach_clickhouse_byte_for_byte(tmp_path):
@@ -91,6 +96,66 @@ def test_a_failed_insert_stores_nothing_above_it_and_the_next_load_finishes_exac
         assert log.committed(STORES.name, CLICKHOUSE_GROUP) == {0: 10}
         assert load_raw(client, log, STORES, batch_size=10) == 15
         assert raw_offsets(client) == list(range(25))
+
+
+KILLED_LOAD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from probablyfresh_dagster.entities import STORES
+    from probablyfresh_dagster.raw_load import load_raw
+    from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+    from probablyfresh_dagster.resources.events import KafkaResource
+    from probablyfresh_dagster_tests.test_raw_load import Wrapped
+
+    root, method, pause_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    calls = 0
+
+    def pausing(original):
+        def call(*args, **kwargs):
+            global calls
+            calls += 1
+            if calls == pause_at:
+                (root / "paused").write_text("paused")
+                time.sleep(3600)
+            return original(*args, **kwargs)
+        return call
+
+    kafka = KafkaResource(url=f"sqlite:///{root / 'events.sqlite3'}", partitions=1)
+    with kafka.open() as log, ClickHouseResource(dsn=f"chdb:///{root / 'ch'}").client() as client:
+        if method == "raw_insert":
+            client = Wrapped(client, raw_insert=pausing(client.raw_insert))
+        else:
+            log = Wrapped(log, commit=pausing(log.commit))
+        load_raw(client, log, STORES, batch_size=10)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "call", "left_inserted"),
+    [
+        ("raw_insert", 2, 15),  # the second insert in flight, the third batch already read
+        ("commit", 2, 5),  # the second batch stored, its offsets not committed
+        ("commit", 3, 0),  # every batch stored, the last one's offsets not committed
+    ],
+)
+def test_a_load_killed_mid_way_is_finished_exactly_once_by_the_next(tmp_path, method, call, left_inserted):
+    kafka = stores_log(tmp_path, 25)
+    loader = subprocess.Popen(
+        [sys.executable, "-c", KILLED_LOAD, str(tmp_path), method, str(call)],
+        cwd=PROJECT_ROOT, start_new_session=True, stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: (tmp_path / "paused").exists() or loader.poll() is not None, 60, "the load to pause")
+        assert loader.poll() is None, loader.stderr.read().decode()[-3000:]
+    finally:
+        os.killpg(loader.pid, signal.SIGKILL)
+        loader.wait()
+    with kafka.open() as log, ClickHouseResource(dsn=f"chdb:///{tmp_path / 'ch'}").client() as client:
+        assert load_raw(client, log, STORES, batch_size=10) == left_inserted
+        assert raw_offsets(client) == list(range(25))
+        assert log.committed(STORES.name, CLICKHOUSE_GROUP) == {0: 25}
 
 
 def test_neither_raw_nor_mart_imports_pandas(tmp_path):

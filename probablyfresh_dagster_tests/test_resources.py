@@ -4,6 +4,7 @@ import time
 
 import dagster as dg
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.resources import build_resources
@@ -88,6 +89,6 @@ def test_a_chdb_query_past_the_memory_cap_fails_instead_of_swelling_the_process(
     """chDB shares the process with Dagster: a query needing more than `max_memory_usage` is
     refused (MEMORY_LIMIT_EXCEEDED), and the client goes on working."""
     with ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client:
-        with pytest.raises(Exception, match="MEMORY_LIMIT_EXCEEDED"):
+        with pytest.raises(DatabaseError, match="MEMORY_LIMIT_EXCEEDED"):
             client.query("SELECT groupArray(repeat('x', 1000)) FROM numbers(1000000)")  # about 1 GiB
         assert client.query("SELECT count() FROM numbers(10)").first_row == (10,)
