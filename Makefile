@@ -8,12 +8,15 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run dev test test-fast test-servers generate benchmark clean up down lock
+.PHONY: run check dev test test-fast test-servers generate benchmark clean up down lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
 run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize everything, run the checks
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run
+
+check: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## run every check on what the assets hold now, materializing nothing
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run --checks
 
 # `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state

@@ -94,7 +94,7 @@ def failed_duplicate_checks(instance: dg.DagsterInstance, after_id: int) -> list
                     entity=key.asset_key.to_user_string().removesuffix("_mart"),
                     run_id=record.run_id,
                     duplicate_percentage=figures.get("duplicate_percentage"),
-                    threshold_percent=figures.get("threshold_percent"),
+                    threshold_percent=float(figures["threshold_percent"]),
                 )
             )
     return sorted(failures, key=lambda failure: failure.execution_id)

@@ -4,7 +4,7 @@ import dagster as dg
 
 from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
-from probablyfresh_dagster.checks import all_checks
+from probablyfresh_dagster.checks import standalone_checks
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.sensors import SENSORS
 from probablyfresh_dagster.settings import Settings
@@ -14,15 +14,20 @@ pipeline_job = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Generate the files and carry every entity from JSON to MART, with every check.",
 )
+checks_job = dg.define_asset_job(
+    "checks",
+    selection=dg.AssetSelection.all_asset_checks(),
+    description="Every asset check on what the assets hold now, materializing nothing (`make check`).",
+)
 
 
 def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) -> dg.Definitions:
     """The code location on the profile's backends; `resources` replace those of the same name."""
     return dg.Definitions(
         assets=all_assets(),
-        asset_checks=all_checks(),
+        asset_checks=standalone_checks(),
         sensors=[*SENSORS, duplicate_alert_sensor],
-        jobs=[pipeline_job],
+        jobs=[pipeline_job, checks_job],
         resources=build_resources(settings) | resources,
     )
 

@@ -41,6 +41,12 @@ class Platform:
             raise_on_error=False,
         )
 
+    def check(self, **expectations) -> dg.ExecuteInProcessResult:
+        """Run the checks job, with `expectations` set as the launchpad sets them (run config)."""
+        run_config = {"resources": {"expectations": {"config": expectations}}} if expectations else None
+        job = self.defs.resolve_job_def("checks")
+        return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=False)
+
 
 def make_platform(root: Path, **resources: dg.ConfigurableResource) -> Platform:
     """The local profile's platform, with `resources` replacing the embedded ones of those names."""

@@ -18,7 +18,7 @@ CHECKS = {
     *(f"{e.name}_mart:counts_reconcile" for e in ENTITIES),
     "stores_mart:stores_count",
     "products_mart:products_per_category",
-    "purchases_mart:purchases_at_least_200",
+    "purchases_mart:purchases_minimum",
     "customers_mart:every_store_has_a_customer",
 }
 LOAD_PURCHASES = "purchases_mongo_collection purchases_kafka_topic purchases_clickhouse_raw purchases_mart"

@@ -18,8 +18,8 @@ def test_run_exits_1_on_a_failed_check_and_0_once_every_check_passes(tmp_path, m
 
     assert run.main(["--purchases", "150"]) == 1
     failed = capsys.readouterr().out
-    assert "purchases_mart:purchases_at_least_200" in failed
-    assert "FAILED (ERROR)" in failed and "purchases: 150" in failed
+    assert "purchases_mart:purchases_minimum" in failed
+    assert "FAILED (ERROR)" in failed and "150 purchases — expected at least 200" in failed
 
     assert run.main([]) == 0
     passed = capsys.readouterr().out
@@ -27,3 +27,9 @@ def test_run_exits_1_on_a_failed_check_and_0_once_every_check_passes(tmp_path, m
     assert re.search(r"purchase_items_mart +[1-9]\d* rows", passed)  # the purchases MART's second table
     assert "`make dev` shows this run" in passed
     assert "FAILED" not in passed and passed.count(" passed\n") == 20
+    assert "45 stores: almost 30, maybe 15 — expected almost 30, maybe 15" in passed
+
+    assert run.main(["--checks"]) == 0  # `make check`: the same checks and summary, nothing materialized
+    checked = capsys.readouterr().out
+    assert "rows" not in checked.split("check ")[0]
+    assert checked.count(" passed\n") == 20 and "200 purchases — expected at least 200" in checked

@@ -1,100 +1,172 @@
-"""`E_clickhouse_raw` (Kafka -> RAW table) and `E_mart` (RAW -> cleaned, de-duplicated MART)."""
+"""`E_clickhouse_raw` (Kafka -> RAW table) and `E_mart` (RAW -> cleaned, de-duplicated MART),
+each with the checks of what it computed, judged in the same step (see `checks`)."""
+
+from collections.abc import Iterator
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster import mart_load
-from probablyfresh_dagster.assets.preview import markdown_table
+from probablyfresh_dagster.assets.catalog import OWNERS, column_schema, table_name
+from probablyfresh_dagster.checks.business import BUSINESS_CHECKS, business_checks
+from probablyfresh_dagster.resources.expectations import Expectations
+from probablyfresh_dagster.checks.pipeline import (
+    COUNTS_RECONCILE,
+    DUPLICATE_SHARE,
+    counts_reconcile,
+    duplicate_share,
+    mart_checks,
+    raw_checks,
+    raw_pii,
+)
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
-from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
+from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource, lag
+from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import query, run_script
 
-CLICKHOUSE_POOL = "clickhouse"
 REJECTS_SHOWN = 10
 
 
 def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
-    @dg.asset(
+    @dg.multi_asset(
         name=entity.asset("clickhouse_raw"),
-        deps=[entity.asset("kafka_topic")],
-        group_name=entity.name,
-        kinds={"clickhouse"},
+        specs=[
+            dg.AssetSpec(
+                entity.asset("clickhouse_raw"),
+                deps=[entity.asset("kafka_topic")],
+                group_name=entity.name,
+                kinds={"clickhouse"},
+                owners=OWNERS,
+                metadata=table_name(entity.raw_table),
+                description=(
+                    f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published."
+                ),
+            )
+        ],
+        check_specs=raw_checks(entity),
+        can_subset=True,
         pool=CLICKHOUSE_POOL,
-        description=f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published.",
     )
-    def clickhouse_raw(
-        context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource
-    ) -> dg.MaterializeResult:
-        """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
-        with clickhouse.client() as client, kafka.open() as log:
-            log.ensure_topic(entity.name)
-            inserted = load_raw(client, log, entity)
-            remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
-            rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
-        context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
-        return dg.MaterializeResult(
-            metadata={
-                "inserted": inserted,
-                "dagster/row_count": rows_total,
-                "unique_keys": unique_keys,
-                "consumer_lag": remaining,
-            }
-        )
+    def clickhouse_raw(context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource):
+        with clickhouse.client() as client:
+            if context.selected_asset_keys:
+                yield _load_raw(context, entity, kafka, client)
+            if context.selected_asset_check_keys:
+                yield raw_pii(entity, client)
 
     return clickhouse_raw
 
 
-def build_mart(entity: Entity) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=entity.asset("mart"),
-        deps=[entity.asset("clickhouse_raw")],
-        group_name=entity.name,
-        kinds={"clickhouse"},
-        pool=CLICKHOUSE_POOL,
-        description=(
-            f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
-            f"`{entity.key}` (read with FINAL); the RAW rows the rules refuse, with the reason, in "
-            f"`mart_rejects`; and this run's `duplicates_log` row."
-        ),
+def _load_raw(
+    context: dg.AssetExecutionContext, entity: Entity, kafka: KafkaResource, client: Client
+) -> dg.MaterializeResult:
+    """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
+    with kafka.open() as log:
+        log.ensure_topic(entity.name)
+        inserted = load_raw(client, log, entity)
+        remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+    rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
+    context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
+    return dg.MaterializeResult(
+        asset_key=entity.asset("clickhouse_raw"),
+        metadata={
+            "inserted": inserted,
+            "dagster/row_count": rows_total,
+            "unique_keys": unique_keys,
+            "consumer_lag": remaining,
+            **column_schema(client, entity.raw_table),
+        },
     )
-    def mart(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource) -> dg.MaterializeResult:
-        run_id = context.run.run_id
-        with clickhouse.client() as client:
-            mart_load.prepare(client, entity)
-            ranges = mart_load.unjudged_ranges(client, entity)
-            for offsets in ranges:
-                mart_load.load(client, entity, offsets, run_id)
-            run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
-            total, unique, share, _ = query(client, "queries/latest_duplicates", entity=entity.name).first_row
-            metadata: dict[str, object] = {
-                f"{table}_rows": query(client, "queries/table_rows", table=table).first_row[0]
-                for table in entity.marts
-            }
-            rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=REJECTS_SHOWN)
-            rejected_keys = mart_load.key_fates(client, entity).get(mart_load.REJECTED, mart_load.NO_KEYS).keys
-            preview = query(client, "queries/preview", table=entity.mart_table, limit=5)
-        rows = metadata[f"{entity.mart_table}_rows"]
-        judged = sum(r.upper - r.lower for r in ranges)
-        rejected = rejects.result_rows[0][-1] if rejects.result_rows else 0
-        context.log.info(f"Judged {judged} RAW rows of {entity.raw_table}: {rejected} rejected")
-        metadata.update(
-            {
-                "dagster/row_count": rows,
-                "raw_rows": total,
-                "raw_unique_keys": unique,
-                "judged_rows": judged,
-                "rejected_this_run": rejected,
-                "rejected_keys": rejected_keys,
-                "duplicate_percentage": share,
-                "preview": dg.MetadataValue.md(markdown_table(preview.column_names, preview.result_rows)),
-            }
-        )
-        if rejected:
-            first = [row[:-1] for row in rejects.result_rows]  # the run's total closes each row
-            metadata["first_rejects"] = dg.MetadataValue.md(
-                markdown_table(("key", "partition", "offset", "reason"), first, width=200)
+
+
+def build_mart(entity: Entity) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name=entity.asset("mart"),
+        specs=[
+            dg.AssetSpec(
+                entity.asset("mart"),
+                deps=[entity.asset("clickhouse_raw")],
+                group_name=entity.name,
+                kinds={"clickhouse"},
+                owners=OWNERS,
+                metadata=table_name(entity.mart_table),
+                description=(
+                    f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
+                    f"`{entity.key}` (read with FINAL); the RAW rows the rules refuse, with the reason, in "
+                    f"`mart_rejects`; and this run's `duplicates_log` row."
+                ),
             )
-        return dg.MaterializeResult(metadata=metadata)
+        ],
+        check_specs=[*mart_checks(entity), *business_checks(entity)],
+        can_subset=True,
+        pool=CLICKHOUSE_POOL,
+    )
+    def mart(
+        context: dg.AssetExecutionContext,
+        files: FilesResource,
+        mongo: MongoResource,
+        kafka: KafkaResource,
+        clickhouse: ClickHouseResource,
+        expectations: Expectations,
+    ):
+        checks = {key.name for key in context.selected_asset_check_keys}
+        with clickhouse.client() as client:
+            if context.selected_asset_keys:
+                yield _load_mart(context, entity, client)
+            if DUPLICATE_SHARE in checks:
+                yield duplicate_share(entity, client, expectations.duplicate_threshold_percent)
+            if COUNTS_RECONCILE in checks:
+                with mongo.open() as store, kafka.open() as log:
+                    yield counts_reconcile(entity, files, store, log, client)
+            yield from _business(entity, checks, client, expectations)
 
     return mart
+
+
+def _business(entity: Entity, checks: set[str], client: Client, expectations: Expectations) -> Iterator[dg.AssetCheckResult]:
+    business = BUSINESS_CHECKS.get(entity.name)
+    if business and business.name in checks:
+        yield business.judge(client, expectations)
+
+
+def _load_mart(context: dg.AssetExecutionContext, entity: Entity, client: Client) -> dg.MaterializeResult:
+    run_id = context.run.run_id
+    mart_load.prepare(client, entity)
+    ranges = mart_load.unjudged_ranges(client, entity)
+    for offsets in ranges:
+        mart_load.load(client, entity, offsets, run_id)
+    run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
+    total, unique, share, _ = query(client, "queries/latest_duplicates", entity=entity.name).first_row
+    metadata: dict[str, object] = {
+        f"{table}_rows": query(client, "queries/table_rows", table=table).first_row[0] for table in entity.marts
+    }
+    rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=REJECTS_SHOWN)
+    rejected_keys = mart_load.key_fates(client, entity).get(mart_load.REJECTED, mart_load.NO_KEYS).keys
+    preview = query(client, "queries/preview", table=entity.mart_table, limit=5)
+    rows = metadata[f"{entity.mart_table}_rows"]
+    judged = sum(r.upper - r.lower for r in ranges)
+    rejected = rejects.result_rows[0][-1] if rejects.result_rows else 0
+    context.log.info(f"Judged {judged} RAW rows of {entity.raw_table}: {rejected} rejected")
+    metadata.update(
+        {
+            "dagster/row_count": rows,
+            "raw_rows": total,
+            "raw_unique_keys": unique,
+            "judged_rows": judged,
+            "rejected_this_run": rejected,
+            "rejected_keys": rejected_keys,
+            "duplicate_percentage": share,
+            "preview": dg.MetadataValue.md(markdown_table(preview.column_names, preview.result_rows)),
+            **column_schema(client, entity.mart_table),
+        }
+    )
+    if rejected:
+        first = [row[:-1] for row in rejects.result_rows]  # the run's total closes each row
+        metadata["first_rejects"] = dg.MetadataValue.md(
+            markdown_table(("key", "partition", "offset", "reason"), first, width=200)
+        )
+    return dg.MaterializeResult(asset_key=entity.asset("mart"), metadata=metadata)

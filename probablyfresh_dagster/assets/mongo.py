@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from probablyfresh_dagster.assets.preview import markdown_table
+from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import read_documents, replacing_reject_log

@@ -1,11 +1,13 @@
-"""Asset checks: the business rules the chain states, and the pipeline's own guarantees."""
+"""Asset checks: the business rules the chain states, and the pipeline's own guarantees.
+
+Most are judged in the step of the asset they check (`check_specs`, see `assets`); only a check
+that reads several assets is its own step.
+"""
 
 import dagster as dg
 
-from probablyfresh_dagster.checks.business import BUSINESS_CHECKS
-from probablyfresh_dagster.checks.pipeline import entity_checks
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.checks.business import every_store_has_a_customer
 
 
-def all_checks() -> list[dg.AssetChecksDefinition]:
-    return [*BUSINESS_CHECKS, *(c for entity in ENTITIES for c in entity_checks(entity))]
+def standalone_checks() -> list[dg.AssetChecksDefinition]:
+    return [every_store_has_a_customer]

@@ -1,58 +1,114 @@
-"""What the chain says its data must look like, judged on the MART tables."""
+"""What the chain says its data must look like, judged on the MART tables against `Expectations`.
+
+`stores_count`, `products_per_category` and `purchases_minimum` judge one MART table each, in
+that asset's step; `every_store_has_a_customer` reads two (customers and stores) and runs as its
+own step once both are built.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
+from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_POOL
-from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES
-from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.expectations import Expectations
+from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
 from probablyfresh_dagster.sql import query
 
-STORES_BY_NETWORK = {"almost": 30, "maybe": 15}
-PRODUCT_CATEGORIES, PRODUCTS_PER_CATEGORY = 5, 20
-MIN_PURCHASES = 200
+
+@dataclass(frozen=True)
+class BusinessCheck:
+    name: str
+    description: str
+    judge: Callable[[Client, Expectations], dg.AssetCheckResult]
 
 
-@dg.asset_check(asset=STORES.asset("mart"), pool=CLICKHOUSE_POOL, description="45 stores: 30 Almost + 15 Maybe.")
-def stores_count(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-    with clickhouse.client() as client:
-        found = dict(query(client, "queries/stores_by_network").result_rows)
+def stores_count(client: Client, expected: Expectations) -> dg.AssetCheckResult:
+    found = dict(query(client, "queries/stores_by_network").result_rows)
+    wanted = expected.networks()
+    stores = sum(found.values())
     return dg.AssetCheckResult(
-        passed=found == STORES_BY_NETWORK,
-        metadata={"stores": sum(found.values()), "by_network": found, "expected": STORES_BY_NETWORK},
+        asset_key=STORES.asset("mart"),
+        check_name="stores_count",
+        passed=found == wanted,
+        description=f"{stores} stores: {_listing(found)} — expected {_listing(wanted)}",
+        metadata={"stores": stores, "by_network": _listing(found), "expected": _listing(wanted)},
     )
 
 
-@dg.asset_check(asset=PRODUCTS.asset("mart"), pool=CLICKHOUSE_POOL, description="20 products in each of the 5 categories.")
-def products_per_category(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-    with clickhouse.client() as client:
-        found = dict(query(client, "queries/products_by_category").result_rows)
+def products_per_category(client: Client, expected: Expectations) -> dg.AssetCheckResult:
+    found = dict(query(client, "queries/products_by_category").result_rows)
+    wanted = dict.fromkeys(expected.categories(), expected.products_per_category)
+    products = sum(found.values())
+    described = (
+        f"{products} products in {len(found)} categories ({_listing(found, ': ', '; ')}) — expected "
+        f"{expected.products_per_category} in each of the {len(wanted)} categories"
+    )
+    if missing := [category for category in wanted if category not in found]:
+        described += f"; none in {'; '.join(missing)}"
+    if unexpected := [category for category in found if category not in wanted]:
+        described += f"; not expected: {'; '.join(unexpected)}"
     return dg.AssetCheckResult(
-        passed=len(found) == PRODUCT_CATEGORIES and set(found.values()) == {PRODUCTS_PER_CATEGORY},
-        metadata={"by_category": found, "expected_per_category": PRODUCTS_PER_CATEGORY},
+        asset_key=PRODUCTS.asset("mart"),
+        check_name="products_per_category",
+        passed=found == wanted,
+        description=described,
+        metadata={
+            "products": products,
+            "by_category": _listing(found, ": ", "; "),
+            "expected": _listing(wanted, ": ", "; "),
+        },
     )
 
 
-@dg.asset_check(asset=PURCHASES.asset("mart"), pool=CLICKHOUSE_POOL, description="At least 200 purchases.")
-def purchases_at_least_200(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-    with clickhouse.client() as client:
-        purchases = query(client, "queries/table_rows", table=PURCHASES.mart_table).first_row[0]
+def purchases_minimum(client: Client, expected: Expectations) -> dg.AssetCheckResult:
+    purchases = query(client, "queries/table_rows", table=PURCHASES.mart_table).first_row[0]
     return dg.AssetCheckResult(
-        passed=purchases >= MIN_PURCHASES, metadata={"purchases": purchases, "minimum": MIN_PURCHASES}
+        asset_key=PURCHASES.asset("mart"),
+        check_name="purchases_minimum",
+        passed=purchases >= expected.min_purchases,
+        description=f"{purchases} purchases — expected at least {expected.min_purchases}",
+        metadata={"purchases": purchases, "minimum": dg.MetadataValue.text(str(expected.min_purchases))},
     )
+
+
+BUSINESS_CHECKS = {
+    STORES.name: BusinessCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),
+    PRODUCTS.name: BusinessCheck(
+        "products_per_category",
+        "`products_per_category` products in each of the expected `product_categories`, and no other category.",
+        products_per_category,
+    ),
+    PURCHASES.name: BusinessCheck("purchases_minimum", "At least `min_purchases` purchases.", purchases_minimum),
+}
+
+
+def business_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
+    """The business check judged in the entity's MART step, if it has one."""
+    if check := BUSINESS_CHECKS.get(entity.name):
+        return [dg.AssetCheckSpec(check.name, asset=entity.asset("mart"), description=check.description)]
+    return []
 
 
 @dg.asset_check(
     asset=CUSTOMERS.asset("mart"),
     additional_deps=[STORES.asset("mart")],
     pool=CLICKHOUSE_POOL,
-    description="Every store has at least one customer (by purchase_location.store_id).",
+    description=(
+        "Every store has at least `customers_per_store` customers: a customer's store is its "
+        "`purchase_location.store_id`, else the store at its `purchase_location` address."
+    ),
 )
-def every_store_has_a_customer(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Expectations) -> dg.AssetCheckResult:
     with clickhouse.client() as client:
         lonely = [row[0] for row in query(client, "queries/stores_without_customers").result_rows]
     return dg.AssetCheckResult(
-        passed=not lonely, metadata={"stores_without_customers": len(lonely), "first": lonely[:10]}
+        passed=not lonely,
+        description=f"{len(lonely)} stores without a customer",
+        metadata={"stores_without_customers": len(lonely), "first": ", ".join(lonely[:10])},
     )
 
 
-BUSINESS_CHECKS = [stores_count, products_per_category, purchases_at_least_200, every_store_has_a_customer]
+def _listing(counts: dict[str, int], between: str = " ", separator: str = ", ") -> str:
+    return separator.join(f"{name}{between}{count}" for name, count in counts.items()) or "none"

@@ -1,5 +1,9 @@
 """Per-entity checks of the pipeline's guarantees: no clear-text PII past MongoDB, counts that
-reconcile stage by stage, and the duplicate share under its threshold."""
+reconcile stage by stage, and the duplicate share under its threshold.
+
+Each is judged in the step of the asset it checks (see `assets`), right after that asset is
+computed or, in a checks-only run, on what the asset holds now.
+"""
 
 import re
 from collections.abc import Iterator
@@ -9,8 +13,7 @@ from itertools import islice
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.assets.clickhouse import CLICKHOUSE_POOL
-from probablyfresh_dagster.assets.preview import markdown_table
+from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.checks.reconcile import (
     FILES_TO_MONGO,
     KAFKA_TO_RAW,
@@ -26,145 +29,164 @@ from probablyfresh_dagster.landing import source_ids
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate, key_fates
 from probablyfresh_dagster.pii import CLEAR_EMAIL, CLEAR_PHONE
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
-from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource
-from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag, sample
+from probablyfresh_dagster.resources.documents import DocumentStore
+from probablyfresh_dagster.resources.events import EventLog, lag, sample
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import query, stream_rows
 
 KAFKA_PII_SAMPLE = 500
 KEYS_NAMED = 10
+NO_CLEAR_TEXT_PII, DUPLICATE_SHARE, COUNTS_RECONCILE = "no_clear_text_pii", "duplicate_share", "counts_reconcile"
 _CLEAR_PII = re.compile(f"{CLEAR_EMAIL}|{CLEAR_PHONE}")
 
 
-class KafkaPiiConfig(dg.Config):
-    sample_size: int = KAFKA_PII_SAMPLE
-    """Messages read back per entity: a bounded cost however large the topic (see `sample`)."""
-
-
-class DuplicateShareConfig(dg.Config):
-    threshold_percent: float = 50.0
-
-
-def entity_checks(entity: Entity) -> list[dg.AssetChecksDefinition]:
+def kafka_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
     return [
-        _kafka_pii_check(entity),
-        _raw_pii_check(entity),
-        _duplicate_share_check(entity),
-        _reconciliation_check(entity),
+        dg.AssetCheckSpec(
+            NO_CLEAR_TEXT_PII,
+            asset=entity.asset("kafka_topic"),
+            blocking=True,
+            description=(
+                f"A sample of the topic's messages (by default {KAFKA_PII_SAMPLE}, spread evenly over every "
+                "partition from its first offset to its last) holds no clear-text email or phone."
+            ),
+        )
     ]
 
 
-def _kafka_pii_check(entity: Entity) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=entity.asset("kafka_topic"),
-        name="no_clear_text_pii",
-        blocking=True,
-        description=(
-            f"A sample of the topic's messages (by default {KAFKA_PII_SAMPLE}, spread evenly over every "
-            "partition from its first offset to its last) holds no clear-text email or phone."
+def raw_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            NO_CLEAR_TEXT_PII,
+            asset=entity.asset("clickhouse_raw"),
+            blocking=True,
+            description="No RAW payload holds a clear-text email or phone.",
+        )
+    ]
+
+
+def mart_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            DUPLICATE_SHARE,
+            asset=entity.asset("mart"),
+            description=(
+                "The latest duplicates_log share of RAW rows repeating a key is within the threshold "
+                "(expectations: duplicate_threshold_percent)."
+            ),
         ),
-    )
-    def check(config: KafkaPiiConfig, kafka: KafkaResource) -> dg.AssetCheckResult:
-        with kafka.open() as log:
-            sampled = sample(log, entity.name, config.sample_size)
-        leaks = [m for m in sampled.messages if _CLEAR_PII.search(m.value.decode(errors="replace"))]
-        return dg.AssetCheckResult(
-            passed=not leaks,
-            metadata={
-                "messages_sampled": len(sampled.messages),
-                "topic_offsets": sampled.positions,
-                "messages_with_clear_text_pii": len(leaks),
-                "first_offsets": [f"{m.partition}:{m.offset}" for m in leaks[:10]],
-            },
-        )
-
-    return check
-
-
-def _raw_pii_check(entity: Entity) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=entity.asset("clickhouse_raw"),
-        name="no_clear_text_pii",
-        blocking=True,
-        pool=CLICKHOUSE_POOL,
-        description="No RAW payload holds a clear-text email or phone.",
-    )
-    def check(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-        with clickhouse.client() as client:
-            leaks, scanned = query(
-                client, "queries/pii_leaks", table=entity.raw_table, email=CLEAR_EMAIL, phone=CLEAR_PHONE
-            ).first_row
-        return dg.AssetCheckResult(
-            passed=leaks == 0, metadata={"rows_scanned": scanned, "rows_with_clear_text_pii": leaks}
-        )
-
-    return check
-
-
-def _duplicate_share_check(entity: Entity) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=entity.asset("mart"),
-        name="duplicate_share",
-        pool=CLICKHOUSE_POOL,
-        description="The latest duplicates_log share of RAW rows repeating a key is within the threshold.",
-    )
-    def check(config: DuplicateShareConfig, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-        with clickhouse.client() as client:
-            total, unique, share, logged_at = query(
-                client, "queries/latest_duplicates", entity=entity.name
-            ).first_row
-        return dg.AssetCheckResult(
-            passed=share <= config.threshold_percent,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "duplicate_percentage": share,
-                "threshold_percent": config.threshold_percent,
-                "total_rows": total,
-                "unique_keys": unique,
-                "logged_at": str(logged_at),
-            },
-        )
-
-    return check
-
-
-def _reconciliation_check(entity: Entity) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=entity.asset("mart"),
-        name="counts_reconcile",
-        pool=CLICKHOUSE_POOL,
-        description=(
-            "Valid files = MongoDB documents; RAW has consumed the topic to its end (Kafka lag 0); "
-            "MongoDB unique keys = RAW unique keys = MART rows + keys the MART rejected with a "
-            f"recorded reason. On a mismatch, names up to {KEYS_NAMED} keys that do not reconcile, and why."
+        dg.AssetCheckSpec(
+            COUNTS_RECONCILE,
+            asset=entity.asset("mart"),
+            description=(
+                "Valid files = MongoDB documents; RAW has consumed the topic to its end (Kafka lag 0); "
+                "MongoDB unique keys = RAW unique keys = MART rows + keys the MART rejected with a "
+                f"recorded reason. On a mismatch, names up to {KEYS_NAMED} keys that do not reconcile, and why."
+            ),
         ),
-    )
-    def check(
-        files: FilesResource, mongo: MongoResource, kafka: KafkaResource, clickhouse: ClickHouseResource
-    ) -> dg.AssetCheckResult:
-        with mongo.open() as store, kafka.open() as log, clickhouse.client() as client:
-            fates = key_fates(client, entity)
-            figures = _stage_counts(entity, files, store, log, client, fates)
-            agree = {
-                FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
-                KAFKA_TO_RAW: figures["kafka_lag"] == 0,
-                MONGO_TO_RAW: figures["mongo_unique_keys"] == figures["raw_unique_keys"],
-                RAW_TO_MART: figures["raw_unique_keys"] == figures["mart_rows"] + figures["mart_rejected_keys"],
-            }
-            with closing(_unreconciled(entity, files, store, client, fates, figures, agree)) as unreconciled:
-                named = list(islice(unreconciled, KEYS_NAMED))
-        metadata: dict[str, object] = {**figures}
-        if named:
-            metadata["unreconciled_keys"] = dg.MetadataValue.md(
-                markdown_table(("stage", "key", "why"), [(u.stage, u.key, u.why) for u in named], width=200)
-            )
-        if rejected := fates.get(REJECTED):
-            dropped = [(key, f"dropped by the MART: {reason}") for key, reason in rejected.examples]
-            metadata["mart_rejected_examples"] = dg.MetadataValue.md(markdown_table(("key", "why"), dropped, width=200))
-        return dg.AssetCheckResult(passed=all(agree.values()), metadata=metadata)
+    ]
 
-    return check
+
+def kafka_pii(entity: Entity, log: EventLog, sample_size: int) -> dg.AssetCheckResult:
+    sampled = sample(log, entity.name, sample_size)
+    leaks = [m for m in sampled.messages if _CLEAR_PII.search(m.value.decode(errors="replace"))]
+    described = f"{len(leaks)} of {len(sampled.messages)} sampled messages hold a clear-text email or phone"
+    if leaks:
+        described += f" (first at partition:offset {leaks[0].partition}:{leaks[0].offset})"
+    return dg.AssetCheckResult(
+        asset_key=entity.asset("kafka_topic"),
+        check_name=NO_CLEAR_TEXT_PII,
+        passed=not leaks,
+        description=described,
+        metadata={
+            "messages_sampled": len(sampled.messages),
+            "topic_offsets": sampled.positions,
+            "messages_with_clear_text_pii": len(leaks),
+            "first_offsets": ", ".join(f"{m.partition}:{m.offset}" for m in leaks[:10]),
+        },
+    )
+
+
+def raw_pii(entity: Entity, client: Client) -> dg.AssetCheckResult:
+    leaks, scanned = query(
+        client, "queries/pii_leaks", table=entity.raw_table, email=CLEAR_EMAIL, phone=CLEAR_PHONE
+    ).first_row
+    return dg.AssetCheckResult(
+        asset_key=entity.asset("clickhouse_raw"),
+        check_name=NO_CLEAR_TEXT_PII,
+        passed=leaks == 0,
+        description=f"{leaks} of {scanned} RAW rows hold a clear-text email or phone",
+        metadata={"rows_scanned": scanned, "rows_with_clear_text_pii": leaks},
+    )
+
+
+def duplicate_share(entity: Entity, client: Client, threshold_percent: float) -> dg.AssetCheckResult:
+    total, unique, share, logged_at = query(client, "queries/latest_duplicates", entity=entity.name).first_row
+    verdict = "within" if share <= threshold_percent else "above"
+    return dg.AssetCheckResult(
+        asset_key=entity.asset("mart"),
+        check_name=DUPLICATE_SHARE,
+        passed=share <= threshold_percent,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{share:g}% of {total} RAW rows repeat a key ({unique} unique keys): {verdict} the "
+            f"{threshold_percent:g}% threshold"
+        ),
+        metadata={
+            "duplicate_percentage": share,
+            "threshold_percent": dg.MetadataValue.text(f"{threshold_percent:g}"),
+            "total_rows": total,
+            "unique_keys": unique,
+            "logged_at": str(logged_at),
+        },
+    )
+
+
+def counts_reconcile(
+    entity: Entity, files: FilesResource, store: DocumentStore, log: EventLog, client: Client
+) -> dg.AssetCheckResult:
+    fates = key_fates(client, entity)
+    figures = _stage_counts(entity, files, store, log, client, fates)
+    agree = {
+        FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
+        KAFKA_TO_RAW: figures["kafka_lag"] == 0,
+        MONGO_TO_RAW: figures["mongo_unique_keys"] == figures["raw_unique_keys"],
+        RAW_TO_MART: figures["raw_unique_keys"] == figures["mart_rows"] + figures["mart_rejected_keys"],
+    }
+    with closing(_unreconciled(entity, files, store, client, fates, figures, agree)) as unreconciled:
+        named = list(islice(unreconciled, KEYS_NAMED))
+    metadata: dict[str, object] = {**figures}
+    if named:
+        metadata["unreconciled_keys"] = dg.MetadataValue.md(
+            markdown_table(("stage", "key", "why"), [(u.stage, u.key, u.why) for u in named], width=200)
+        )
+    if rejected := fates.get(REJECTED):
+        dropped = [(key, f"dropped by the MART: {reason}") for key, reason in rejected.examples]
+        metadata["mart_rejected_examples"] = dg.MetadataValue.md(markdown_table(("key", "why"), dropped, width=200))
+    return dg.AssetCheckResult(
+        asset_key=entity.asset("mart"),
+        check_name=COUNTS_RECONCILE,
+        passed=all(agree.values()),
+        description=_reconciliation(figures, agree, named),
+        metadata=metadata,
+    )
+
+
+def _reconciliation(figures: dict[str, int], agree: dict[str, bool], named: list[Unreconciled]) -> str:
+    """One line of the four comparisons, `≠` where one fails, then the first key that does not reconcile."""
+
+    def sign(stage: str) -> str:
+        return "=" if agree[stage] else "≠"
+
+    line = (
+        f"valid files {figures['valid_files']} {sign(FILES_TO_MONGO)} MongoDB documents {figures['mongo_documents']}; "
+        f"Kafka lag {figures['kafka_lag']}; "
+        f"MongoDB keys {figures['mongo_unique_keys']} {sign(MONGO_TO_RAW)} RAW keys {figures['raw_unique_keys']} "
+        f"{sign(RAW_TO_MART)} MART rows {figures['mart_rows']} + rejected keys {figures['mart_rejected_keys']}"
+    )
+    if named:
+        line += f" — first: {named[0].key} ({named[0].stage}: {named[0].why})"
+    return line
 
 
 def _stage_counts(

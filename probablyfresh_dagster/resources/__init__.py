@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from probablyfresh_dagster.alerts import TelegramResource
+from probablyfresh_dagster.resources.expectations import expectations_from_env
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource
@@ -18,6 +19,7 @@ from probablyfresh_dagster.settings import Settings
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     files = files_from_env(settings)
     telegram = telegram_from_env()
+    expectations = expectations_from_env()
     if settings.profile == "docker":
         return {
             "files": files,
@@ -35,6 +37,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             ),
             "fernet": FernetResource(key=dg.EnvVar("FERNET_KEY")),
             "telegram": telegram,
+            "expectations": expectations,
         }
     state = settings.state_dir
     return {
@@ -47,6 +50,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             dev_key_path=str(state / "fernet.key"),
         ),
         "telegram": telegram,
+        "expectations": expectations,
     }
 
 

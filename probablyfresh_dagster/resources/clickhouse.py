@@ -14,6 +14,8 @@ from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir
 
 _CHDB = "chdb:///"
+CLICKHOUSE_POOL = "clickhouse"
+"""The Dagster pool of every step that opens ClickHouse: chDB allows one process per data folder."""
 
 EMBEDDED_SETTINGS = {
     "max_threads": 2,

@@ -1,0 +1,59 @@
+"""What the business checks expect of the data: one resource, the source documents' figures by default.
+
+Set it for every run from the environment (`PROBABLYFRESH_EXPECTATIONS`, a JSON object of any of
+the fields below), or for one run in the launchpad (`resources: expectations: config:`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from probablyfresh_dagster.generator import CATEGORIES
+
+EXPECTATIONS_ENV = "PROBABLYFRESH_EXPECTATIONS"
+
+
+class Expectations(dg.ConfigurableResource):
+    store_networks: dict[str, int] = Field(
+        default={"Almost": 30, "Maybe": 15},
+        description="Store count per network (`store_network`, compared case-insensitively).",
+    )
+    product_categories: list[str] = Field(
+        default=list(CATEGORIES),
+        description="The product categories (`group`, compared case-insensitively).",
+    )
+    products_per_category: int = Field(default=20, ge=0)
+    customers_per_store: int = Field(default=1, ge=0, description="Customers each store has at least.")
+    min_purchases: int = Field(default=200, ge=0)
+    duplicate_threshold_percent: float = Field(
+        default=50.0,
+        ge=0,
+        le=100,
+        description="The share of RAW rows repeating a key above which `duplicate_share` fails (and alerts).",
+    )
+
+    def networks(self) -> dict[str, int]:
+        """`store_networks` keyed as the MART stores them: lower case."""
+        return {name.lower(): count for name, count in self.store_networks.items()}
+
+    def categories(self) -> list[str]:
+        return [name.lower() for name in self.product_categories]
+
+
+def expectations_from_env() -> Expectations:
+    raw = os.environ.get(EXPECTATIONS_ENV, "").strip()
+    if not raw:
+        return Expectations()
+    try:
+        fields = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{EXPECTATIONS_ENV} must be a JSON object: {error}") from None
+    if not isinstance(fields, dict):
+        raise ValueError(f"{EXPECTATIONS_ENV} must be a JSON object of Expectations fields, got {raw!r}")
+    if unknown := sorted(set(fields) - set(Expectations.model_fields)):
+        raise ValueError(f"{EXPECTATIONS_ENV}: no such expectation {', '.join(unknown)}; known: {', '.join(Expectations.model_fields)}")
+    return Expectations(**fields)
