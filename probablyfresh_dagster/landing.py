@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
 import json
 import os
 import stat
@@ -138,6 +139,25 @@ def landing_files(folder: Path) -> Iterator[Path]:
     """The folder's `*.json`, `*.jsonl` and `*.jsonl.gz` files, streamed in directory order (a
     missing folder has none)."""
     return (Path(entry.path) for entry in _landing_entries(folder))
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """A digest of the names, sizes and mtimes of the folder's landing files, in constant memory.
+
+    The MongoDB load records it and the file sensor compares it, so both see a folder alike.
+    Per-file digests are summed, so directory order does not matter and nothing is sorted. Names
+    are taken as bytes (a name need not be UTF-8), and a file gone since the listing is skipped.
+    """
+    total, count = 0, 0
+    for path in landing_files(folder):
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            continue
+        entry = os.fsencode(path.name) + f"\0{info.st_size}\0{info.st_mtime_ns}".encode()
+        total = (total + int.from_bytes(hashlib.blake2b(entry, digest_size=8).digest(), "big")) % 2**64
+        count += 1
+    return f"{count}-{total:016x}"
 
 
 def _landing_entries(folder: Path) -> Iterator[os.DirEntry[str]]:

@@ -1,19 +1,33 @@
-"""Sensors that re-run what changed: new or changed landing files, and Kafka messages not yet in ClickHouse."""
+"""Sensors that load what changed: new or changed landing files, and Kafka messages not yet in ClickHouse.
 
-import hashlib
-import json
-import os
+One change makes one run. `json_files_sensor` compares each folder with the fingerprint the latest
+`E_mongo_collection` materialization recorded, so turned on over a loaded state it requests
+nothing, and it needs no cursor. Neither sensor requests an entity while an unfinished run will
+materialize the asset its request would start from: that run loads the change (a run of the whole
+job, as `make run` starts, counts for every asset), and whatever it misses is still there to be
+seen once it ends. The run keys (the folder's fingerprint, the topic's end offsets) make at most
+one request per input: Dagster drops a request whose key a run already has, so a load that failed
+is requested again only when its input changes (or rerun by hand).
+"""
 
 import dagster as dg
 
+from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
 from probablyfresh_dagster.entities import ENTITIES, Entity
-from probablyfresh_dagster.landing import landing_files
+from probablyfresh_dagster.landing import folder_fingerprint, landing_files
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
 
 LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
 CLICKHOUSE_STAGES = ("clickhouse_raw", "mart")
+UNFINISHED_STATUSES = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+"""The statuses of a run that may still materialize its assets (one being canceled will not)."""
 
 
 def _selection(stages: tuple[str, ...]) -> dg.AssetSelection:
@@ -24,23 +38,20 @@ def _assets(entity: Entity, stages: tuple[str, ...]) -> list[dg.AssetKey]:
     return [dg.AssetKey(entity.asset(stage)) for stage in stages]
 
 
-def folder_fingerprint(entity: Entity, files: FilesResource) -> str:
-    """A digest of the names, sizes and mtimes of the folder's landing files (`*.json`, `*.jsonl`,
-    `*.jsonl.gz`), in constant memory.
+def _run_that_will_load(runs: list[dg.DagsterRun], asset: dg.AssetKey) -> str | None:
+    """The id of an unfinished run among `runs` that will materialize `asset`; a run without an
+    asset selection runs its whole job."""
+    return next((r.run_id for r in runs if r.asset_selection is None or asset in r.asset_selection), None)
 
-    Per-file digests are summed, so directory order does not matter and nothing is sorted. Names
-    are taken as bytes (a name need not be UTF-8), and a file gone since the listing is skipped.
-    """
-    total, count = 0, 0
-    for path in landing_files(files.folder(entity)):
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            continue
-        entry = os.fsencode(path.name) + f"\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
-        total = (total + int.from_bytes(hashlib.blake2b(entry, digest_size=8).digest(), "big")) % 2**64
-        count += 1
-    return f"{count}-{total:016x}"
+
+def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource, fingerprint: str) -> bool:
+    """Whether the latest MongoDB load of `entity` read its folder as it is now. A folder never
+    loaded is up to date while it holds no landing file."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(entity.asset("mongo_collection")))
+    if event is None or event.asset_materialization is None:
+        return next(landing_files(files.folder(entity)), None) is None
+    loaded = event.asset_materialization.metadata.get(FOLDER_FINGERPRINT)
+    return loaded is not None and loaded.value == fingerprint
 
 
 @dg.sensor(
@@ -49,20 +60,28 @@ def folder_fingerprint(entity: Entity, files: FilesResource) -> str:
     description="New or changed landing files in an entity's folder: load that entity from MongoDB to MART.",
 )
 def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource):
-    seen = json.loads(context.cursor) if context.cursor else {}
-    current = {entity.name: folder_fingerprint(entity, files) for entity in ENTITIES}
-    changed = [entity for entity in ENTITIES if seen.get(entity.name) != current[entity.name]]
-    context.update_cursor(json.dumps(current))
-    if not changed:
-        return dg.SkipReason("No landing file was added, changed or removed since the last tick.")
-    return [
-        dg.RunRequest(
-            run_key=f"{entity.name}-files-{current[entity.name]}",
-            asset_selection=_assets(entity, LOAD_STAGES),
-            tags={"probablyfresh/entity": entity.name, "probablyfresh/trigger": "files"},
+    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_STATUSES))
+    requests, waiting = [], []
+    for entity in ENTITIES:
+        fingerprint = folder_fingerprint(files.folder(entity))
+        if _is_loaded(context.instance, entity, files, fingerprint):
+            continue
+        run_id = _run_that_will_load(runs, dg.AssetKey(entity.asset("mongo_collection")))
+        if run_id:
+            waiting.append(f"{entity.name}: files changed, run {run_id} will load them")
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{entity.name}-files-{fingerprint}",
+                asset_selection=_assets(entity, LOAD_STAGES),
+                tags={"probablyfresh/entity": entity.name, "probablyfresh/trigger": "files"},
+            )
         )
-        for entity in changed
-    ]
+    for reason in waiting:
+        context.log.info(reason)
+    if requests:
+        return requests
+    return dg.SkipReason("; ".join(waiting) or "Every folder is as its latest MongoDB load read it.")
 
 
 @dg.sensor(
@@ -71,24 +90,34 @@ def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource)
     description="Kafka messages the ClickHouse consumer group has not committed: load RAW and MART.",
 )
 def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
-    requests = []
+    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_STATUSES))
+    requests, waiting = [], []
     with kafka.open() as log:
         for entity in ENTITIES:
             try:
                 behind = lag(log, entity.name, CLICKHOUSE_GROUP)
             except LookupError:  # no topic yet: nothing was published
                 continue
-            if behind:
-                ends = "-".join(f"{p}:{o}" for p, o in sorted(log.end_offsets(entity.name).items()))
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{entity.name}-lag-{ends}",
-                        asset_selection=_assets(entity, CLICKHOUSE_STAGES),
-                        tags={"probablyfresh/entity": entity.name, "probablyfresh/trigger": "kafka-lag"},
-                    )
+            if not behind:
+                continue
+            run_id = _run_that_will_load(runs, dg.AssetKey(entity.asset("clickhouse_raw")))
+            if run_id:
+                waiting.append(f"{entity.name}: {behind} messages not yet in ClickHouse, run {run_id} will load them")
+                continue
+            ends = "-".join(f"{p}:{o}" for p, o in sorted(log.end_offsets(entity.name).items()))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{entity.name}-lag-{ends}",
+                    asset_selection=_assets(entity, CLICKHOUSE_STAGES),
+                    tags={"probablyfresh/entity": entity.name, "probablyfresh/trigger": "kafka-lag"},
                 )
-                context.log.info(f"{entity.name}: {behind} messages not yet in ClickHouse")
-    return requests or dg.SkipReason("ClickHouse has every Kafka message.")
+            )
+            context.log.info(f"{entity.name}: {behind} messages not yet in ClickHouse")
+    for reason in waiting:
+        context.log.info(reason)
+    if requests:
+        return requests
+    return dg.SkipReason("; ".join(waiting) or "ClickHouse has every Kafka message.")
 
 
 SENSORS = [json_files_sensor, kafka_lag_sensor]

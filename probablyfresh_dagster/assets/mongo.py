@@ -1,13 +1,21 @@
-"""`E_mongo_collection`: the entity's JSON files upserted into MongoDB, bad files set aside."""
+"""`E_mongo_collection`: the entity's JSON files upserted into MongoDB, bad files set aside.
+
+Each materialization records the fingerprint of the folder it loaded, taken before the files are
+read: `json_files_sensor` compares it with the folder now. A file changed while it was read makes
+the recorded fingerprint stale, so the sensor loads again rather than missing the change.
+"""
 
 import dagster as dg
 
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.landing import read_documents, replacing_reject_log
+from probablyfresh_dagster.landing import folder_fingerprint, read_documents, replacing_reject_log
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.files import FilesResource
+
+FOLDER_FINGERPRINT = "folder_fingerprint"
+"""The metadata entry holding the fingerprint of the folder a materialization loaded."""
 
 
 def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
@@ -21,6 +29,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
     def mongo_collection(
         context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource
     ) -> dg.MaterializeResult:
+        fingerprint = folder_fingerprint(files.folder(entity))
         rejects_path = files.rejects(entity)
         with replacing_reject_log(rejects_path) as rejects, mongo.open() as store, collecting_new_objects_only():
             documents = read_documents(entity, files.folder(entity), rejects, files.max_file_bytes)
@@ -38,6 +47,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
             "dagster/row_count": stored,
             "unique_keys": unique_keys,
             "rejects_file": dg.MetadataValue.path(str(rejects_path)),
+            FOLDER_FINGERPRINT: fingerprint,
         }
         if rejects.first:
             metadata["first_rejections"] = dg.MetadataValue.md(
