@@ -46,7 +46,8 @@ generate: $(VENV)/installed  ## only the JSON files (pass ARGS="--seed 7 --purch
 $(VENV)/installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
+	@# Newer pips show setuptools' "Editable installation." InformationOnly warning despite --quiet.
+	PYTHONWARNINGS="ignore:Editable installation." $(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 # Re-resolve requirements.lock from pyproject.toml (every extra, for Python 3.11 on any platform)

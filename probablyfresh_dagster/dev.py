@@ -16,10 +16,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from probablyfresh_dagster import procfs
 
+# The `dagster` command, without the warning `dagster dev` prints to advise `dg dev` (not installed).
+# `-W` filters in this process only, not in those it starts, and runs before site-packages are on
+# sys.path, so it names the warning by its message and by dagster.SupersessionWarning's base class.
+DAGSTER = (sys.executable, "-W", "ignore:Function `dev_command` is superseded:FutureWarning", "-m", "dagster")
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
 
@@ -29,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     # inherit a SIGINT ignored by a shell that started us in the background.
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, signal.default_int_handler)
-    dagster = Path(sys.executable).with_name("dagster")
     arguments = sys.argv[1:] if argv is None else argv
-    dev = subprocess.Popen([dagster, "dev", *arguments], start_new_session=True)
+    dev = subprocess.Popen([*DAGSTER, "dev", *arguments], start_new_session=True)
     try:
         return dev.wait()
     except KeyboardInterrupt:

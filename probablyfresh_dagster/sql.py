@@ -1,26 +1,46 @@
-"""Runs the SQL kept in `infra/clickhouse/` with ClickHouse server-side query parameters."""
+"""Runs the SQL kept in `infra/clickhouse/` with ClickHouse server-side query parameters.
+
+The package reads it as a resource, `probablyfresh_dagster/clickhouse_sql/`: a symlink to
+`infra/clickhouse` in the repository (its one copy, which docker-compose mounts too), the files
+themselves in an installed wheel (pyproject.toml's package-data), so a non-editable install has them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.common import StreamContext
 from clickhouse_connect.driver.query import QueryResult
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "infra" / "clickhouse"
+SQL_DIR = files("probablyfresh_dagster") / "clickhouse_sql"
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
 _ONLY_COMMENTS = re.compile(r"^(?:\s*--[^\n]*\n?|\s+)*$")
 
 
 @cache
+def text(name: str) -> str:
+    """The text of `infra/clickhouse/<name>.sql` (`name` may hold `/`, as in `queries/raw_keys`)."""
+    return SQL_DIR.joinpath(*f"{name}.sql".split("/")).read_text(encoding="utf-8")
+
+
+@cache
 def statements(name: str) -> tuple[str, ...]:
     """The statements of `infra/clickhouse/<name>.sql`, split on a `;` that ends a line."""
-    text = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
-    return tuple(s.strip() for s in _STATEMENT_END.split(text) if not _ONLY_COMMENTS.match(s))
+    return tuple(s.strip() for s in _STATEMENT_END.split(text(name)) if not _ONLY_COMMENTS.match(s))
+
+
+def code_version(*names: str) -> str:
+    """A short digest of the named files' text, for an asset's `code_version`: it changes when
+    one of them does, so Dagster shows the asset's materialization as stale."""
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(f"{name}\0{text(name)}\0".encode())
+    return digest.hexdigest()[:12]
 
 
 def run_script(client: Client, name: str, **parameters: Any) -> None:

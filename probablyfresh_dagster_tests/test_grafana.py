@@ -20,7 +20,7 @@ from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
-from probablyfresh_dagster.sql import SQL_DIR, run_script
+from probablyfresh_dagster.sql import run_script
 
 from .conftest import Platform, loaded_platform, rows
 
@@ -317,7 +317,7 @@ def apply(client: Client, call: list[str]) -> None:
         else:
             raise AssertionError(f"a clickhouse-client option this test does not apply: {argument}")
     for path in files:
-        run_script(client, path.relative_to(SQL_DIR).with_suffix("").as_posix(), **parameters)
+        run_script(client, path.relative_to(PROJECT_ROOT / "infra/clickhouse").with_suffix("").as_posix(), **parameters)
 
 
 def schema(client: Client) -> set[tuple[str, str]]:

@@ -48,6 +48,7 @@ class DevServer:
     port: int
     home: Path
     stuck_marker: Path
+    log: Path
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.home))
@@ -77,7 +78,7 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
         make = subprocess.Popen(
             ["make", "dev"], cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = DevServer(make, port, tmp_path / "dagster_home", marker)
+    server = DevServer(make, port, tmp_path / "dagster_home", marker, log)
     sessions = {make.pid}
     try:
         wait_for(lambda: _answers(port) or make.poll() is not None, STARTUP_TIMEOUT_SECONDS, "the webserver")
@@ -89,6 +90,13 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
         for pid in session_processes(sessions):
             _kill(pid)
         make.wait()
+
+
+def test_make_dev_prints_no_advice_to_use_dg_dev(dev_server):
+    """`dagster dev` warns that `dg dev` supersedes it, a command this project does not install."""
+    output = dev_server.log.read_text()
+    assert "Launching Dagster services" in output  # what `dagster dev` logs as it starts
+    assert "dg dev" not in output and "superseded" not in output
 
 
 def test_run_monitoring_fails_a_killed_run_and_frees_its_pool_slot(dev_server):

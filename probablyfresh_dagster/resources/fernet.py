@@ -23,6 +23,17 @@ class FernetResource(dg.ConfigurableResource):
     key: str | None = None
     dev_key_path: str | None = None
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Warn about the dev key here, as the resource is set up: once per run in process (`make
+        run`), once per step process otherwise; `cipher()` is called once per asset that publishes."""
+        if not self.key and self.dev_key_path:
+            path = Path(self.dev_key_path)
+            created = _create_once(path)
+            context.log.warning(
+                f"FERNET_KEY is not set: {'created' if created else 'using'} the local dev key in {path}. "
+                "Set FERNET_KEY for anything but local development."
+            )
+
     def cipher(self) -> Fernet:
         if self.key:
             return _parse(self.key.encode(), "FERNET_KEY")
@@ -32,11 +43,7 @@ class FernetResource(dg.ConfigurableResource):
                 '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
             )
         path = Path(self.dev_key_path)
-        created = _create_once(path)
-        dg.get_dagster_logger().warning(
-            f"FERNET_KEY is not set: {'created' if created else 'using'} the local dev key in {path}. "
-            "Set FERNET_KEY for anything but local development."
-        )
+        _create_once(path)
         key = path.read_bytes().strip()
         if not key:
             raise ValueError(
