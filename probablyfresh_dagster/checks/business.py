@@ -45,13 +45,20 @@ def purchases_at_least_200(clickhouse: ClickHouseResource) -> dg.AssetCheckResul
     asset=CUSTOMERS.asset("mart"),
     additional_deps=[STORES.asset("mart")],
     pool=CLICKHOUSE_POOL,
-    description="Every store has at least one customer (by purchase_location.store_id).",
+    description="Every store has at least one customer (by purchase_location: its store_id, else its address).",
 )
 def every_store_has_a_customer(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     with clickhouse.client() as client:
         lonely = [row[0] for row in query(client, "queries/stores_without_customers").result_rows]
+        unmatched, first = query(client, "queries/customers_without_store", limit=10).first_row
     return dg.AssetCheckResult(
-        passed=not lonely, metadata={"stores_without_customers": len(lonely), "first": lonely[:10]}
+        passed=not lonely,
+        metadata={
+            "stores_without_customers": len(lonely),
+            "first": lonely[:10],
+            "customers_without_store": unmatched,
+            "first_customers_without_store": ", ".join(f"{key} ({reason})" for key, reason in first),
+        },
     )
 
 
