@@ -21,6 +21,11 @@ checks_job = dg.define_asset_job(
 )
 
 
+# Each step still runs in its own process, forked from a server that has imported this code location
+# once per run, instead of a fresh interpreter importing Dagster, chDB and the project per step.
+executor = dg.multiprocess_executor.configured({"start_method": {"forkserver": {}}})
+
+
 def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) -> dg.Definitions:
     """The code location on the profile's backends; `resources` replace those of the same name."""
     return dg.Definitions(
@@ -28,6 +33,7 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
         asset_checks=standalone_checks(),
         sensors=[*SENSORS, duplicate_alert_sensor],
         jobs=[pipeline_job, checks_job],
+        executor=executor,
         resources=build_resources(settings) | resources,
     )
 

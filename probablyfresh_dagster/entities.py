@@ -118,7 +118,7 @@ CUSTOMERS = Entity(
         "registration_date": DateTime(required=True),
         "is_loyalty_member": FLAG,
         "loyalty_card_number": TEXT,
-        "purchase_location": Record({"store_id": TEXT, "city": TEXT}),
+        "purchase_location": Record({"store_id": TEXT, **ADDRESS}),
         "delivery_address": Record({**ADDRESS, "apartment": TEXT}),
         "preferences": Record(
             {"preferred_language": TEXT, "preferred_payment_method": TEXT, "receive_promotions": FLAG}

@@ -16,6 +16,8 @@ from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORE
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
 from probablyfresh_dagster.sql import query
 
+KEYS_SHOWN = 10
+
 
 @dataclass(frozen=True)
 class BusinessCheck:
@@ -101,12 +103,27 @@ def business_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
     ),
 )
 def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Expectations) -> dg.AssetCheckResult:
+    minimum = expectations.customers_per_store
     with clickhouse.client() as client:
-        lonely = [row[0] for row in query(client, "queries/stores_without_customers").result_rows]
+        short = query(client, "queries/stores_without_customers", minimum=minimum).result_rows
+        stores = query(client, "queries/table_rows", table=STORES.mart_table).first_row[0]
+        unmatched, first = query(client, "queries/customers_without_store", limit=KEYS_SHOWN).first_row
+    short_stores = ", ".join(f"{store} ({customers})" for store, customers in short[:KEYS_SHOWN])
+    unmatched_customers = ", ".join(f"{key} ({reason})" for key, reason in first)
+    described = f"{stores - len(short)} of {stores} stores have at least {minimum} customer{'' if minimum == 1 else 's'}"
+    if short:
+        described += f"; short: {short_stores}"
+    described += f"; {unmatched} customers match no store" + (f": {unmatched_customers}" if unmatched else "")
     return dg.AssetCheckResult(
-        passed=not lonely,
-        description=f"{len(lonely)} stores without a customer",
-        metadata={"stores_without_customers": len(lonely), "first": ", ".join(lonely[:10])},
+        passed=not short,
+        description=described,
+        metadata={
+            "stores_without_customers": len(short),
+            "first": short_stores,
+            "customers_without_store": unmatched,
+            "first_customers_without_store": unmatched_customers,
+            "minimum": dg.MetadataValue.text(str(minimum)),
+        },
     )
 
 

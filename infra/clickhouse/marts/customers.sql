@@ -12,8 +12,11 @@ CREATE TABLE IF NOT EXISTS customers_mart
     registration_date        DateTime('UTC'),
     is_loyalty_member        Bool,
     loyalty_card_number      String,
-    store_id                 String COMMENT 'purchase_location.store_id: the customer''s store',
-    city                     String,
+    store_id                 String COMMENT 'purchase_location.store_id: the customer''s store, when given',
+    city                     String COMMENT 'purchase_location.city',
+    street                   String COMMENT 'purchase_location.street',
+    house                    String COMMENT 'purchase_location.house',
+    postal_code              String COMMENT 'purchase_location.postal_code',
     delivery_city            String,
     delivery_street          String,
     delivery_house           String,
@@ -28,6 +31,13 @@ CREATE TABLE IF NOT EXISTS customers_mart
 )
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY customer_id;
+
+-- A customers_mart created before the address columns gains them in place, where CREATE puts
+-- them: the MART step inserts the checked view's columns by position. Rows loaded before keep ''.
+ALTER TABLE customers_mart
+    ADD COLUMN IF NOT EXISTS street String COMMENT 'purchase_location.street' AFTER city,
+    ADD COLUMN IF NOT EXISTS house String COMMENT 'purchase_location.house' AFTER street,
+    ADD COLUMN IF NOT EXISTS postal_code String COMMENT 'purchase_location.postal_code' AFTER house;
 
 -- "today" and "now" are the moment the row reached RAW, so a row's verdict never changes.
 CREATE OR REPLACE VIEW customers_mart_checked AS
@@ -47,6 +57,9 @@ SELECT
     JSONExtractString(payload, 'loyalty_card_number') AS loyalty_card_number,
     JSONExtractString(payload, 'purchase_location', 'store_id') AS store_id,
     lowerUTF8(JSONExtractString(payload, 'purchase_location', 'city')) AS city,
+    lowerUTF8(JSONExtractString(payload, 'purchase_location', 'street')) AS street,
+    lowerUTF8(JSONExtractString(payload, 'purchase_location', 'house')) AS house,
+    JSONExtractString(payload, 'purchase_location', 'postal_code') AS postal_code,
     lowerUTF8(JSONExtractString(payload, 'delivery_address', 'city')) AS delivery_city,
     lowerUTF8(JSONExtractString(payload, 'delivery_address', 'street')) AS delivery_street,
     lowerUTF8(JSONExtractString(payload, 'delivery_address', 'house')) AS delivery_house,
