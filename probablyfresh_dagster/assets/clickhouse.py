@@ -26,9 +26,11 @@ from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHou
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.sql import query, run_script
+from probablyfresh_dagster.sql import code_version, query, run_script
 
 REJECTS_SHOWN = 10
+MART_SQL = ("mart_common", "mart_load/rejected", "mart_load/accepted", "mart_load/watermark", "duplicates_log")
+"""The SQL every MART run executes, besides the entity's own `marts/E.sql`: its code version."""
 
 
 def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
@@ -42,6 +44,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
                 kinds={"clickhouse"},
                 owners=OWNERS,
                 metadata=table_name(entity.raw_table),
+                code_version=code_version("raw"),
                 description=(
                     f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published."
                 ),
@@ -94,6 +97,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
                 kinds={"clickhouse"},
                 owners=OWNERS,
                 metadata=table_name(entity.mart_table),
+                code_version=code_version(*MART_SQL, f"marts/{entity.name}"),
                 description=(
                     f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
                     f"`{entity.key}` (read with FINAL); the RAW rows the rules refuse, with the reason, in "
