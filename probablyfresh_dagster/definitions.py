@@ -6,6 +6,7 @@ from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import standalone_checks
 from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
 from probablyfresh_dagster.sensors import SENSORS
 from probablyfresh_dagster.settings import Settings
 
@@ -21,9 +22,19 @@ checks_job = dg.define_asset_job(
 )
 
 
-# Each step still runs in its own process, forked from a server that has imported this code location
-# once per run, instead of a fresh interpreter importing Dagster, chDB and the project per step.
-executor = dg.multiprocess_executor.configured({"start_method": {"forkserver": {}}})
+# Dagster's multiprocess executor, tuned for steps that are short and mostly wait for ClickHouse:
+# - each step still runs in its own process, but forked from a server that imported this code
+#   location once per run, not a fresh interpreter importing Dagster, chDB and the project;
+# - the ClickHouse steps of a run start one at a time, as the pool admits them anyway: a step
+#   that waits for the pool polls it at intervals growing to 15 s, one kept back here does not
+#   poll at all and claims the slot as soon as the step before it ends. The pool still keeps
+#   two runs from opening chDB at once.
+executor = dg.multiprocess_executor.configured(
+    {
+        "start_method": {"forkserver": {}},
+        "tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in CLICKHOUSE_STEP.items()],
+    }
+)
 
 
 def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) -> dg.Definitions:

@@ -22,7 +22,7 @@ from probablyfresh_dagster.checks.pipeline import (
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
-from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
+from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
@@ -53,6 +53,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
         check_specs=raw_checks(entity),
         can_subset=True,
         pool=CLICKHOUSE_POOL,
+        op_tags=CLICKHOUSE_STEP,
     )
     def clickhouse_raw(context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource):
         with clickhouse.client() as client:
@@ -108,6 +109,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
         check_specs=[*mart_checks(entity), *business_checks(entity)],
         can_subset=True,
         pool=CLICKHOUSE_POOL,
+        op_tags=CLICKHOUSE_STEP,
     )
     def mart(
         context: dg.AssetExecutionContext,

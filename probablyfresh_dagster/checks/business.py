@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
-from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
+from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.sql import query
 
 KEYS_SHOWN = 10
@@ -97,6 +97,7 @@ def business_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
     asset=CUSTOMERS.asset("mart"),
     additional_deps=[STORES.asset("mart")],
     pool=CLICKHOUSE_POOL,
+    op_tags=CLICKHOUSE_STEP,
     description=(
         "Every store has at least `customers_per_store` customers: a customer's store is its "
         "`purchase_location.store_id`, else the store at its `purchase_location` address."

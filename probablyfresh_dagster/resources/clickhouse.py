@@ -16,6 +16,8 @@ from probablyfresh_dagster.private_files import private_dir
 _CHDB = "chdb:///"
 CLICKHOUSE_POOL = "clickhouse"
 """The Dagster pool of every step that opens ClickHouse: chDB allows one process per data folder."""
+CLICKHOUSE_STEP = {"probablyfresh/backend": "clickhouse"}
+"""The op tag of those steps, which the executor runs one at a time (see `definitions.executor`)."""
 
 EMBEDDED_SETTINGS = {
     "max_threads": 2,
