@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run check dev test test-fast test-servers generate benchmark clean up down lock
+.PHONY: run check dev test test-fast test-servers generate benchmark benchmark-ui clean up down lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
@@ -66,6 +66,9 @@ clean:  ## forget the local state and the generated files (not the venv)
 
 benchmark: $(VENV)/installed  ## per stage seconds, records/s, peak memory, against the floor (ARGS="10000 100000 --kafka")
 	$(BIN)/python -m probablyfresh_dagster.benchmark $(ARGS)
+
+benchmark-ui: $(VENV)/installed  ## the UI's "Materialize all" against `make run`, same data (ARGS="--purchases 20000")
+	$(BIN)/python -m probablyfresh_dagster.materialize_all $(ARGS)
 
 up:  ## the docker-compose stack on the docker profile (needs .env: cp .env.example .env, then fill in)
 	@test -f .env || { echo "No .env: cp .env.example .env and set FERNET_KEY and the passwords" >&2; exit 1; }

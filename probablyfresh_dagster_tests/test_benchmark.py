@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from probablyfresh_dagster import materialize_all
 from probablyfresh_dagster.benchmark import PYTHON_STAGES, STAGES, main
 
 NUMBER = r"([\d,]+(?:\.\d+)?)"
@@ -35,3 +36,15 @@ def test_benchmark_prints_every_figure_positive(capsys):
     assert single, out
     assert all(positive(figure) for figure in single.groups())
     assert "bare producer" not in out  # only with --kafka
+
+
+def test_benchmark_ui_times_materialize_all_through_the_webserver_against_make_run(capsys):
+    """`make benchmark-ui`: both sides succeed on the same data, and every step of the UI run is listed."""
+    assert materialize_all.main(["--purchases", "200"]) == 0
+    out = capsys.readouterr().out
+    run = re.search(rf"^make run: +{NUMBER} s", out, re.M)
+    ui = re.search(rf"^Materialize all: +{NUMBER} s +\(SUCCESS, (\d+) steps, {NUMBER}x make run\)", out, re.M)
+    assert run and ui, out
+    assert positive(run[1]) and positive(ui[1]) and positive(ui[3])
+    steps = re.findall(r"^  (\S+) +starts at", out, re.M)
+    assert len(steps) == int(ui[2]) == 18 and "customers_mart_every_store_has_a_customer" in steps

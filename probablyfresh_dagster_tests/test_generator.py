@@ -34,6 +34,7 @@ from probablyfresh_dagster.generator import (
 )
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.landing import landing_files
+from probablyfresh_dagster.resources.expectations import Expectations
 
 FOLDERS = ("stores", "products", "customers", "purchases")
 
@@ -385,3 +386,7 @@ def test_a_batch_format_holds_the_same_records_replaces_the_files_and_is_reprodu
             records = [json.loads(line) for line in lines]
         files = sorted((tmp_path / "json" / entity.name).glob("*.json"))
         assert records == [json.loads(path.read_bytes()) for path in files]
+
+
+def test_the_generator_writes_the_categories_the_checks_expect_by_default() -> None:
+    assert list(CATEGORIES) == Expectations().product_categories

@@ -1,0 +1,140 @@
+"""`make benchmark-ui`: the UI's "Materialize all" against `make run`, on the same data, in one run.
+
+Each side starts from a fresh temporary state and generates the same data (same seed and size):
+`make run` in its own process, then `make dev`'s webserver, to which "Materialize all" is sent as
+the UI sends it (the asset job, every asset and check, no config), timed from the run's start
+to its end as Dagster records them, with the start and length of each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+STARTUP_SECONDS = 180
+RUN_SECONDS = 900
+
+ASSETS = "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } } }"
+LAUNCH = """mutation($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run {
+  status startTime endTime stepStats { stepKey startTime endTime } } } }"""
+DONE = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--purchases", type=int, default=200)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="probablyfresh-ui-") as folder:
+        run_seconds = time_make_run(Path(folder) / "run", args.purchases)
+        print(f"make run:          {run_seconds:6.1f} s  (the pipeline job, in process)")
+        run = materialize_all(Path(folder) / "ui", args.purchases)
+    seconds = run["endTime"] - run["startTime"]
+    print(f"Materialize all:   {seconds:6.1f} s  ({run['status']}, {len(run['stepStats'])} steps, "
+          f"{seconds / run_seconds:.1f}x make run)")
+    for step in sorted(run["stepStats"], key=lambda s: s["startTime"] or 0):
+        began, ended = step["startTime"] or run["startTime"], step["endTime"] or run["endTime"]
+        print(f"  {step['stepKey']:<48} starts at {began - run['startTime']:5.1f} s, takes {ended - began:4.1f} s")
+    return 0 if run["status"] == "SUCCESS" else 1
+
+
+def environment(state: Path) -> dict[str, str]:
+    home = state / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PROBABLYFRESH_STATE": str(state / "state")}
+    env["PROBABLYFRESH_DATA"] = str(state / "data")
+    return env
+
+
+def time_make_run(state: Path, purchases: int) -> float:
+    command = [sys.executable, "-m", "probablyfresh_dagster.run", "--purchases", str(purchases)]
+    done = subprocess.run(command, env=environment(state), cwd=PROJECT_ROOT, capture_output=True, text=True)
+    timed = re.search(r"^ProbablyFresh: .* in ([\d.]+) s$", done.stdout, flags=re.M)
+    if done.returncode or not timed:
+        raise RuntimeError(f"make run failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return float(timed.group(1))
+
+
+def materialize_all(state: Path, purchases: int) -> dict:
+    with dev_server(state) as graphql:
+        nodes = wait_until(lambda: graphql(ASSETS).get("data"), STARTUP_SECONDS, "the webserver")["assetNodes"]
+        params = {
+            "selector": {
+                "repositoryLocationName": "probablyfresh",
+                "repositoryName": "__repository__",
+                "pipelineName": "__ASSET_JOB",
+                "assetSelection": [{"path": node["assetKey"]["path"]} for node in nodes],
+                "assetCheckSelection": [
+                    {"assetKey": {"path": node["assetKey"]["path"]}, "name": check["name"]}
+                    for node in nodes
+                    for check in node["assetChecksOrError"].get("checks", [])
+                ],
+            },
+            "runConfigData": {"ops": {"generated_json_files": {"config": {"purchases": purchases}}}},
+        }
+        launched = graphql(LAUNCH, params=params)["data"]["launchPipelineExecution"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"Materialize all was refused: {launched}")
+        run_id = launched["run"]["runId"]
+        return wait_until(lambda: _finished(graphql(RUN, id=run_id)["data"]["runOrError"]), RUN_SECONDS, "the run")
+
+
+def _finished(run: dict) -> dict | None:
+    return run if run["status"] in DONE else None
+
+
+@contextmanager
+def dev_server(state: Path) -> Iterator:
+    """`make dev` on `state`, on a free port of 127.0.0.1; yields a GraphQL caller."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "probablyfresh_dagster.dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    log = (state.parent / "dev.log").open("w")
+    dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment(state), stdout=log, stderr=subprocess.STDOUT)
+
+    def graphql(query: str, **variables) -> dict:
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
+
+    try:
+        yield graphql
+    finally:
+        dev.send_signal(signal.SIGINT)  # dev.py stops the whole of `dagster dev` within seconds
+        dev.wait(60)
+        log.close()
+
+
+def wait_until(probe, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if found := probe():
+                return found
+        except OSError:  # the webserver is not listening yet
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} did not answer within {timeout:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
