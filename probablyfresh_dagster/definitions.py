@@ -4,7 +4,7 @@ import dagster as dg
 
 from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
-from probablyfresh_dagster.checks import standalone_checks
+from probablyfresh_dagster.checks import CHECKS_JOB, standalone_checks
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
 from probablyfresh_dagster.sensors import SENSORS
@@ -16,7 +16,7 @@ pipeline_job = dg.define_asset_job(
     description="Generate the files and carry every entity from JSON to MART, with every check.",
 )
 checks_job = dg.define_asset_job(
-    "checks",
+    CHECKS_JOB,
     selection=dg.AssetSelection.all_asset_checks(),
     description="Every asset check on what the assets hold now, materializing nothing (`make check`).",
 )

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import dagster as dg
 
+from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import ENTITIES
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)}
     )
     definitions = dg.Definitions.merge(build_definitions(settings), loggers)
-    job = definitions.resolve_job_def("checks" if args.checks else "pipeline")
+    job = definitions.resolve_job_def(CHECKS_JOB if args.checks else "pipeline")
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
     if not args.checks:
         run_config["ops"] = {"generated_json_files": {"config": generator}}

@@ -13,6 +13,7 @@ is requested again only when its input changes (or rerun by hand).
 import dagster as dg
 
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
+from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.entities import ENTITIES, Entity
 from probablyfresh_dagster.landing import folder_fingerprint, landing_files
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
@@ -40,8 +41,14 @@ def _assets(entity: Entity, stages: tuple[str, ...]) -> list[dg.AssetKey]:
 
 def _run_that_will_load(runs: list[dg.DagsterRun], asset: dg.AssetKey) -> str | None:
     """The id of an unfinished run among `runs` that will materialize `asset`; a run without an
-    asset selection runs its whole job."""
-    return next((r.run_id for r in runs if r.asset_selection is None or asset in r.asset_selection), None)
+    asset selection runs its whole job, which materializes every asset but in the checks job."""
+
+    def loads(run: dg.DagsterRun) -> bool:
+        if run.asset_selection is None:
+            return run.job_name != CHECKS_JOB
+        return asset in run.asset_selection
+
+    return next((run.run_id for run in runs if loads(run)), None)
 
 
 def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource, fingerprint: str) -> bool:

@@ -21,11 +21,13 @@ def test_the_checks_job_judges_what_the_assets_hold_and_materializes_nothing(loa
     checks = check_results(result)
     assert set(checks) == {key.to_user_string() for key in loaded.defs.resolve_asset_graph().asset_check_keys}
     assert all(check.passed for check in checks.values())
-    assert checks["stores_mart:stores_count"].description == "45 stores: almost 30, maybe 15 — expected almost 30, maybe 15"
+    stores = checks["stores_mart:stores_count"].description
+    assert stores == "45 stores: almost 30, maybe 15 — expected almost 30, maybe 15"
 
 
 def test_expectations_set_in_the_launchpad_decide_and_the_description_says_why(loaded):
-    result = loaded.check(store_networks={"Большая Пикча": 30, "Маленькая Пикча": 15}, min_purchases=300)
+    networks = {"Большая Пикча": 30, "Маленькая Пикча": 15}
+    result = loaded.check(store_networks=networks, min_purchases=300)
     failed = {key: check for key, check in check_results(result).items() if not check.passed}
     assert set(failed) == {"stores_mart:stores_count", "purchases_mart:purchases_minimum"}
     assert failed["stores_mart:stores_count"].description == (

@@ -7,6 +7,7 @@ import pytest
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.landing import folder_fingerprint
@@ -35,27 +36,22 @@ def _selected(request: dg.RunRequest) -> set[str]:
     return {key.to_user_string() for key in request.asset_selection}
 
 
-PIPELINE_ORIGIN = RemoteJobOrigin(
-    RemoteRepositoryOrigin(
-        InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(module_name="probablyfresh_dagster.definitions", attribute="defs")
-        ),
-        "__repository__",
-    ),
-    "pipeline",
+REPOSITORY_ORIGIN = RemoteRepositoryOrigin(
+    InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="probablyfresh_dagster.definitions", attribute="defs")),
+    "__repository__",
 )
-"""Where the pipeline job comes from. Dagster refuses a queued run without one, and builds one only
+"""Where the jobs come from. Dagster refuses a queued run without one, and builds one only
 from a loaded workspace, hence the internal classes here."""
 
 
-def _run_record(platform, status: dg.DagsterRunStatus, assets: str | None) -> dg.DagsterRun:
-    """A run of the pipeline job recorded in `status`, as the daemon queues or starts one; nothing
-    executes it. `assets` is its selection, None for the whole job (as `make run` starts it)."""
+def _run_record(platform, status: dg.DagsterRunStatus, assets: str | None, job: str = "pipeline") -> dg.DagsterRun:
+    """A run of `job` recorded in `status`, as the daemon queues or starts one; nothing executes
+    it. `assets` is its selection, None for the whole job (as `make run` starts it)."""
     run = dg.DagsterRun(
-        job_name="pipeline",
+        job_name=job,
         status=status,
         asset_selection=frozenset(dg.AssetKey(asset) for asset in assets.split()) if assets else None,
-        remote_job_origin=PIPELINE_ORIGIN,
+        remote_job_origin=RemoteJobOrigin(REPOSITORY_ORIGIN, job),
     )
     return platform.instance.add_run(run)
 
@@ -158,6 +154,10 @@ def test_a_run_of_the_whole_job_holds_both_sensors_back_until_it_ends(platform):
     assert platform.run(PUBLISH_PURCHASES).success
     path = platform.settings.data_dir / "purchases" / "ord-00003.json"
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+
+    _run_record(platform, dg.DagsterRunStatus.STARTED, None, job=CHECKS_JOB)  # materializes nothing
+    assert sorted(_entities(_evaluate(json_files_sensor, platform))) == sorted(e.name for e in ENTITIES)
+    assert _entities(_evaluate(kafka_lag_sensor, platform, "kafka")) == ["purchases"]
 
     whole_job = _run_record(platform, dg.DagsterRunStatus.STARTED, None)
     assert isinstance(_evaluate(json_files_sensor, platform), dg.SkipReason)

@@ -8,6 +8,9 @@ import dagster as dg
 
 from probablyfresh_dagster.checks.business import every_store_has_a_customer
 
+CHECKS_JOB = "checks"
+"""The job of every check alone, which materializes nothing (`make check`)."""
+
 
 def standalone_checks() -> list[dg.AssetChecksDefinition]:
     return [every_store_has_a_customer]

@@ -62,5 +62,6 @@ def expectations_from_env() -> Expectations:
     if not isinstance(fields, dict):
         raise ValueError(f"{EXPECTATIONS_ENV} must be a JSON object of Expectations fields, got {raw!r}")
     if unknown := sorted(set(fields) - set(Expectations.model_fields)):
-        raise ValueError(f"{EXPECTATIONS_ENV}: no such expectation {', '.join(unknown)}; known: {', '.join(Expectations.model_fields)}")
+        known = ", ".join(Expectations.model_fields)
+        raise ValueError(f"{EXPECTATIONS_ENV}: no such expectation {', '.join(unknown)}; known: {known}")
     return Expectations(**fields)
