@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
-from probablyfresh_dagster.sql import query
+from probablyfresh_dagster.resources.expectations import Expectations
+from probablyfresh_dagster.sql import query, run_script
 
 KEYS_SHOWN = 10
 
@@ -106,6 +106,7 @@ def business_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
 def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Expectations) -> dg.AssetCheckResult:
     minimum = expectations.customers_per_store
     with clickhouse.client() as client:
+        run_script(client, "customer_stores")
         short = query(client, "queries/stores_without_customers", minimum=minimum).result_rows
         stores = query(client, "queries/table_rows", table=STORES.mart_table).first_row[0]
         unmatched, first = query(client, "queries/customers_without_store", limit=KEYS_SHOWN).first_row
