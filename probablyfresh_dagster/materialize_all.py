@@ -58,9 +58,8 @@ def environment(state: Path) -> dict[str, str]:
     home = state / "dagster_home"
     home.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PROBABLYFRESH_STATE": str(state / "state")}
-    env["PROBABLYFRESH_DATA"] = str(state / "data")
-    return env
+    folders = {"DAGSTER_HOME": home, "PROBABLYFRESH_STATE": state / "state", "PROBABLYFRESH_DATA": state / "data"}
+    return {**os.environ, **{name: str(folder) for name, folder in folders.items()}}
 
 
 def time_make_run(state: Path, purchases: int) -> float:

@@ -1,13 +1,14 @@
 """`E_clickhouse_raw` (Kafka -> RAW table) and `E_mart` (RAW -> cleaned, de-duplicated MART),
 each with the checks of what it computed, judged in the same step (see `checks`)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import cache, partial
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster import mart_load
-from probablyfresh_dagster.assets.catalog import OWNERS, column_schema, table_name
+from probablyfresh_dagster.assets.catalog import column_schema, stage_spec
 from probablyfresh_dagster.checks.business import BUSINESS_CHECKS, business_checks
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.checks.pipeline import (
@@ -37,17 +38,13 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=entity.asset("clickhouse_raw"),
         specs=[
-            dg.AssetSpec(
-                entity.asset("clickhouse_raw"),
-                deps=[entity.asset("kafka_topic")],
-                group_name=entity.name,
-                kinds={"clickhouse"},
-                owners=OWNERS,
-                metadata=table_name(entity.raw_table),
+            stage_spec(
+                entity,
+                "clickhouse_raw",
+                "clickhouse",
+                f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published.",
+                table=entity.raw_table,
                 code_version=code_version("raw"),
-                description=(
-                    f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published."
-                ),
             )
         ],
         check_specs=raw_checks(entity),
@@ -91,19 +88,15 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=entity.asset("mart"),
         specs=[
-            dg.AssetSpec(
-                entity.asset("mart"),
-                deps=[entity.asset("clickhouse_raw")],
-                group_name=entity.name,
-                kinds={"clickhouse"},
-                owners=OWNERS,
-                metadata=table_name(entity.mart_table),
+            stage_spec(
+                entity,
+                "mart",
+                "clickhouse",
+                f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
+                f"`{entity.key}` (read with FINAL); the RAW rows the rules refuse, with the reason, in "
+                f"`mart_rejects`; and this run's `duplicates_log` row.",
+                table=entity.mart_table,
                 code_version=code_version(*MART_SQL, f"marts/{entity.name}"),
-                description=(
-                    f"ClickHouse {', '.join(f'`{t}`' for t in entity.marts)}: cleaned, typed, one row per "
-                    f"`{entity.key}` (read with FINAL); the RAW rows the rules refuse, with the reason, in "
-                    f"`mart_rejects`; and this run's `duplicates_log` row."
-                ),
             )
         ],
         check_specs=[*mart_checks(entity), *business_checks(entity)],
@@ -121,13 +114,15 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
     ):
         checks = {key.name for key in context.selected_asset_check_keys}
         with clickhouse.client() as client:
+            # What became of each RAW key: it scans all of RAW, so the step reads it once, after the load.
+            fates = cache(partial(mart_load.key_fates, client, entity))
             if context.selected_asset_keys:
-                yield _load_mart(context, entity, client)
+                yield _load_mart(context, entity, client, fates)
             if DUPLICATE_SHARE in checks:
                 yield duplicate_share(entity, client, expectations.duplicate_threshold_percent)
             if COUNTS_RECONCILE in checks:
                 with mongo.open() as store, kafka.open() as log:
-                    yield counts_reconcile(entity, files, store, log, client)
+                    yield counts_reconcile(entity, files, store, log, client, fates())
             yield from _business(entity, checks, client, expectations)
 
     return mart
@@ -139,7 +134,9 @@ def _business(entity: Entity, checks: set[str], client: Client, expectations: Ex
         yield business.judge(client, expectations)
 
 
-def _load_mart(context: dg.AssetExecutionContext, entity: Entity, client: Client) -> dg.MaterializeResult:
+def _load_mart(
+    context: dg.AssetExecutionContext, entity: Entity, client: Client, fates: Callable[[], dict[str, mart_load.KeyFate]]
+) -> dg.MaterializeResult:
     run_id = context.run.run_id
     mart_load.prepare(client, entity)
     ranges = mart_load.unjudged_ranges(client, entity)
@@ -151,7 +148,7 @@ def _load_mart(context: dg.AssetExecutionContext, entity: Entity, client: Client
         f"{table}_rows": query(client, "queries/table_rows", table=table).first_row[0] for table in entity.marts
     }
     rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=REJECTS_SHOWN)
-    rejected_keys = mart_load.key_fates(client, entity).get(mart_load.REJECTED, mart_load.NO_KEYS).keys
+    rejected_keys = fates().get(mart_load.REJECTED, mart_load.NO_KEYS).keys
     preview = query(client, "queries/preview", table=entity.mart_table, limit=5)
     rows = metadata[f"{entity.mart_table}_rows"]
     judged = sum(r.upper - r.lower for r in ranges)

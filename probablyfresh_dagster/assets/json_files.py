@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from probablyfresh_dagster.assets.catalog import OWNERS
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.generator import GeneratorConfig, generate, resolve_seed
 from probablyfresh_dagster.resources.files import FilesResource
@@ -16,6 +17,7 @@ from probablyfresh_dagster.resources.files import FilesResource
             entity.asset("json_files"),
             group_name=entity.name,
             kinds={"json"},
+            owners=OWNERS,
             description=(
                 f"Generated {entity.name} under data/{entity.name}/: one JSON file per record, or one"
                 " JSON-lines batch file (config `format`)."

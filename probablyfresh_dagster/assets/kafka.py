@@ -3,7 +3,7 @@
 import dagster as dg
 import orjson
 
-from probablyfresh_dagster.assets.catalog import OWNERS
+from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.checks.pipeline import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
@@ -23,16 +23,12 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=entity.asset("kafka_topic"),
         specs=[
-            dg.AssetSpec(
-                entity.asset("kafka_topic"),
-                deps=[entity.asset("mongo_collection")],
-                group_name=entity.name,
-                kinds={"kafka"},
-                owners=OWNERS,
-                description=(
-                    f"Kafka topic `{entity.name}`: each new or changed document once, keyed by "
-                    f"`{entity.key}`, phone and email normalized and Fernet-encrypted."
-                ),
+            stage_spec(
+                entity,
+                "kafka_topic",
+                "kafka",
+                f"Kafka topic `{entity.name}`: each new or changed document once, keyed by "
+                f"`{entity.key}`, phone and email normalized and Fernet-encrypted.",
             )
         ],
         check_specs=kafka_checks(entity),

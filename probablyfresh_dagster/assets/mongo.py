@@ -7,10 +7,11 @@ the recorded fingerprint stale, so the sensor loads again rather than missing th
 
 import dagster as dg
 
-from probablyfresh_dagster.markdown import markdown_table
+from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import folder_fingerprint, read_documents, replacing_reject_log
+from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.files import FilesResource
 
@@ -19,12 +20,16 @@ FOLDER_FINGERPRINT = "folder_fingerprint"
 
 
 def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
-    @dg.asset(
+    @dg.multi_asset(
         name=entity.asset("mongo_collection"),
-        deps=[entity.asset("json_files")],
-        group_name=entity.name,
-        kinds={"mongodb"},
-        description=f"MongoDB collection `{entity.name}`: one document per file, `{entity.key}` indexed.",
+        specs=[
+            stage_spec(
+                entity,
+                "mongo_collection",
+                "mongodb",
+                f"MongoDB collection `{entity.name}`: one document per file, `{entity.key}` indexed.",
+            )
+        ],
     )
     def mongo_collection(
         context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource
@@ -57,6 +62,6 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
                     width=200,
                 )
             )
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(asset_key=entity.asset("mongo_collection"), metadata=metadata)
 
     return mongo_collection

@@ -13,7 +13,6 @@ from itertools import islice
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.checks.reconcile import (
     FILES_TO_MONGO,
     KAFKA_TO_RAW,
@@ -26,7 +25,8 @@ from probablyfresh_dagster.checks.reconcile import (
 )
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.landing import source_ids
-from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate, key_fates
+from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate
+from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.pii import CLEAR_EMAIL, CLEAR_PHONE
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.documents import DocumentStore
@@ -42,27 +42,22 @@ _CLEAR_PII = re.compile(f"{CLEAR_EMAIL}|{CLEAR_PHONE}")
 
 def kafka_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
     return [
-        dg.AssetCheckSpec(
-            NO_CLEAR_TEXT_PII,
-            asset=entity.asset("kafka_topic"),
-            blocking=True,
-            description=(
-                f"A sample of the topic's messages (by default {KAFKA_PII_SAMPLE}, spread evenly over every "
-                "partition from its first offset to its last) holds no clear-text email or phone."
-            ),
+        _pii_check(
+            entity,
+            "kafka_topic",
+            f"A sample of the topic's messages (by default {KAFKA_PII_SAMPLE}, spread evenly over every "
+            "partition from its first offset to its last) holds no clear-text email or phone.",
         )
     ]
 
 
 def raw_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(
-            NO_CLEAR_TEXT_PII,
-            asset=entity.asset("clickhouse_raw"),
-            blocking=True,
-            description="No RAW payload holds a clear-text email or phone.",
-        )
-    ]
+    return [_pii_check(entity, "clickhouse_raw", "No RAW payload holds a clear-text email or phone.")]
+
+
+def _pii_check(entity: Entity, stage: str, description: str) -> dg.AssetCheckSpec:
+    """Blocking: a leak stops the chain before the next stage copies it."""
+    return dg.AssetCheckSpec(NO_CLEAR_TEXT_PII, asset=entity.asset(stage), blocking=True, description=description)
 
 
 def mart_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
@@ -143,9 +138,9 @@ def duplicate_share(entity: Entity, client: Client, threshold_percent: float) ->
 
 
 def counts_reconcile(
-    entity: Entity, files: FilesResource, store: DocumentStore, log: EventLog, client: Client
+    entity: Entity, files: FilesResource, store: DocumentStore, log: EventLog, client: Client, fates: dict[str, KeyFate]
 ) -> dg.AssetCheckResult:
-    fates = key_fates(client, entity)
+    """`fates`: `mart_load.key_fates` of the entity, which its MART step has already read."""
     figures = _stage_counts(entity, files, store, log, client, fates)
     agree = {
         FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
