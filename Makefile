@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run check dev test test-fast test-servers generate benchmark benchmark-ui clean up down lock
+.PHONY: run check purge-pii dev test test-fast test-servers generate benchmark benchmark-ui clean up down lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
@@ -17,6 +17,9 @@ run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize ev
 
 check: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## run every check on what the assets hold now, materializing nothing
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run --checks
+
+purge-pii: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## remove clear-text phones and emails from the topics and RAW (ENTITY=customers; default all)
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run --purge-pii $(ENTITY)
 
 # `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state

@@ -20,17 +20,14 @@ from probablyfresh_dagster.schema import (
     Text,
 )
 
-PiiPath = tuple[str, ...]
-
-
 @dataclass(frozen=True)
 class Entity:
     name: str
     """Folder under the data root, MongoDB collection, Kafka topic and table prefix."""
     key: str
     """The natural key field of a source document."""
-    pii: tuple[PiiPath, ...] = ()
-    """Paths to the phone and email fields that are normalized and encrypted before Kafka."""
+    pii: tuple[str, ...] = ()
+    """The source documents' personal fields (dotted paths): the defaults of `Expectations.pii_fields`."""
     marts: tuple[str, ...] = ()
     """The MART tables built from this entity's RAW table (the first one is keyed by `key`)."""
     schema: Record = field(kw_only=True)
@@ -63,7 +60,7 @@ ADDRESS = {"city": TEXT, "street": TEXT, "house": TEXT, "postal_code": TEXT}
 STORES = Entity(
     "stores",
     "store_id",
-    pii=(("manager", "phone"), ("manager", "email")),
+    pii=("manager.phone", "manager.email"),
     marts=("stores_mart",),
     schema=Record({
         "store_id": NON_BLANK,
@@ -106,7 +103,7 @@ PRODUCTS = Entity(
 CUSTOMERS = Entity(
     "customers",
     "customer_id",
-    pii=(("phone",), ("email",)),
+    pii=("phone", "email"),
     marts=("customers_mart",),
     schema=Record({
         "customer_id": NON_BLANK,
@@ -128,7 +125,7 @@ CUSTOMERS = Entity(
 PURCHASES = Entity(
     "purchases",
     "purchase_id",
-    pii=(("customer", "phone"), ("customer", "email")),
+    pii=("customer.phone", "customer.email"),
     marts=("purchases_mart", "purchase_items_mart"),
     schema=Record({
         "purchase_id": NON_BLANK,

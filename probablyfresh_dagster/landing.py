@@ -17,8 +17,11 @@ The landing zone holds two kinds of file, side by side in an entity's folder:
 
 Nothing a record holds stops the load. A record is set aside, with its file, line, record (the
 natural key when it is known), field and reason, when it is over the size limit, cannot be read,
-is not strict JSON (RFC 8259 in UTF-8, a leading BOM allowed), holds what a store downstream
-cannot (`storable`) or breaks its entity's schema (`schema`). A compressed file that breaks
+is not strict JSON (RFC 8259 in UTF-8, a leading BOM allowed), repeats a field name within an
+object (JSON parsers keep the last value: which one was meant is unknown), holds what a store
+downstream cannot (`storable`), breaks its entity's schema (`schema`), holds a declared personal
+field that is not a string, or holds a phone or an email outside its declared personal fields
+(`pii_scan`), which would otherwise be published in clear. A compressed file that breaks
 (truncated, corrupt) is set aside at the line where it broke; the lines read before flow on. The
 file itself stays where it is.
 
@@ -46,8 +49,10 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.pii import PiiFields, check_declared_are_text
+from probablyfresh_dagster.pii_scan import clear_text_kind, undeclared_clear_text
 from probablyfresh_dagster.resources.documents import SourceDocument
-from probablyfresh_dagster.schema import Clock, Invalid
+from probablyfresh_dagster.schema import Clock, FieldPath, Invalid
 from probablyfresh_dagster.storable import check_storable
 
 FILE = "(file)"
@@ -192,10 +197,14 @@ def source_ids(folder: Path, max_record_bytes: int) -> Iterator[str]:
             yield source_id(os.path.basename(file_label(entry.path)), None)
 
 
+UNDECLARED = "outside the declared personal fields (expectations: pii_fields)"
+
+
 def read_documents(
-    entity: Entity, folder: Path, rejects: RejectLog, max_record_bytes: int
+    entity: Entity, folder: Path, rejects: RejectLog, max_record_bytes: int, personal: PiiFields
 ) -> Iterator[SourceDocument]:
-    """The documents of the folder's valid records; every other record goes to `rejects`."""
+    """The documents of the folder's valid records; every other record goes to `rejects`.
+    `personal`: the entity's declared personal fields, the only ones that may hold a phone or email."""
     clock = Clock.current()
     for source in sources(folder, max_record_bytes):
         body = None
@@ -203,13 +212,56 @@ def read_documents(
             if isinstance(source.data, Invalid):
                 raise source.data
             body = parse(source.data, FILE if source.line is None else LINE)
-            check_storable(body)
+            check_unique_names(source.data, body, check_storable(body))
             entity.schema.check(body, clock)
+            check_declared_are_text(body, personal)
+            if found := undeclared_clear_text(source.data, body, personal):
+                raise found.invalid(UNDECLARED)
         except Invalid as invalid:
             key = natural_key(entity, body)
             rejects.add(Rejection(source.file, key, invalid.field, invalid.reason, source.line))
         else:
             yield SourceDocument(source.source_id, body[entity.key], body)
+
+
+def check_unique_names(data: bytes, document: Any, strings: int) -> None:
+    """`Invalid` at a field name that an object of the document's JSON text holds twice.
+
+    In a text without `\\`, each `"` opens or closes one of its strings (field names included), so
+    it has exactly twice as many `"` as the parsed document has strings (`check_storable` counts
+    them), unless a repeated name was dropped, and with it whatever it held. Only a text with an
+    escape or a repeated name is parsed again, by the standard library, which sees every name.
+    """
+    if b"\\" not in data and data.count(b'"') == 2 * strings:
+        return
+    repeated = _repeated_name(json.loads(data.decode("utf-8-sig"), object_pairs_hook=_NamesChecked), ())
+    if repeated is not None:
+        raise Invalid("field name repeated in one object: which value was meant is unknown", repeated)
+
+
+class _NamesChecked(dict):
+    """An object as the standard library parses it, with the first field name it repeats, if any."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.repeated: str | None = None
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                self.repeated = name
+                break
+            seen.add(name)
+
+
+def _repeated_name(value: Any, path: FieldPath) -> FieldPath | None:
+    """The path of the first repeated field name under `value`."""
+    if isinstance(value, _NamesChecked) and value.repeated is not None:
+        return (*path, value.repeated)
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for part, child in children:
+        if (found := _repeated_name(child, (*path, part))) is not None:
+            return found
+    return None
 
 
 def read_file(path: str | Path, max_file_bytes: int) -> bytes:
@@ -310,8 +362,12 @@ def parse(data: bytes, whole: str = FILE) -> Any:
 
 
 def natural_key(entity: Entity, body: Any) -> str | None:
+    """The record's key as a report may show it: None when missing, blank, or holding a phone or an
+    email (a report never shows one)."""
     key = body.get(entity.key) if isinstance(body, dict) else None
-    return key if isinstance(key, str) and key.strip() else None
+    if not isinstance(key, str) or not key.strip() or clear_text_kind(key.encode()):
+        return None
+    return key
 
 
 def file_label(path: str | Path) -> str:

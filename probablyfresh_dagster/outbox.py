@@ -13,6 +13,9 @@ Kafka is the record of what was published, and MongoDB only catches up with it:
 3. Publish what is still pending, one batch per Kafka transaction; after each commit, mark the
    batch and move the checkpoint past it.
 
+A document `encode` refuses (`Invalid`: it would publish a phone or an email in clear) is withheld:
+not published, left pending, and named in the result; the rest of its batch is published.
+
 A kill before a commit leaves nothing visible (the batch is aborted by the next fence, and read
 `read_committed` meanwhile); a kill after it leaves messages that step 2 of the next run finds.
 Either way the version reaches Kafka once, and RAW, which resumes from its own offsets, once.
@@ -22,13 +25,15 @@ On the embedded log a batch is one SQLite transaction, which gives the same two 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.resources.documents import DocumentStore, DocumentVersion, PendingDocument
 from probablyfresh_dagster.resources.events import EventLog, Message, OutgoingMessage, next_offsets
+from probablyfresh_dagster.schema import Invalid
 
 SOURCE_ID, VERSION = "source_id", "version"
+WITHHELD_SHOWN = 10
 """The headers naming the document version a message publishes."""
 
 
@@ -38,6 +43,10 @@ class Publication:
     """Versions published by this run."""
     recovered: int
     """Versions found past the checkpoint: published by a run that died before recording it."""
+    withheld: int = 0
+    """Documents `encode` refused; they stay pending."""
+    first_withheld: list[tuple[str, Invalid]] = field(default_factory=list)
+    """The source id of the first `WITHHELD_SHOWN` of them, and why."""
 
 
 def transactional_id(entity: Entity) -> str:
@@ -54,23 +63,29 @@ def publish_pending(
     """Publish every pending version of the entity's documents to its topic, as above, in
     transactions of `batch_size` messages."""
     topic, producer = entity.name, transactional_id(entity)
+    withheld, first_withheld = 0, []
     with store.publish_lease(entity.name):
         log.fence(producer)
         recovered, checkpoint = _recover(entity, store, log, batch_size)
         published = 0
         for documents in store.pending(entity.name, batch_size):
-            messages = [
-                OutgoingMessage(
-                    key=document.body[entity.key],
-                    value=encode(document),
-                    headers=((SOURCE_ID, document.source_id), (VERSION, document.content_hash)),
-                )
-                for document in documents
-            ]
-            checkpoint = checkpoint | log.publish(topic, messages, transactional_id=producer)
-            store.mark_published(entity.name, [document.version for document in documents], checkpoint)
-            published += len(documents)
-    return Publication(published, recovered)
+            messages, versions = [], []
+            for document in documents:
+                try:
+                    value = encode(document)
+                except Invalid as refused:
+                    withheld += 1
+                    if len(first_withheld) < WITHHELD_SHOWN:
+                        first_withheld.append((document.source_id, refused))
+                    continue
+                headers = ((SOURCE_ID, document.source_id), (VERSION, document.content_hash))
+                messages.append(OutgoingMessage(key=document.body[entity.key], value=value, headers=headers))
+                versions.append(document.version)
+            if messages:
+                checkpoint = checkpoint | log.publish(topic, messages, transactional_id=producer)
+                store.mark_published(entity.name, versions, checkpoint)
+            published += len(messages)
+    return Publication(published, recovered, withheld, first_withheld)
 
 
 def _recover(entity: Entity, store: DocumentStore, log: EventLog, batch_size: int) -> tuple[int, dict[int, int]]:
@@ -80,7 +95,7 @@ def _recover(entity: Entity, store: DocumentStore, log: EventLog, batch_size: in
     end = log.end_offsets(entity.name)
     found, checkpoint = 0, stored
     for batch in log.read(entity.name, stored, end, batch_size):
-        versions = [version for version in map(_version, batch) if version]
+        versions = [version for version in map(published_version, batch) if version]
         checkpoint = checkpoint | next_offsets(batch)
         store.mark_published(entity.name, versions, checkpoint)
         found += len(versions)
@@ -89,7 +104,7 @@ def _recover(entity: Entity, store: DocumentStore, log: EventLog, batch_size: in
     return found, end
 
 
-def _version(message: Message) -> DocumentVersion | None:
+def published_version(message: Message) -> DocumentVersion | None:
     """The version a message publishes; None for a message from another producer."""
     headers = dict(message.headers)
     if SOURCE_ID in headers and VERSION in headers:

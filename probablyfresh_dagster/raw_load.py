@@ -8,6 +8,11 @@ ClickHouse itself holds for the partition are the only ones inserted, so the re-
 are dropped (and the table's sorting key collapses any copy that two loaders racing past this
 guard could still write).
 
+A message holding a clear-text phone or email (`pii_scan`: another producer's, or one an older
+version published) is never copied into RAW: it is set aside in `raw_set_aside`, by its coordinates,
+with the field and why, in the same step as its batch's insert, and the rest of the batch loads. So
+no message can stop the entity; `make purge-pii` removes it from the log (`purge_pii`).
+
 While ClickHouse inserts one batch, the next is consumed: chDB and the HTTP client leave the GIL
 while the insert runs, so reading and decoding messages overlaps it. A batch is sent only once the
 one before it is stored and committed, so an insert that fails leaves nothing stored above it.
@@ -17,15 +22,21 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, clear_text_kind
 from probablyfresh_dagster.resources.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import query, run_script
 
 CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 """The Kafka consumer group of the RAW loaders; its committed offsets are what ClickHouse has."""
+
+KEY = "(key)"
+"""The field a set-aside message names when its key holds the clear text."""
+SET_ASIDE = "never loaded into RAW"
 
 RAW_INSERT_ROWS = 3_000
 """Messages per RAW insert (and per offset commit). Each insert makes a part for ClickHouse to
@@ -38,6 +49,7 @@ peaked at 795 MiB (at 100k: 3.5-3.7 s against 4.0 s). Inserting one batch at a t
 def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RAW_INSERT_ROWS) -> int:
     """Insert the entity's unread messages into its RAW table, as above; the rows inserted."""
     run_script(client, "raw", table=entity.raw_table)
+    run_script(client, "raw_set_aside")
     stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
     end = log.end_offsets(entity.name)
     inserted = 0
@@ -47,17 +59,55 @@ def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RA
             if sent:
                 inserted += _commit_once_stored(log, entity, *sent)
             fresh = [m for m in batch if m.offset >= stored.get(m.partition, 0)]
-            sent = (inserter.submit(_insert, client, entity.raw_table, fresh), next_offsets(batch))
+            sent = (inserter.submit(_insert, client, entity.raw_table, *_screened(entity, fresh)), next_offsets(batch))
         if sent:
             inserted += _commit_once_stored(log, entity, *sent)
     log.commit(entity.name, CLICKHOUSE_GROUP, end)
     return inserted
 
 
-def _insert(client: Client, table: str, messages: list[Message]) -> int:
-    if messages:
-        client.raw_insert(table, RAW_COLUMNS, raw_rows(messages), fmt=ROW_BINARY)
-    return len(messages)
+def _screened(entity: Entity, messages: list[Message]) -> tuple[list[Message], list[dict[str, object]]]:
+    """The messages without clear text, and a `raw_set_aside` row for each of the others."""
+    clean, set_aside = [], []
+    for message in messages:
+        found = clear_text(message)
+        if found is None:
+            clean.append(message)
+        else:
+            set_aside.append(set_aside_row(entity, message, found))
+    return clean, set_aside
+
+
+def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]]) -> int:
+    """Insert the clean messages and record the others; the rows inserted."""
+    if clean:
+        client.raw_insert(table, RAW_COLUMNS, raw_rows(clean), fmt=ROW_BINARY)
+    record_set_aside(client, set_aside)
+    return len(clean)
+
+
+def record_set_aside(client: Client, rows: list[dict[str, object]]) -> None:
+    if rows:
+        run_script(client, "raw_load/set_aside", rows=b"\n".join(map(orjson.dumps, rows)).decode())
+
+
+def clear_text(message: Message) -> ClearText | None:
+    """Where the message (its key, then its value) holds a clear-text phone or email, if it does."""
+    if kind := clear_text_kind(message.key.encode()):
+        return ClearText((KEY,), kind)
+    return clear_text_in_message(message.value)
+
+
+def set_aside_row(entity: Entity, message: Message, found: ClearText) -> dict[str, object]:
+    invalid = found.invalid(SET_ASIDE)
+    return {
+        "entity": entity.name,
+        "partition": message.partition,
+        "offset": message.offset,
+        "key": "" if found.path == (KEY,) else message.key,
+        "field": invalid.field,
+        "reason": invalid.reason,
+    }
 
 
 def _commit_once_stored(log: EventLog, entity: Entity, insert: Future[int], offsets: dict[int, int]) -> int:

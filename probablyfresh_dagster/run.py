@@ -1,6 +1,7 @@
 """`make run`: materialize every asset, run every check, print a summary; exit 1 if a check failed.
 
 `make check` (`--checks`) runs the checks alone on what the assets hold now (the `checks` job).
+`make purge-pii` (`--purge-pii [ENTITY ...]`) runs the `purge_pii` job (see `purge_pii`).
 
 Runs the `pipeline` job in this process against the Dagster instance in `DAGSTER_HOME`, so the
 runs, materializations and check results show up in `make dev` afterwards. Before and while it
@@ -18,8 +19,9 @@ import dagster as dg
 from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import BY_NAME, ENTITIES
 from probablyfresh_dagster.pool_waits import pool_wait_logger
+from probablyfresh_dagster.purge_pii import PURGE_JOB
 from probablyfresh_dagster.run_launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.settings import Settings, load_env_file
 
@@ -29,8 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="generator seed (default: SEED env, then 42)")
     parser.add_argument("--purchases", type=int, help="purchases to generate (default 200)")
     parser.add_argument("--checks", action="store_true", help="only run the checks, materializing nothing")
+    parser.add_argument(
+        "--purge-pii",
+        nargs="*",
+        metavar="ENTITY",
+        help="only remove clear-text phones and emails from these entities' topics and RAW (default: every entity)",
+    )
     args = parser.parse_args(argv)
     load_env_file()
+    if args.purge_pii is not None:
+        if unknown := sorted(set(args.purge_pii) - set(BY_NAME)):
+            parser.error(f"no such entity {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+        return purge_pii(args.purge_pii or list(BY_NAME))
     generator = {k: v for k, v in {"seed": args.seed, "purchases": args.purchases}.items() if v is not None}
     if args.checks and generator:
         parser.error("--checks materializes nothing: --seed and --purchases do not apply")
@@ -51,6 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(result, time.monotonic() - started, settings)
     checks = result.get_asset_check_evaluations()
     return 0 if result.success and checks and all(c.passed for c in checks) else 1
+
+
+def purge_pii(entities: list[str]) -> int:
+    """Run the `purge_pii` job in this process; print what it did, or why it refused."""
+    job = build_definitions(Settings.from_env()).resolve_job_def(PURGE_JOB)
+    run_config = {"ops": {"purge_clear_pii": {"config": {"entities": entities}}}}
+    with watching_dead_runs(instance := dg.DagsterInstance.get()):
+        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+    if not result.success:
+        error = next(event for event in result.all_events if event.is_step_failure).step_failure_data.error
+        while error.cause is not None:
+            error = error.cause
+        print(f"make purge-pii: {error.message.strip()}", file=sys.stderr)
+        return 1
+    print("\n".join(result.output_for_node("purge_clear_pii")))
+    return 0
 
 
 def watching_dead_runs(instance: dg.DagsterInstance) -> AbstractContextManager[None]:

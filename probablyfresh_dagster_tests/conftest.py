@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
 from .servers import running
 
@@ -67,6 +67,18 @@ def loaded_platform(root: Path) -> Platform:
     with local_platform(root) as platform:
         assert platform.run().success
     return platform
+
+
+def use_local_state(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point `make run`'s entry point (and any `Settings.from_env`) at `root`: the state and data
+    folders a `make_platform(root)` uses, and a DAGSTER_HOME with the local instance's settings."""
+    home = root / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("PROBABLYFRESH_STATE", str(root / "state"))
+    monkeypatch.setenv("PROBABLYFRESH_DATA", str(root / "data"))
+    monkeypatch.delenv("FERNET_KEY", raising=False)
 
 
 @pytest.fixture

@@ -374,3 +374,21 @@ def test_a_published_batch_is_readable_as_soon_as_publish_returns(log: EventLog,
         written = publish(log, topic, keyed(PARTITIONS * 4, f"round-{round_}"), transactional_id=transactional_id)
         ends = log.end_offsets(topic)
         assert all(ends[partition] >= offset for partition, offset in written.items()), (round_, written, ends)
+
+
+def test_deleting_records_moves_the_log_start_and_keeps_the_end(log: EventLog, topic: str, group: str) -> None:
+    assert log.beginning_offsets(topic) == dict.fromkeys(range(PARTITIONS), 0)
+    ends = publish(log, topic, keyed(30))
+    busiest = max(ends, key=ends.get)
+    log.delete_records(topic, {busiest: ends[busiest] - 2})
+    assert log.beginning_offsets(topic)[busiest] == ends[busiest] - 2
+    assert log.end_offsets(topic) == {p: ends.get(p, 0) for p in range(PARTITIONS)}
+    remaining = [m for batch in log.read(topic, {}, log.end_offsets(topic)) for m in batch]
+    assert [m.offset for m in remaining if m.partition == busiest] == [ends[busiest] - 2, ends[busiest] - 1]
+    assert len(remaining) == 30 - (ends[busiest] - 2)
+    log.delete_records(topic, {busiest: ends[busiest]})  # everything: the partition still ends where it did
+    assert log.beginning_offsets(topic)[busiest] == log.end_offsets(topic)[busiest] == ends[busiest]
+    assert len(consume_all(log, topic, group)) == 30 - ends[busiest]
+    sampled = sample(log, topic, 5)
+    assert 0 < len(sampled.messages) <= 5 and all(m.partition != busiest for m in sampled.messages)
+    assert sampled.positions == 30 - ends[busiest]

@@ -22,6 +22,7 @@ import pytest
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.landing import RejectLog, Rejection, read_documents, read_file, replacing_reject_log
+from probablyfresh_dagster.pii import PiiFields
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid
@@ -31,6 +32,7 @@ from .conftest import check_results, local_platform, materialization, rows
 from .test_schema import changed, without
 
 LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
+CUSTOMER_PII = PiiFields.parse(CUSTOMERS.pii)
 KEYED = object()
 """The expected record of a bad document: the `bad-<name>` key it was given."""
 
@@ -83,6 +85,11 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
     def raw(entity: Entity, name: str | bytes, content: bytes, field: str, reason: str) -> Bad:
         return Bad(entity, name, content, field, reason)
 
+    def repeated(entity: Entity, name: str, opening: bytes, repeat: bytes, field: str) -> Bad:
+        """A generated document whose text holds one field name twice, `repeat` coming first."""
+        text = encoded(base(entity, name)).replace(opening, opening + repeat, 1)
+        return Bad(entity, f"{name}.json", text, field, "field name repeated", f"bad-{name}")
+
     return [
         # Not strict UTF-8 JSON, or not readable at all: the file is refused as a whole.
         raw(PURCHASES, "very_deep.json", b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "(file)", "depth limit"),
@@ -106,7 +113,24 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
         # What a store downstream cannot hold.
         document(PURCHASES, "deep", "extra", nested(40), "extra" + ".a" * 31, "deeper than 32 levels"),
         document(CUSTOMERS, "big_integer", "points", 2**63, "points", "64-bit"),
-        document(CUSTOMERS, "huge_integer", "points", 10**30, "points", "64-bit"),
+        document(CUSTOMERS, "huge_integer", "points", 10**30, "points", "1e+30 is too large"),
+        document(PURCHASES, "huge_quantity", "items.0.quantity", 1e300, "items[0].quantity", "1e+300 is too large"),
+        # One object, one value per name: JSON parsers keep the last, hiding the first.
+        repeated(PURCHASES, "repeated_total", b"{", b'"total_amount": -5, ', "total_amount"),
+        repeated(PURCHASES, "repeated_phone", b'"customer": {', b'"phone": "", ', "customer.phone"),
+        repeated(CUSTOMERS, "repeated_escaped", b"{", b'"first_\\u006eame": "\\u0418", ', "first_name"),
+        # A phone or an email outside the declared personal fields would reach Kafka in clear.
+        document(CUSTOMERS, "second_phone", "phone2", "+7 912 345 67 89", "phone2", "clear-text phone number"),
+        document(CUSTOMERS, "contact_email", "contacts", {"email": "Ivan@Example.com"}, "contacts.email",
+                 "clear-text email address"),
+        document(CUSTOMERS, "note_phone", "note", "звонить 8 (912) 345-67-89 после шести", "note",
+                 "outside the declared personal fields"),
+        document(PURCHASES, "delivery_phone", "delivery_address.phone", "89123456789", "delivery_address.phone",
+                 "clear-text phone number"),
+        document(CUSTOMERS, "phone_as_number", "contacts", [{"mobile": 79123456789}], "contacts[0].mobile",
+                 "clear-text phone number"),
+        document(CUSTOMERS, "email_key", "customer_id", "ivan@example.com", "customer_id", "clear-text email",
+                 record=None),
         document(CUSTOMERS, "reserved", "_id", "x", "_id", "reserved"),
         document(CUSTOMERS, "dollar_key", "preferences.$where", "1", "preferences.$where", "$"),
         document(CUSTOMERS, "empty_name", "", 1, '""', "empty field name"),
@@ -340,7 +364,9 @@ def test_no_mangled_file_escapes_the_reader(tmp_path):
                 text = text[:at] + rng.choice([b"", b"[", b"]", b"{", b'"', b"\\", b"e9", b"\xff", b"\\ud800"]) + text[at + 1:]
             (folder / f"{number:03d}.json").write_bytes(text)
         rejects = RejectLog(io.StringIO())
-        loaded = sum(1 for _ in read_documents(entity, folder, rejects, DEFAULT_MAX_FILE_BYTES))
+        loaded = sum(1 for _ in read_documents(
+            entity, folder, rejects, DEFAULT_MAX_FILE_BYTES, PiiFields.parse(entity.pii)
+        ))
         assert loaded + rejects.count == 400
         assert rejects.count > 150
 
@@ -375,7 +401,7 @@ def test_bad_lines_are_set_aside_by_file_and_line_while_the_others_flow(tmp_path
         customer_line(good, "cus-6").rstrip(b"\n"),
     ])
     rejects = RejectLog(io.StringIO())
-    documents = list(read_documents(CUSTOMERS, folder, rejects, max_record_bytes=4000))
+    documents = list(read_documents(CUSTOMERS, folder, rejects, 4000, CUSTOMER_PII))
     assert [(d.source_id, d.key) for d in documents] == [(f"{name}/1", "cus-1"), (f"{name}/6", "cus-6")]
     assert documents[0].body == keyed(CUSTOMERS, good, "cus-1")
     assert [(Path(r.file).name, r.line, r.record, r.field) for r in rejects.first] == [
@@ -395,7 +421,7 @@ def test_a_truncated_or_foreign_gz_is_set_aside_where_it_breaks_keeping_the_line
     (folder / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     (folder / "plain.jsonl.gz").write_bytes(customer_line(good, "cus-plain"))
     rejects = RejectLog(io.StringIO())
-    documents = list(read_documents(CUSTOMERS, folder, rejects, DEFAULT_MAX_FILE_BYTES))
+    documents = list(read_documents(CUSTOMERS, folder, rejects, DEFAULT_MAX_FILE_BYTES, CUSTOMER_PII))
     loaded = [d.source_id for d in documents]
     read = len(loaded)
     assert 0 < read < 2000 and loaded == [f"truncated.jsonl.gz/{n}" for n in range(1, read + 1)]
@@ -413,7 +439,7 @@ def test_a_batch_file_is_read_a_line_at_a_time_however_long_it_or_a_line_is(tmp_
         rejects = RejectLog(nowhere)
         tracemalloc.start()
         try:
-            assert list(read_documents(CUSTOMERS, tmp_path, rejects, DEFAULT_MAX_FILE_BYTES)) == []
+            assert list(read_documents(CUSTOMERS, tmp_path, rejects, DEFAULT_MAX_FILE_BYTES, CUSTOMER_PII)) == []
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

@@ -1,20 +1,14 @@
 """`make run`'s entry point: the summary it prints and its exit code."""
 
 import re
-import shutil
 
 from probablyfresh_dagster import run
-from probablyfresh_dagster.settings import PROJECT_ROOT
+
+from .conftest import use_local_state
 
 
 def test_run_exits_1_on_a_failed_check_and_0_once_every_check_passes(tmp_path, monkeypatch, capsys):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("PROBABLYFRESH_STATE", str(tmp_path / "state"))
-    monkeypatch.setenv("PROBABLYFRESH_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("FERNET_KEY", raising=False)
+    use_local_state(tmp_path, monkeypatch)
 
     assert run.main(["--purchases", "150"]) == 1
     failed, logged = capsys.readouterr()

@@ -176,7 +176,7 @@ def test_every_personal_field_and_the_key_are_declared_as_strings():
         assert entity.schema.fields[entity.key] == Text(required=True)
         for path in entity.pii:
             rule: Any = entity.schema
-            for name in path:
+            for name in path.split("."):
                 rule = rule.fields[name]
             assert isinstance(rule, Text), (entity.name, path)
 

@@ -17,15 +17,14 @@ from probablyfresh_dagster.checks.pipeline import (
     counts_reconcile,
     duplicate_share,
     mart_checks,
-    raw_checks,
-    raw_pii,
 )
+from probablyfresh_dagster.checks.pii import raw_checks, raw_pii
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
-from probablyfresh_dagster.resources.events import KafkaResource, lag
+from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, query, run_script
 
@@ -53,23 +52,20 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
         op_tags=CLICKHOUSE_STEP,
     )
     def clickhouse_raw(context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource):
-        with clickhouse.client() as client:
+        with clickhouse.client() as client, kafka.open() as log:
             if context.selected_asset_keys:
-                yield _load_raw(context, entity, kafka, client)
+                yield _load_raw(context, entity, log, client)
             if context.selected_asset_check_keys:
-                yield raw_pii(entity, client)
+                yield raw_pii(entity, client, log)
 
     return clickhouse_raw
 
 
-def _load_raw(
-    context: dg.AssetExecutionContext, entity: Entity, kafka: KafkaResource, client: Client
-) -> dg.MaterializeResult:
+def _load_raw(context: dg.AssetExecutionContext, entity: Entity, log: EventLog, client: Client) -> dg.MaterializeResult:
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
-    with kafka.open() as log:
-        log.ensure_topic(entity.name)
-        inserted = load_raw(client, log, entity)
-        remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+    log.ensure_topic(entity.name)
+    inserted = load_raw(client, log, entity)
+    remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
     rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
     context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
     return dg.MaterializeResult(

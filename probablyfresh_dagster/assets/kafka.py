@@ -1,17 +1,26 @@
 """`E_kafka_topic`: pending MongoDB documents, PII normalized and encrypted, keyed by natural key."""
 
+from dataclasses import dataclass
+
 import dagster as dg
 import orjson
+from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.assets.catalog import stage_spec
-from probablyfresh_dagster.checks.pipeline import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
+from probablyfresh_dagster.checks.pii import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
+from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.outbox import publish_pending
-from probablyfresh_dagster.pii import protect
-from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.pii import PiiFields, protect
+from probablyfresh_dagster.pii_scan import undeclared_clear_text
+from probablyfresh_dagster.resources.documents import MongoResource, PendingDocument
 from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.fernet import FernetResource
+
+NOTHING_DECLARED = PiiFields(())
+WITHHELD = "outside the declared personal fields: not published (fix its file, or declare the field in pii_fields)"
 
 
 class KafkaTopicConfig(dg.Config):
@@ -40,9 +49,11 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
         mongo: MongoResource,
         kafka: KafkaResource,
         fernet: FernetResource,
+        expectations: Expectations,
     ):
         if context.selected_asset_keys:
-            yield _publish(context, entity, mongo, kafka, fernet)
+            cipher = fernet.cipher()  # before anything is published: a bad key stops here
+            yield _publish(context, entity, mongo, kafka, Protector(expectations.personal_fields(entity), cipher))
         if context.selected_asset_check_keys:
             with kafka.open() as log:
                 yield kafka_pii(entity, log, config.pii_sample_size)
@@ -50,17 +61,33 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
     return kafka_topic
 
 
-def _publish(
-    context: dg.AssetExecutionContext, entity: Entity, mongo: MongoResource, kafka: KafkaResource, fernet: FernetResource
-) -> dg.MaterializeResult:
-    cipher = fernet.cipher()  # before anything is published: a bad key stops here
-    with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
-        log.ensure_topic(entity.name)
+@dataclass
+class Protector:
+    """A document's message: its declared personal values normalized and encrypted, refused
+    (`Invalid`) when a phone or email would still be in clear (a document an older version loaded,
+    or another program wrote to MongoDB)."""
+
+    personal: PiiFields
+    cipher: Fernet
+    kept_as_written: int = 0
+    """Personal values that are neither a phone nor an email, encrypted as written (see `pii`)."""
+
+    def __call__(self, document: PendingDocument) -> bytes:
+        self.kept_as_written += protect(document.body, self.personal, self.cipher)
         # orjson writes a NaN or ±Infinity as null: the landing refuses them, so only a document
         # another program wrote to MongoDB holds one, and the MART rejects the field.
-        publication = publish_pending(
-            entity, store, log, lambda document: orjson.dumps(protect(document.body, entity.pii, cipher))
-        )
+        value = orjson.dumps(document.body)
+        if found := undeclared_clear_text(value, document.body, NOTHING_DECLARED):
+            raise found.invalid(WITHHELD)
+        return value
+
+
+def _publish(
+    context: dg.AssetExecutionContext, entity: Entity, mongo: MongoResource, kafka: KafkaResource, protector: Protector
+) -> dg.MaterializeResult:
+    with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
+        log.ensure_topic(entity.name)
+        publication = publish_pending(entity, store, log, protector)
         end_offsets = log.end_offsets(entity.name)
         newest = log.tail(entity.name, 1)
     context.log.info(f"Published {publication.published} messages to {entity.name}")
@@ -69,12 +96,19 @@ def _publish(
             f"{publication.recovered} messages of {entity.name} had been published by an interrupted "
             "run without being marked in MongoDB: marked now, not published again"
         )
+    for source, refused in publication.first_withheld:
+        context.log.warning(f"Withheld {source} of {entity.name}: {refused.field}: {refused.reason}")
     metadata = {
         "published": publication.published,
         "recovered": publication.recovered,
+        "withheld": publication.withheld,
+        "personal_values_kept_as_written": protector.kept_as_written,
         # Offsets, not a message count: on Kafka they also number transaction markers.
         "end_offsets": dg.MetadataValue.json({str(p): o for p, o in end_offsets.items()}),
     }
     if newest:
         metadata["sample_message"] = dg.MetadataValue.json(orjson.loads(newest[-1].value))
+    if publication.first_withheld:
+        rows = [(source, refused.field, refused.reason) for source, refused in publication.first_withheld]
+        metadata["first_withheld"] = dg.MetadataValue.md(markdown_table(("source", "field", "reason"), rows, width=200))
     return dg.MaterializeResult(asset_key=entity.asset("kafka_topic"), metadata=metadata)

@@ -13,6 +13,7 @@ from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import folder_fingerprint, read_documents, replacing_reject_log
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
 
 FOLDER_FINGERPRINT = "folder_fingerprint"
@@ -32,12 +33,14 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
         ],
     )
     def mongo_collection(
-        context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource
+        context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource, expectations: Expectations
     ) -> dg.MaterializeResult:
         fingerprint = folder_fingerprint(files.folder(entity))
         rejects_path = files.rejects(entity)
         with replacing_reject_log(rejects_path) as rejects, mongo.open() as store, collecting_new_objects_only():
-            documents = read_documents(entity, files.folder(entity), rejects, files.max_file_bytes)
+            documents = read_documents(
+                entity, files.folder(entity), rejects, files.max_file_bytes, expectations.personal_fields(entity)
+            )
             counts = store.upsert(entity.name, documents)
             stored, unique_keys = store.count(entity.name), store.unique_keys(entity.name)
         for rejection in rejects.first:

@@ -1,11 +1,10 @@
-"""Per-entity checks of the pipeline's guarantees: no clear-text PII past MongoDB, counts that
-reconcile stage by stage, and the duplicate share under its threshold.
+"""Per-entity checks of the pipeline's guarantees: counts that reconcile stage by stage, and the
+duplicate share under its threshold (no clear-text PII past MongoDB is `checks.pii`).
 
 Each is judged in the step of the asset it checks (see `assets`), right after that asset is
 computed or, in a checks-only run, on what the asset holds now.
 """
 
-import re
 from collections.abc import Iterator
 from contextlib import closing
 from itertools import islice
@@ -27,37 +26,14 @@ from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.landing import source_ids
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate
 from probablyfresh_dagster.markdown import markdown_table
-from probablyfresh_dagster.pii import CLEAR_EMAIL, CLEAR_PHONE
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.documents import DocumentStore
-from probablyfresh_dagster.resources.events import EventLog, lag, sample
+from probablyfresh_dagster.resources.events import EventLog, lag
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import query, stream_rows
 
-KAFKA_PII_SAMPLE = 500
 KEYS_NAMED = 10
-NO_CLEAR_TEXT_PII, DUPLICATE_SHARE, COUNTS_RECONCILE = "no_clear_text_pii", "duplicate_share", "counts_reconcile"
-_CLEAR_PII = re.compile(f"{CLEAR_EMAIL}|{CLEAR_PHONE}")
-
-
-def kafka_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
-    return [
-        _pii_check(
-            entity,
-            "kafka_topic",
-            f"A sample of the topic's messages (by default {KAFKA_PII_SAMPLE}, spread evenly over every "
-            "partition from its first offset to its last) holds no clear-text email or phone.",
-        )
-    ]
-
-
-def raw_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
-    return [_pii_check(entity, "clickhouse_raw", "No RAW payload holds a clear-text email or phone.")]
-
-
-def _pii_check(entity: Entity, stage: str, description: str) -> dg.AssetCheckSpec:
-    """Blocking: a leak stops the chain before the next stage copies it."""
-    return dg.AssetCheckSpec(NO_CLEAR_TEXT_PII, asset=entity.asset(stage), blocking=True, description=description)
+DUPLICATE_SHARE, COUNTS_RECONCILE = "duplicate_share", "counts_reconcile"
 
 
 def mart_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
@@ -80,39 +56,6 @@ def mart_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
             ),
         ),
     ]
-
-
-def kafka_pii(entity: Entity, log: EventLog, sample_size: int) -> dg.AssetCheckResult:
-    sampled = sample(log, entity.name, sample_size)
-    leaks = [m for m in sampled.messages if _CLEAR_PII.search(m.value.decode(errors="replace"))]
-    described = f"{len(leaks)} of {len(sampled.messages)} sampled messages hold a clear-text email or phone"
-    if leaks:
-        described += f" (first at partition:offset {leaks[0].partition}:{leaks[0].offset})"
-    return dg.AssetCheckResult(
-        asset_key=entity.asset("kafka_topic"),
-        check_name=NO_CLEAR_TEXT_PII,
-        passed=not leaks,
-        description=described,
-        metadata={
-            "messages_sampled": len(sampled.messages),
-            "topic_offsets": sampled.positions,
-            "messages_with_clear_text_pii": len(leaks),
-            "first_offsets": ", ".join(f"{m.partition}:{m.offset}" for m in leaks[:10]),
-        },
-    )
-
-
-def raw_pii(entity: Entity, client: Client) -> dg.AssetCheckResult:
-    leaks, scanned = query(
-        client, "queries/pii_leaks", table=entity.raw_table, email=CLEAR_EMAIL, phone=CLEAR_PHONE
-    ).first_row
-    return dg.AssetCheckResult(
-        asset_key=entity.asset("clickhouse_raw"),
-        check_name=NO_CLEAR_TEXT_PII,
-        passed=leaks == 0,
-        description=f"{leaks} of {scanned} RAW rows hold a clear-text email or phone",
-        metadata={"rows_scanned": scanned, "rows_with_clear_text_pii": leaks},
-    )
 
 
 def duplicate_share(entity: Entity, client: Client, threshold_percent: float) -> dg.AssetCheckResult:

@@ -91,6 +91,10 @@ class DocumentStore(Protocol):
         """Clear the pending flag of these versions (a document changed since stays pending), then
         record `checkpoint`: the topic offsets below which every published version is marked."""
 
+    def mark_pending(self, collection: str, versions: Iterable[DocumentVersion]) -> None:
+        """Make these versions pending again, where still current (a document changed since is left
+        as it is): their message was removed from the log, so the next publish sends them anew."""
+
     def checkpoint(self, collection: str) -> dict[int, int]:
         """The last checkpoint recorded by `mark_published` (empty before the first)."""
 

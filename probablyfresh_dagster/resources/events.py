@@ -57,6 +57,14 @@ class EventLog(Protocol):
         last stable offset, and offsets also number transaction markers: they count positions,
         not messages."""
 
+    def beginning_offsets(self, topic: str) -> dict[int, int]:
+        """First offset still in the log, per partition: 0 until `delete_records` moves it."""
+
+    def delete_records(self, topic: str, before: dict[int, int]) -> None:
+        """Remove every message below `before[p]` from partition `p`, as Kafka's DeleteRecords does:
+        its log start moves there, and its end offset stays where it was. Kafka cannot remove one
+        message alone, so neither can this."""
+
     def committed(self, topic: str, group: str) -> dict[int, int]:
         """Next offset the group will read, per partition (0 where nothing was committed)."""
 
@@ -105,17 +113,18 @@ def sample(log: EventLog, topic: str, limit: int, windows: int = SAMPLE_WINDOWS)
     partition's share of `limit` (by its size) is read in `windows` runs of consecutive offsets,
     evenly spaced from its first offset to its last. Runs, not single offsets: one fetch returns
     a whole record batch anyway, so a run costs a read of one offset."""
-    ends = log.end_offsets(topic)
-    positions = sum(ends.values())
+    ends, begins = log.end_offsets(topic), log.beginning_offsets(topic)
+    sizes = {partition: end - begins.get(partition, 0) for partition, end in ends.items()}
+    positions = sum(sizes.values())
     if positions <= limit:
-        return Sample([m for batch in log.read(topic, {}, ends) for m in batch], positions)
+        return Sample([m for batch in log.read(topic, begins, ends) for m in batch], positions)
     runs: list[dict[int, tuple[int, int]]] = [{} for _ in range(windows)]
-    for partition, end in ends.items():
-        share = limit * end // positions
+    for partition, size in sizes.items():
+        share, first = limit * size // positions, begins.get(partition, 0)
         spread = min(windows, share)
         for index in range(spread):
-            start = end * index // spread
-            runs[index][partition] = (start, min(end, start + share // spread + (index < share % spread)))
+            start = first + size * index // spread
+            runs[index][partition] = (start, min(first + size, start + share // spread + (index < share % spread)))
     messages = [
         message
         for run in runs

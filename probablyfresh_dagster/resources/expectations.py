@@ -10,7 +10,10 @@ import json
 import os
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
+
+from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Entity
+from probablyfresh_dagster.pii import PiiFields
 
 EXPECTATIONS_ENV = "PROBABLYFRESH_EXPECTATIONS"
 SOURCE_CATEGORIES = [
@@ -42,6 +45,26 @@ class Expectations(dg.ConfigurableResource):
         le=100,
         description="The share of RAW rows repeating a key above which `duplicate_share` fails (and alerts).",
     )
+    pii_fields: dict[str, list[str]] = Field(
+        default={entity.name: list(entity.pii) for entity in ENTITIES},
+        description=(
+            "Per entity, the dotted paths of the fields holding a phone or an email (`contacts[].phone`: "
+            "each element of an array), normalized and encrypted before Kafka; a phone or email anywhere "
+            "else sets its record aside. An entity left out keeps the source documents' fields."
+        ),
+    )
+
+    @field_validator("pii_fields")
+    @classmethod
+    def _known_entities_and_paths(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if unknown := sorted(set(value) - set(BY_NAME)):
+            raise ValueError(f"pii_fields: no such entity {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
+        for paths in value.values():
+            PiiFields.parse(paths)
+        return value
+
+    def personal_fields(self, entity: Entity) -> PiiFields:
+        return PiiFields.parse(self.pii_fields.get(entity.name, entity.pii))
 
     def networks(self) -> dict[str, int]:
         """`store_networks` keyed as the MART stores them: lower case."""

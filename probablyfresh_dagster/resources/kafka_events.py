@@ -222,6 +222,16 @@ class KafkaEventLog:
         )
         return {tp.partition: offset for tp, offset in ends.items()}
 
+    def beginning_offsets(self, topic: str) -> dict[int, int]:
+        begins = self._consumer(None).beginning_offsets(self._topic_partitions(topic), timeout_ms=self._timeout_ms)
+        return {tp.partition: offset for tp, offset in begins.items()}
+
+    def delete_records(self, topic: str, before: dict[int, int]) -> None:
+        self._admin_client().delete_records(
+            {TopicPartition(topic, partition): offset for partition, offset in before.items()},
+            timeout_ms=self._timeout_ms,
+        )
+
     def committed(self, topic: str, group: str) -> dict[int, int]:
         consumer = self._consumer(group)
         return {

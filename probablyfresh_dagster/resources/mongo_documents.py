@@ -153,20 +153,26 @@ class MongoDocumentStore:
     ) -> None:
         """Marks first, checkpoint second (no transactions): a crash in between only makes the
         next recovery scan mark the same versions again."""
-        target = self._collection(collection)
-        for batch in batched(versions, WRITES_PER_COMMAND):
-            target.bulk_write(
-                [
-                    UpdateOne({"_id": source_id, "_hash": digest}, {"$set": {"_pending": False}})
-                    for source_id, digest in batch
-                ],
-                ordered=False,
-            )
+        self._set_pending(collection, versions, False)
         self._database[CHECKPOINTS].update_one(
             {"_id": collection},
             {"$set": {"offsets": {str(partition): offset for partition, offset in checkpoint.items()}}},
             upsert=True,
         )
+
+    def mark_pending(self, collection: str, versions: Iterable[DocumentVersion]) -> None:
+        self._set_pending(collection, versions, True)
+
+    def _set_pending(self, collection: str, versions: Iterable[DocumentVersion], pending: bool) -> None:
+        target = self._collection(collection)
+        for batch in batched(versions, WRITES_PER_COMMAND):
+            target.bulk_write(
+                [
+                    UpdateOne({"_id": source_id, "_hash": digest}, {"$set": {"_pending": pending}})
+                    for source_id, digest in batch
+                ],
+                ordered=False,
+            )
 
     def checkpoint(self, collection: str) -> dict[int, int]:
         stored = self._database[CHECKPOINTS].find_one({"_id": collection}) or {}

@@ -130,6 +130,13 @@ class SqliteDocumentStore:
                 ((collection, partition, offset) for partition, offset in checkpoint.items()),
             )
 
+    def mark_pending(self, collection: str, versions: Iterable[DocumentVersion]) -> None:
+        with write_transaction(self._db):
+            self._db.executemany(
+                "UPDATE documents SET pending = 1 WHERE collection = ? AND source_id = ? AND content_hash = ?",
+                ((collection, source_id, digest) for source_id, digest in versions),
+            )
+
     def checkpoint(self, collection: str) -> dict[int, int]:
         return dict(
             self._db.execute(

@@ -34,6 +34,12 @@ CREATE TABLE IF NOT EXISTS messages (
     timestamp_ms INTEGER NOT NULL,
     PRIMARY KEY (topic, partition, offset)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_starts (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    start_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS group_offsets (
     group_name TEXT NOT NULL,
     topic TEXT NOT NULL,
@@ -104,14 +110,44 @@ class SqliteEventLog:
         return written
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        """One primary-key seek per partition (a GROUP BY over the topic would scan it)."""
+        """One primary-key seek per partition (a GROUP BY over the topic would scan it). A partition
+        whose messages were all deleted ends where its log starts."""
+        starts = self._log_starts(topic)
         offsets = {}
         for partition in range(self._partition_count(topic)):
             (last,) = self._db.execute(
                 "SELECT MAX(offset) FROM messages WHERE topic = ? AND partition = ?", (topic, partition)
             ).fetchone()
-            offsets[partition] = 0 if last is None else last + 1
+            offsets[partition] = starts.get(partition, 0) if last is None else last + 1
         return offsets
+
+    def beginning_offsets(self, topic: str) -> dict[int, int]:
+        starts = self._log_starts(topic)
+        offsets = {}
+        for partition in range(self._partition_count(topic)):
+            (first,) = self._db.execute(
+                "SELECT MIN(offset) FROM messages WHERE topic = ? AND partition = ?", (topic, partition)
+            ).fetchone()
+            offsets[partition] = starts.get(partition, 0) if first is None else first
+        return offsets
+
+    def delete_records(self, topic: str, before: dict[int, int]) -> None:
+        with write_transaction(self._db):
+            ends = self.end_offsets(topic)
+            for partition, offset in before.items():
+                if offset > ends[partition]:
+                    raise ValueError(f"{topic}[{partition}] ends at {ends[partition]}: nothing to delete up to {offset}")
+                self._db.execute(
+                    "DELETE FROM messages WHERE topic = ? AND partition = ? AND offset < ?", (topic, partition, offset)
+                )
+                self._db.execute(
+                    "INSERT INTO log_starts (topic, partition, start_offset) VALUES (?, ?, ?)"
+                    " ON CONFLICT (topic, partition) DO UPDATE SET start_offset = MAX(start_offset, excluded.start_offset)",
+                    (topic, partition, offset),
+                )
+
+    def _log_starts(self, topic: str) -> dict[int, int]:
+        return dict(self._db.execute("SELECT partition, start_offset FROM log_starts WHERE topic = ?", (topic,)))
 
     def committed(self, topic: str, group: str) -> dict[int, int]:
         offsets = dict.fromkeys(range(self._partition_count(topic)), 0)
