@@ -30,7 +30,7 @@ from typing import Any
 
 import dagster as dg
 
-from probablyfresh_dagster.benchmark_baselines import bare_kafka_rates, floor_rate, single_insert_rate
+from probablyfresh_dagster.benchmark_baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_rate
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
@@ -41,6 +41,12 @@ from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
 PYTHON_STAGES = ("generate", "mongo_collection", "kafka_topic", "clickhouse_raw")
 """The stages whose per-record work is Python's, so the floor applies; MART is ClickHouse SQL."""
+RULES = (
+    ("repeated names", "repeated_names", "mongo_collection"),
+    ("clear text", "clear_text", "mongo_collection"),
+    ("RAW's screen", "raw_screen", "clickhouse_raw"),
+)
+"""The rules `rule_costs` times, each shown as a share of its stage's time per record."""
 FLOOR_SAMPLE = 20_000
 SINGLE_INSERT_SAMPLE = 10_000
 KAFKA_PARTITIONS = 3
@@ -61,6 +67,7 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
         # Before the stages: what they leave behind (chDB's memory, a large heap) made the same
         # loop three times slower after the 1M run than after the 100k one.
         floor = floor_rate(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
+        rules = rule_costs(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
         # Loading chDB's library (hundreds of MB) took 0.9-5.8 s in our runs (page cache), once
         # per process: timed apart, so that RAW's figure is about records.
         started = time.perf_counter()
@@ -81,6 +88,7 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "engine_start": engine_start,
             "floor": floor,
+            "rules": rules,
         }
         if single_inserts:
             figures["single_insert"] = single_insert_rate(
@@ -131,6 +139,10 @@ def report(size: int, landing_format: str, figures: dict[str, Any], single_inser
     for stage, took in seconds.items():
         share = f"{rates[stage] / floor:>8.1%}" if stage in PYTHON_STAGES else f"{'-':>8}"
         print(f"  {stage:<18} {took:>8.2f} {rates[stage]:>10,.0f} {share:>9}")
+    print("  per record, of its stage: " + ", ".join(
+        f"{label} {figures['rules'][rule] * 1e6:.1f} µs ({figures['rules'][rule] * size / seconds[stage]:.1%} of {stage})"
+        for label, rule, stage in RULES
+    ))
     print(f"  one INSERT per message: {single_insert:,.0f}/s; clickhouse_raw is "
           f"{rates['clickhouse_raw'] / single_insert:,.1f}x that")
     if "bare_producer" in figures:

@@ -7,29 +7,36 @@
   is, if anything, understated.
 - On a real broker, a bare kafka-python producer and consumer moving the stage's own messages,
   configured as the event log configures its clients (see `kafka_events`).
+- What the rules added to the landing and RAW for issue 17 cost a record, each measured alone on
+  the floor's records: the repeated-name check and the clear-text scan of the landing, and RAW's
+  clear-text screen of a published (encrypted) message.
 """
 
 from __future__ import annotations
 
 import gzip
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import orjson
 from cryptography.fernet import Fernet
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from probablyfresh_dagster.entities import Entity
-from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, landing_files
-from probablyfresh_dagster.pii import PiiFields
+from probablyfresh_dagster.heap import collecting_new_objects_only
+from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, check_unique_names, landing_files
+from probablyfresh_dagster.pii import PiiFields, protect
+from probablyfresh_dagster.pii_scan import clear_text_in_message, undeclared_clear_text
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaResource
 from probablyfresh_dagster.resources.kafka_events import CONSUMER_BULK, PRODUCER_THROUGHPUT
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import run_script
+from probablyfresh_dagster.storable import check_storable
 
 SINGLE_INSERT_TABLE = "benchmark_single_inserts"
 BARE_TOPIC_SUFFIX = "_bare"
@@ -45,6 +52,32 @@ def floor_rate(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> floa
         orjson.dumps(record)
         count += 1
     return count / (time.perf_counter() - started)
+
+
+def rule_costs(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> dict[str, float]:
+    """Seconds per record of each rule, on up to `limit` records held in memory (parsed once, the
+    heap frozen as the stages freeze it): `repeated_names` and `clear_text` of the landing, and
+    `raw_screen`, RAW's scan of the record as the Kafka stage publishes it."""
+    personal = PiiFields.parse(entity.pii)
+    texts = list(islice(_raw_records(folder), limit))
+    bodies = [orjson.loads(text) for text in texts]
+    strings = [check_storable(body) for body in bodies]
+    with collecting_new_objects_only():
+        costs = {
+            "repeated_names": _per_record(lambda: [check_unique_names(*record) for record in zip(texts, bodies, strings)]),
+            "clear_text": _per_record(lambda: [undeclared_clear_text(t, b, personal) for t, b in zip(texts, bodies)]),
+        }
+        for body in bodies:
+            protect(body, personal, cipher)
+        payloads = [orjson.dumps(body) for body in bodies]
+        costs["raw_screen"] = _per_record(lambda: [clear_text_in_message(payload) for payload in payloads])
+    return costs
+
+
+def _per_record(work: Callable[[], list[Any]]) -> float:
+    started = time.perf_counter()
+    records = len(work())
+    return (time.perf_counter() - started) / max(records, 1)
 
 
 def _raw_records(folder: Path) -> Iterator[bytes]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from probablyfresh_dagster import materialize_all
-from probablyfresh_dagster.benchmark import PYTHON_STAGES, STAGES, main
+from probablyfresh_dagster.benchmark import PYTHON_STAGES, RULES, STAGES, main
 
 NUMBER = r"([\d,]+(?:\.\d+)?)"
 
@@ -32,6 +32,10 @@ def test_benchmark_prints_every_figure_positive(capsys):
         row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share}$", out, re.M)
         assert row, f"no row for {stage}:\n{out}"
         assert all(positive(figure) for figure in row.groups())
+    for label, _, stage in RULES:
+        cost = re.search(rf"{label} {NUMBER} µs \({NUMBER}% of {stage}\)", out)
+        assert cost, f"no cost of {label}:\n{out}"
+        assert all(positive(figure) for figure in cost.groups())
     single = re.search(rf"one INSERT per message: {NUMBER}/s; clickhouse_raw is {NUMBER}x that", out)
     assert single, out
     assert all(positive(figure) for figure in single.groups())

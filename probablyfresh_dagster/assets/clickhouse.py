@@ -29,6 +29,8 @@ from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, query, run_script
 
 REJECTS_SHOWN = 10
+RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside")
+"""The SQL every RAW run executes: its code version."""
 MART_SQL = ("mart_common", "mart_load/rejected", "mart_load/accepted", "mart_load/watermark", "duplicates_log")
 """The SQL every MART run executes, besides the entity's own `marts/E.sql`: its code version."""
 
@@ -43,7 +45,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
                 "clickhouse",
                 f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published.",
                 table=entity.raw_table,
-                code_version=code_version("raw"),
+                code_version=code_version(*RAW_SQL),
             )
         ],
         check_specs=raw_checks(entity),
