@@ -79,10 +79,12 @@ def _screened(entity: Entity, messages: list[Message]) -> tuple[list[Message], l
 
 
 def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]]) -> int:
-    """Insert the clean messages and record the others; the rows inserted."""
+    """Record the set-aside messages, then insert the clean ones; the rows inserted. In that order:
+    after a crash between the two, the batch comes again whole (RAW's resume point has not moved),
+    while a crash after the insert would have the guard drop set-aside offsets below it unrecorded."""
+    record_set_aside(client, set_aside)
     if clean:
         client.raw_insert(table, RAW_COLUMNS, raw_rows(clean), fmt=ROW_BINARY)
-    record_set_aside(client, set_aside)
     return len(clean)
 
 

@@ -72,7 +72,7 @@ POINTS: dict[str, Point] = {
     "mart: watermark recorded, this run's duplicates_log row not yet": Point(SQL_SCRIPT, when="'duplicates_log'.*'customers'"),
     # the checks
     "check: stores_count, holding the ClickHouse slot": Point("probablyfresh_dagster.sql:query", when="stores_by_network"),
-    "check: Kafka PII scan of purchases": Point("probablyfresh_dagster.checks.pipeline:sample", when="purchases"),
+    "check: Kafka PII scan of purchases": Point("probablyfresh_dagster.checks.pii:sample", when="purchases"),
     "check: counts_reconcile of purchases": Point("probablyfresh_dagster.sql:query", when="raw_summary.*purchases_raw", hit=2),
 }
 """Points of a run on the embedded backends (`make run` on a fresh clone)."""

@@ -4,6 +4,11 @@ on the embedded log and on real Kafka: nothing lost, nothing published twice, th
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -170,3 +175,58 @@ def test_make_purge_pii_unsticks_the_pipeline(tmp_path, monkeypatch, capsys):
         assert run.main(["--purge-pii", "customers"]) == 0
         assert "customers: 0 RAW rows moved" in capsys.readouterr().out
         assert check_results(platform.check())["customers_clickhouse_raw:no_clear_text_pii"].passed
+
+
+KILLED_LOADER = """
+import sys
+from dataclasses import replace
+from pathlib import Path
+from probablyfresh_dagster.entities import CUSTOMERS
+from probablyfresh_dagster.raw_load import load_raw
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster_tests.crashing_run import Point, install
+
+root, target, after = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "after"
+install(Point(target, after=after), root / "paused")
+with KafkaResource(url=f"sqlite:///{root / 'kafka.sqlite3'}").open() as log, ClickHouseResource(
+    dsn=f"chdb:///{root / 'clickhouse'}"
+).client() as client:
+    load_raw(client, log, replace(CUSTOMERS, name="customers"), batch_size=4)
+"""
+
+
+@pytest.mark.parametrize(
+    "target, after",
+    [
+        ("probablyfresh_dagster.raw_load:record_set_aside", True),  # recorded, the clean rows not inserted
+        ("clickhouse_connect.driver._backendclient:SyncBackendClient.raw_insert", True),  # inserted, not committed
+    ],
+)
+def test_a_loader_killed_around_a_set_aside_batch_records_it_once_and_loads_the_rest_once(tmp_path, target, after):
+    with KafkaResource(url=f"sqlite:///{tmp_path / 'kafka.sqlite3'}").open() as log:  # one partition
+        log.ensure_topic("customers")
+        messages = [OutgoingMessage(f"cus-{n}", orjson.dumps(customer(n, phone="token", email="token"))) for n in range(10)]
+        # In the first batch of four, with clean messages after it: below where RAW resumes once they are in.
+        messages[1] = OutgoingMessage("cus-1", orjson.dumps({"customer_id": "cus-1", "note": CLEAR_PHONE}))
+        log.publish("customers", messages)
+    loader = subprocess.Popen(
+        [sys.executable, "-c", KILLED_LOADER, str(tmp_path), target, "after" if after else "before"],
+        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "paused").exists() and loader.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (tmp_path / "paused").exists(), loader.communicate()[0][-3000:]
+    os.killpg(loader.pid, signal.SIGKILL)
+    loader.wait()
+
+    with (
+        KafkaResource(url=f"sqlite:///{tmp_path / 'kafka.sqlite3'}").open() as log,
+        ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client,
+    ):
+        load_raw(client, log, CUSTOMERS)
+        keys = Counter(key for (key,) in client.query("SELECT key FROM customers_raw").result_rows)
+        set_aside = client.query("SELECT key, field FROM raw_set_aside FINAL").result_rows
+    assert set(keys) == {f"cus-{n}" for n in range(10)} - {"cus-1"} and set(keys.values()) == {1}
+    assert set_aside == [("cus-1", "note")]
