@@ -108,6 +108,10 @@ class PiiFields:
         return tuple(EACH if type(part) is int else part for part in path) in self.paths
 
 
+NO_FIELDS = PiiFields(())
+"""No declared personal field: a message's view, whose personal fields are published encrypted."""
+
+
 def _present(holder: Any, segments: tuple[str, ...], path: FieldPath) -> Iterator[tuple[FieldPath, Any, str | int, Any]]:
     head, rest = segments[0], segments[1:]
     if head == EACH:

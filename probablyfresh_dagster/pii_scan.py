@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from probablyfresh_dagster.pii import PiiFields
+from probablyfresh_dagster.pii import NO_FIELDS, PiiFields
 from probablyfresh_dagster.schema import FieldPath, Invalid
 
 PHONE_KIND, EMAIL_KIND = "phone number", "email address"
@@ -67,6 +67,10 @@ class ClearText:
     kind: str
     in_name: bool = False
 
+    @property
+    def field(self) -> str:
+        return Invalid("", self.path).field
+
     def invalid(self, context: str) -> Invalid:
         where = "a field name holds" if self.in_name else "holds"
         return Invalid(f"{where} a clear-text {self.kind} {context}", self.path)
@@ -95,7 +99,7 @@ def clear_text_in_message(value: bytes) -> ClearText | None:
     except orjson.JSONDecodeError:
         kind = clear_text_kind(value)
         return ClearText((), kind) if kind else None
-    return next(_clear_text_in(document, (), PiiFields(())), None)
+    return next(_clear_text_in(document, (), NO_FIELDS), None)
 
 
 def _matches(text: bytes) -> int:

@@ -36,7 +36,7 @@ CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 
 KEY = "(key)"
 """The field a set-aside message names when its key holds the clear text."""
-SET_ASIDE = "never loaded into RAW"
+SET_ASIDE = "and was not loaded into RAW"
 
 RAW_INSERT_ROWS = 3_000
 """Messages per RAW insert (and per offset commit). Each insert makes a part for ClickHouse to

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
-from probablyfresh_dagster.pii import PiiFields
+from probablyfresh_dagster.pii import NO_FIELDS, PiiFields
 from probablyfresh_dagster.pii_scan import (
     EMAIL_KIND,
     _clear_text_in,
@@ -23,7 +23,7 @@ from probablyfresh_dagster.pii_scan import (
 )
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 
-NOTHING = PiiFields(())
+NOTHING = NO_FIELDS
 LEAKS = {
     "+7 (912) 345-67-89": PHONE_KIND,
     "8 912 345 67 89": PHONE_KIND,

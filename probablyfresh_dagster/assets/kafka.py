@@ -12,14 +12,13 @@ from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.outbox import publish_pending
-from probablyfresh_dagster.pii import PiiFields, protect
+from probablyfresh_dagster.pii import NO_FIELDS, PiiFields, protect
 from probablyfresh_dagster.pii_scan import undeclared_clear_text
 from probablyfresh_dagster.resources.documents import MongoResource, PendingDocument
 from probablyfresh_dagster.resources.events import KafkaResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.fernet import FernetResource
 
-NOTHING_DECLARED = PiiFields(())
 WITHHELD = "outside the declared personal fields: not published (fix its file, or declare the field in pii_fields)"
 
 
@@ -77,7 +76,7 @@ class Protector:
         # orjson writes a NaN or ±Infinity as null: the landing refuses them, so only a document
         # another program wrote to MongoDB holds one, and the MART rejects the field.
         value = orjson.dumps(document.body)
-        if found := undeclared_clear_text(value, document.body, NOTHING_DECLARED):
+        if found := undeclared_clear_text(value, document.body, NO_FIELDS):
             raise found.invalid(WITHHELD)
         return value
 

@@ -63,7 +63,7 @@ def kafka_pii(entity: Entity, log: EventLog, sample_size: int) -> dg.AssetCheckR
     if leaks:
         message, found = leaks[0]
         described += (
-            f" (first at partition:offset {message.partition}:{message.offset}, {found.invalid('').field}); "
+            f" (first at partition:offset {message.partition}:{message.offset}, {found.field}); "
             f"RAW sets them aside; `{purge_command(entity)}` removes them from the log"
         )
     return dg.AssetCheckResult(
