@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from probablyfresh_dagster.entities import Entity
-from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, landing_files
+from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, landing_entries
 from probablyfresh_dagster.pii import present_fields
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaResource
@@ -48,7 +48,7 @@ def floor_rate(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> floa
 
 
 def _raw_records(folder: Path) -> Iterator[bytes]:
-    for path in landing_files(folder):
+    for path in (folder / entry.name for entry in landing_entries(folder) if entry.kind is None):
         if path.name.endswith(ONE_RECORD_SUFFIX):
             yield path.read_bytes()
         else:

@@ -15,6 +15,15 @@ The landing zone holds two kinds of file, side by side in an entity's folder:
   line after it). A line gone from a shorter file keeps its document, as a removed `*.json` file
   does, and `counts_reconcile` names it.
 
+Only regular files inside the folder are read, and nothing is skipped silently. The folder itself
+may be a symbolic link (a user's layout); each entry is opened relative to it (`dir_fd`) with
+`O_NOFOLLOW | O_NONBLOCK` and read only if the open file is a regular one, so a link is never
+followed, neither at the listing nor at the open. An entry named like a landing file (`*.json`,
+`*.jsonl`, `*.jsonl.gz`, not hidden) that is a link (to anything), a directory, a FIFO, a socket or
+a device is set aside unread, as `(file)` with what it is for reason. Other entries (hidden files,
+other extensions, subfolders) are not records: `survey_folder` counts them and names the first few
+for the load to report.
+
 Nothing a record holds stops the load. A record is set aside, with its file, line, record (the
 natural key when it is known), field and reason, when it is over the size limit, cannot be read,
 is not strict JSON (RFC 8259 in UTF-8, a leading BOM allowed), holds what a store downstream
@@ -30,6 +39,7 @@ list, never a half-written one.
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import hashlib
 import json
@@ -39,13 +49,14 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources.documents import SourceDocument
 from probablyfresh_dagster.schema import Clock, Invalid
 from probablyfresh_dagster.storable import check_storable
@@ -99,8 +110,11 @@ class RejectLog:
 
 @contextmanager
 def replacing_reject_log(path: Path) -> Iterator[RejectLog]:
-    """A `RejectLog` whose lines replace the file at `path` only when the block ends normally."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A `RejectLog` whose lines replace the file at `path` only when the block ends normally.
+
+    The folder is the platform's and owner-only (the lines name records, whose keys may be
+    personal); the temporary file, hence the list, is 0600."""
+    private_dir(path.parent)
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as handle:
@@ -132,64 +146,167 @@ def source_label(source: str) -> str:
 
 
 def is_landing_file(name: str) -> bool:
-    return name.endswith(LANDING_SUFFIXES)
+    """Whether an entry of an entity's folder is named like a landing file: `*.json`, `*.jsonl` or
+    `*.jsonl.gz`, and not hidden (an editor's `.x.json.swp`, macOS's `._x.json`)."""
+    return name.endswith(LANDING_SUFFIXES) and not name.startswith(".")
 
 
-def landing_files(folder: Path) -> Iterator[Path]:
-    """The folder's `*.json`, `*.jsonl` and `*.jsonl.gz` files, streamed in directory order (a
-    missing folder has none)."""
-    return (Path(entry.path) for entry in _landing_entries(folder))
+SYMBOLIC_LINK = "a symbolic link"
+_KINDS = {
+    stat.S_IFREG: "a regular file",
+    stat.S_IFLNK: SYMBOLIC_LINK,
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def kind_of(mode: int) -> str:
+    """What a file system entry is, for a message (`a symbolic link`, `a FIFO`, ...)."""
+    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _not_read(kind: str) -> Invalid:
+    """The refusal of an entry named like a landing file that is not a regular file."""
+    return Invalid(f"{kind}: not followed" if kind == SYMBOLIC_LINK else f"{kind}: not read", (FILE,))
+
+
+class LandingEntry(NamedTuple):
+    """An entry of an entity's folder named like a landing file, whatever it is."""
+
+    name: str
+    """As the file system gives it (a byte that is not UTF-8 as a surrogate, see `os.fsdecode`)."""
+    kind: str | None
+    """None for a regular file, else what it is (`kind_of`): never read, set aside."""
+
+
+@dataclass
+class Ignored:
+    """The entries of a folder whose names are not landing files' (hidden, other extensions,
+    subfolders): counted, and the first few named as `file_label` shows them (a folder with `/`)."""
+
+    keep: int = 10
+    count: int = 0
+    first: list[str] = field(default_factory=list)
+
+    def add(self, entry: os.DirEntry[str]) -> None:
+        self.count += 1
+        if len(self.first) < self.keep:
+            self.first.append(file_label(entry.name) + ("/" if entry.is_dir(follow_symlinks=False) else ""))
+
+
+class FolderSurvey(NamedTuple):
+    """What the MongoDB load and the file sensor see of a folder, listed once."""
+
+    fingerprint: str
+    ignored: Ignored
+
+
+def landing_entries(folder: Path) -> Iterator[LandingEntry]:
+    """The folder's entries named like landing files, streamed in directory order (a missing
+    folder has none). The folder itself may be a symbolic link; what is inside is never followed."""
+    with _opened_folder(folder) as descriptor:
+        yield from _entries(descriptor)
+
+
+def survey_folder(folder: Path) -> FolderSurvey:
+    """The folder's fingerprint and the entries it ignores, in constant memory.
+
+    The fingerprint is a digest of the names, sizes and mtimes of the entries named like landing
+    files, each by its own `lstat` (a link as a link, so adding one starts the load that sets it
+    aside). The MongoDB load records it and the file sensor compares it, so both see a folder
+    alike. Per-entry digests are summed, so directory order does not matter and nothing is sorted.
+    Names are taken as bytes (a name need not be UTF-8), and an entry gone since the listing is
+    skipped.
+    """
+    total, count, ignored = 0, 0, Ignored()
+    with _opened_folder(folder) as descriptor:
+        for entry in _entries(descriptor, ignored):
+            try:
+                info = os.stat(entry.name, dir_fd=descriptor, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            digest = os.fsencode(entry.name) + f"\0{info.st_size}\0{info.st_mtime_ns}".encode()
+            total = (total + int.from_bytes(hashlib.blake2b(digest, digest_size=8).digest(), "big")) % 2**64
+            count += 1
+    return FolderSurvey(f"{count}-{total:016x}", ignored)
 
 
 def folder_fingerprint(folder: Path) -> str:
-    """A digest of the names, sizes and mtimes of the folder's landing files, in constant memory.
-
-    The MongoDB load records it and the file sensor compares it, so both see a folder alike.
-    Per-file digests are summed, so directory order does not matter and nothing is sorted. Names
-    are taken as bytes (a name need not be UTF-8), and a file gone since the listing is skipped.
-    """
-    total, count = 0, 0
-    for path in landing_files(folder):
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            continue
-        entry = os.fsencode(path.name) + f"\0{info.st_size}\0{info.st_mtime_ns}".encode()
-        total = (total + int.from_bytes(hashlib.blake2b(entry, digest_size=8).digest(), "big")) % 2**64
-        count += 1
-    return f"{count}-{total:016x}"
+    """The fingerprint of `survey_folder`, for the file sensor."""
+    return survey_folder(folder).fingerprint
 
 
-def _landing_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
-    if not folder.is_dir():
+@contextmanager
+def _opened_folder(folder: Path) -> Iterator[int | None]:
+    """A descriptor of the folder (following the folder itself if it is a link), None if missing.
+
+    Every entry is then opened relative to it (`dir_fd`), so the folder read is the folder listed."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        yield None
         return
-    with os.scandir(folder) as entries:
+    try:
+        yield descriptor
+    finally:
+        os.close(descriptor)
+
+
+def _entries(descriptor: int | None, ignored: Ignored | None = None) -> Iterator[LandingEntry]:
+    """The landing entries of an open folder (none without one); the others go to `ignored`."""
+    if descriptor is None:
+        return
+    with os.scandir(descriptor) as entries:
         for entry in entries:
-            if entry.name.endswith(LANDING_SUFFIXES) and entry.is_file():
-                yield entry
+            if is_landing_file(entry.name):
+                yield LandingEntry(entry.name, _kind(entry))
+            elif ignored is not None:
+                ignored.add(entry)
+
+
+def _kind(entry: os.DirEntry[str]) -> str | None:
+    """None for a regular file, else what the entry is, without following a link. The listing's
+    own file types answer for most entries without a system call."""
+    if entry.is_file(follow_symlinks=False):
+        return None
+    try:
+        return kind_of(entry.stat(follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return None  # gone since the listing: opening it says so
 
 
 def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
-    """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file."""
-    for entry in _landing_entries(folder):
-        if entry.name.endswith(BATCH_SUFFIXES):
-            yield from _batch_lines(entry.path, max_record_bytes)
-        else:
-            label = file_label(entry.path)
-            try:
-                data: bytes | Invalid = read_file(entry.path, max_record_bytes)
-            except Invalid as invalid:
-                data = invalid
-            yield Source(source_id(os.path.basename(label), None), label, None, data)
+    """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file,
+    and one for each entry named like a landing file that is not a regular file (set aside)."""
+    with _opened_folder(folder) as descriptor:
+        for entry in _entries(descriptor):
+            label = file_label(os.path.join(folder, entry.name))
+            name = os.path.basename(label)
+            if entry.kind is not None:
+                yield Source(source_id(name, None), label, None, _not_read(entry.kind))
+            elif entry.name.endswith(BATCH_SUFFIXES):
+                yield from _batch_lines(descriptor, entry.name, label, max_record_bytes)
+            else:
+                try:
+                    data: bytes | Invalid = read_file(descriptor, entry.name, max_record_bytes)
+                except Invalid as invalid:
+                    data = invalid
+                yield Source(source_id(name, None), label, None, data)
 
 
 def source_ids(folder: Path, max_record_bytes: int) -> Iterator[str]:
     """The id of every record `sources` yields, set aside or not, without reading one-record files."""
-    for entry in _landing_entries(folder):
-        if entry.name.endswith(BATCH_SUFFIXES):
-            yield from (source.source_id for source in _batch_lines(entry.path, max_record_bytes))
-        else:
-            yield source_id(os.path.basename(file_label(entry.path)), None)
+    with _opened_folder(folder) as descriptor:
+        for entry in _entries(descriptor):
+            label = file_label(os.path.join(folder, entry.name))
+            if entry.kind is None and entry.name.endswith(BATCH_SUFFIXES):
+                lines = _batch_lines(descriptor, entry.name, label, max_record_bytes)
+                yield from (source.source_id for source in lines)
+            else:
+                yield source_id(os.path.basename(label), None)
 
 
 def read_documents(
@@ -212,12 +329,13 @@ def read_documents(
             yield SourceDocument(source.source_id, body[entity.key], body)
 
 
-def read_file(path: str | Path, max_file_bytes: int) -> bytes:
-    """The file's bytes; `Invalid` when its name is not UTF-8, it is too big or unreadable.
+def read_file(folder: int, name: str, max_file_bytes: int) -> bytes:
+    """The bytes of the file `name` in the open folder `folder`; `Invalid` when its name is not
+    UTF-8, it is not a regular file (now), too big or unreadable.
 
     The size is checked on the open file before reading it, so an oversized file costs nothing.
     """
-    descriptor, status = _open_regular_file(path)
+    descriptor, status = _open_regular_file(folder, name)
     try:
         if status.st_size > max_file_bytes:
             raise Invalid(f"{status.st_size} bytes, over the limit of {max_file_bytes}", (FILE,))
@@ -231,51 +349,56 @@ def read_file(path: str | Path, max_file_bytes: int) -> bytes:
     return data
 
 
-def _open_regular_file(path: str | Path) -> tuple[int, os.stat_result]:
-    """An open descriptor and its status; `Invalid` when the name is not UTF-8, the file cannot be
-    opened or is not a regular file. Opened non-blocking, so that a FIFO put in place of a file
-    cannot hang the load."""
-    if not _is_utf8(os.fsencode(os.path.basename(path))):
+def _open_regular_file(folder: int, name: str) -> tuple[int, os.stat_result]:
+    """An open descriptor of `name` in `folder` and its status; `Invalid` when the name is not
+    UTF-8, or the entry cannot be opened or is not a regular file.
+
+    The listing already set aside what is not a regular file; this holds for an entry replaced
+    since: `O_NOFOLLOW` refuses a link, `O_NONBLOCK` keeps a FIFO from hanging the load, and the
+    open file's own type decides."""
+    if not _is_utf8(os.fsencode(name)):
         raise Invalid("file name is not UTF-8", (FILE,))
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=folder)
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _not_read(SYMBOLIC_LINK) from None
         raise Invalid(f"cannot be read: {error.strerror or error}", (FILE,)) from None
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode):
         os.close(descriptor)
-        raise Invalid("not a regular file", (FILE,))
+        raise _not_read(kind_of(status.st_mode))
     return descriptor, status
 
 
-def _batch_lines(path: str, max_line_bytes: int) -> Iterator[Source]:
-    """The non-blank lines of a batch file, one `Source` each, read a line at a time.
+def _batch_lines(folder: int, name: str, label: str, max_line_bytes: int) -> Iterator[Source]:
+    """The non-blank lines of the batch file `name` in the open folder `folder`, one `Source` each,
+    read a line at a time; `label` is how a report names the file.
 
     A file that cannot be opened is one `Source` without a line. A file that breaks while being read
     (a truncated or corrupt `.gz`) ends with a `Source` at the line where it broke: the lines read
     before it stand.
     """
-    label = file_label(path)
-    name = os.path.basename(label)
+    file_name = os.path.basename(label)
     number = 0
     try:
-        with _open_batch(path) as handle:
+        with _open_batch(folder, name) as handle:
             for number, data in enumerate(_bounded_lines(handle, max_line_bytes), start=1):
                 if isinstance(data, Invalid) or not data.isspace():
-                    yield Source(source_id(name, number), label, number, data)
+                    yield Source(source_id(file_name, number), label, number, data)
     except Invalid as invalid:
-        yield Source(source_id(name, None), label, None, invalid)
+        yield Source(source_id(file_name, None), label, None, invalid)
     except (OSError, EOFError, zlib.error) as error:
         broken = Invalid(f"cannot be read past line {number}: {error}", (FILE,))
-        yield Source(source_id(name, number + 1), label, number + 1, broken)
+        yield Source(source_id(file_name, number + 1), label, number + 1, broken)
 
 
 @contextmanager
-def _open_batch(path: str) -> Iterator[IO[bytes]]:
+def _open_batch(folder: int, name: str) -> Iterator[IO[bytes]]:
     """The file's bytes, decompressed if it is a `.gz`."""
-    descriptor, _ = _open_regular_file(path)
+    descriptor, _ = _open_regular_file(folder, name)
     with open(descriptor, "rb") as raw:
-        if path.endswith(".gz"):
+        if name.endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield unzipped
         else:

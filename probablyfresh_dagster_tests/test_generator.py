@@ -33,7 +33,7 @@ from probablyfresh_dagster.generator import (
     resolve_seed,
 )
 from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.landing import landing_files
+from probablyfresh_dagster.landing import landing_entries
 from probablyfresh_dagster.resources.expectations import Expectations
 
 FOLDERS = ("stores", "products", "customers", "purchases")
@@ -364,7 +364,7 @@ def test_a_killed_generator_frees_the_lock_and_its_partial_files_are_never_input
     folder.mkdir(exist_ok=True)
     partial = folder / "ord-00001.json.partial"
     partial.write_text('{"purchase_id": "ord-0', encoding="utf-8")
-    assert partial not in set(landing_files(folder))
+    assert partial.name not in {entry.name for entry in landing_entries(folder)}
 
     generate(GeneratorConfig(purchases=5), tmp_path)
     assert sorted(path.name for path in folder.iterdir()) == [f"ord-{n:05d}.json" for n in range(1, 6)]
