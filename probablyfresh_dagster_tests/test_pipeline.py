@@ -10,6 +10,7 @@ from probablyfresh_dagster.pii import normalize_email, normalize_phone
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 
 from .conftest import check_results, materialization, rows, triple_purchase_files
+from .test_generator import GENERATED_NAMES, plant_foreign_entries, snapshot
 
 CHECKS = {
     *(f"{e.name}_kafka_topic:no_clear_text_pii" for e in ENTITIES),
@@ -157,3 +158,15 @@ def test_bad_files_are_set_aside_with_file_and_field_while_good_ones_flow(platfo
     assert checks["customers_mart:counts_reconcile"].passed
     assert checks["customers_mart:counts_reconcile"].metadata["rejected_files"].value == 3
     assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
+
+
+def test_what_the_generator_did_not_write_survives_a_pipeline_run(platform, tmp_path):
+    planted = plant_foreign_entries(platform.settings.data_dir, tmp_path / "outside")
+    before = snapshot(planted)
+    result = platform.run()
+    assert result.success
+    assert snapshot(planted) == before
+    for folder, (user_file, *_) in GENERATED_NAMES.items():
+        generated = materialization(result, f"{folder}_json_files")
+        assert generated["names_left_alone"] == 5
+        assert generated["first_names_left_alone"].startswith(f"{user_file} (a file the generator did not write")
