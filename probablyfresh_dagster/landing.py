@@ -13,7 +13,7 @@ The landing zone holds two kinds of file, side by side in an entity's folder:
   the same content and publishes nothing; a rewritten file republishes only the lines whose
   content changed at their line number (a line inserted early shifts, and so republishes, every
   line after it). A line gone from a shorter file keeps its document, as a removed `*.json` file
-  does, and `counts_reconcile` names it.
+  does, and `counts_reconcile` counts it apart (see `checks.reconcile`).
 
 Only regular files inside the folder are read, and nothing is skipped silently. The folder itself
 may be a symbolic link (a user's layout); each entry is opened relative to it (`dir_fd`) with
@@ -132,12 +132,6 @@ def source_id(file_name: str, line: int | None) -> str:
     """The identity of a record's MongoDB document: `<stem>` of a one-record file, `<file name>/<line>`
     of a batch file's line (see the module docstring)."""
     return f"{file_name}/{line}" if line is not None else file_name.removesuffix(ONE_RECORD_SUFFIX)
-
-
-def source_file(source: str) -> str:
-    """The name of the file a source id comes from (the inverse of `source_id`)."""
-    name, is_line, _ = source.partition("/")
-    return name if is_line else name + ONE_RECORD_SUFFIX
 
 
 def source_label(source: str) -> str:

@@ -1,6 +1,7 @@
 """The whole asset graph on the embedded backends, end to end, with its checks."""
 
 import json
+import shutil
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -170,3 +171,32 @@ def test_what_the_generator_did_not_write_survives_a_pipeline_run(platform, tmp_
         generated = materialization(result, f"{folder}_json_files")
         assert generated["names_left_alone"] == 5
         assert generated["first_names_left_alone"].startswith(f"{user_file} (a file the generator did not write")
+
+
+def test_a_removed_file_keeps_its_documents_and_counts_reconcile_counts_them_apart(platform):
+    assert platform.run().success
+    folder = platform.settings.data_dir / "purchases"
+    for name in ("ord-00007.json", "ord-00008.json"):
+        (folder / name).unlink()  # the user cleans up the inbox
+    result = platform.run(LOAD_PURCHASES)
+    reconcile = check_results(result)["purchases_mart:counts_reconcile"]
+    assert reconcile.passed, reconcile.description
+    assert reconcile.metadata["documents_without_record"].value == 2
+    assert reconcile.description.startswith("valid files 198 = MongoDB documents 200 − 2 whose file or line is gone")
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 200
+
+    for name in ("new-1.json", "new-2.json"):  # as many new records as gone ones, not loaded yet
+        shutil.copy(folder / "ord-00001.json", folder / name)
+    reconcile = check_results(platform.check())["purchases_mart:counts_reconcile"]
+    assert not reconcile.passed
+    assert reconcile.description.startswith("valid files 200 ≠ MongoDB documents 200 − 2 whose file or line is gone")
+    assert "not loaded yet" in reconcile.description
+
+
+def test_lines_gone_from_a_shorter_batch_file_are_counted_apart(platform):
+    assert platform.run(format="jsonl").success
+    path = platform.settings.data_dir / "purchases" / "purchases.jsonl"
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:190]))
+    reconcile = check_results(platform.run(LOAD_PURCHASES))["purchases_mart:counts_reconcile"]
+    assert reconcile.passed, reconcile.description
+    assert reconcile.metadata["documents_without_record"].value == 10
