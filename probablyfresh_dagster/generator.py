@@ -45,6 +45,7 @@ from probablyfresh_dagster.generated_files import (
     lock_path,
 )
 from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX
+from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.settings import load_env_file
 
 DEFAULT_SEED = 42
@@ -494,6 +495,7 @@ def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedF
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, int]:
+    owner_only_process()
     parser = argparse.ArgumentParser(description="Generate ProbablyFresh source files.")
     parser.add_argument("--seed", type=int, help="default: $SEED, else 42")
     for name, field in GeneratorConfig.model_fields.items():
