@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from probablyfresh_dagster.entities import Entity
-from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, landing_entries
+from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX, landing_entries
 from probablyfresh_dagster.pii import present_fields
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaResource

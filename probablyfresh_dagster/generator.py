@@ -44,7 +44,7 @@ from probablyfresh_dagster.generated_files import (
     left_alone,
     lock_path,
 )
-from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX
+from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.settings import load_env_file
 

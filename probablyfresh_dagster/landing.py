@@ -15,14 +15,12 @@ The landing zone holds two kinds of file, side by side in an entity's folder:
   line after it). A line gone from a shorter file keeps its document, as a removed `*.json` file
   does, and `counts_reconcile` counts it apart (see `checks.reconcile`).
 
-Only regular files inside the folder are read, and nothing is skipped silently. The folder itself
-may be a symbolic link (a user's layout); each entry is opened relative to it (`dir_fd`) with
+Only regular files inside the folder are read, and nothing is skipped silently. The entries come
+from `landing_folder`'s listing; each is opened relative to its folder (`dir_fd`) with
 `O_NOFOLLOW | O_NONBLOCK` and read only if the open file is a regular one, so a link is never
-followed, neither at the listing nor at the open. An entry named like a landing file (`*.json`,
-`*.jsonl`, `*.jsonl.gz`, not hidden) that is a link (to anything), a directory, a FIFO, a socket or
-a device is set aside unread, as `(file)` with what it is for reason. Other entries (hidden files,
-other extensions, subfolders) are not records: `survey_folder` counts them and names the first few
-for the load to report.
+followed, neither at the listing nor at the open. An entry named like a landing file that is a
+link (to anything), a directory, a FIFO, a socket or a device is set aside unread, as `(file)` with
+what it is for reason.
 
 Nothing a record holds stops the load. A record is set aside, with its file, line, record (the
 natural key when it is known), field and reason, when it is over the size limit, cannot be read,
@@ -41,7 +39,6 @@ from __future__ import annotations
 import codecs
 import errno
 import gzip
-import hashlib
 import json
 import os
 import stat
@@ -49,13 +46,22 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.landing_folder import (
+    BATCH_SUFFIXES,
+    ONE_RECORD_SUFFIX,
+    SYMBOLIC_LINK,
+    entries,
+    file_label,
+    kind_of,
+    opened_folder,
+)
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources.documents import SourceDocument
 from probablyfresh_dagster.schema import Clock, Invalid
@@ -65,9 +71,6 @@ FILE = "(file)"
 """The field of a refusal that concerns the file as a whole."""
 LINE = "(line)"
 """The field of a refusal that concerns a batch file's line as a whole."""
-ONE_RECORD_SUFFIX = ".json"
-BATCH_SUFFIXES = (".jsonl", ".jsonl.gz")
-LANDING_SUFFIXES = (ONE_RECORD_SUFFIX, *BATCH_SUFFIXES)
 _SKIP_CHUNK = 1024 * 1024
 
 
@@ -139,144 +142,16 @@ def source_label(source: str) -> str:
     return source if "/" in source else source + ONE_RECORD_SUFFIX
 
 
-def is_landing_file(name: str) -> bool:
-    """Whether an entry of an entity's folder is named like a landing file: `*.json`, `*.jsonl` or
-    `*.jsonl.gz`, and not hidden (an editor's `.x.json.swp`, macOS's `._x.json`)."""
-    return name.endswith(LANDING_SUFFIXES) and not name.startswith(".")
-
-
-SYMBOLIC_LINK = "a symbolic link"
-_KINDS = {
-    stat.S_IFREG: "a regular file",
-    stat.S_IFLNK: SYMBOLIC_LINK,
-    stat.S_IFDIR: "a directory",
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-}
-
-
-def kind_of(mode: int) -> str:
-    """What a file system entry is, for a message (`a symbolic link`, `a FIFO`, ...)."""
-    return _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-
-
 def _not_read(kind: str) -> Invalid:
     """The refusal of an entry named like a landing file that is not a regular file."""
     return Invalid(f"{kind}: not followed" if kind == SYMBOLIC_LINK else f"{kind}: not read", (FILE,))
 
 
-class LandingEntry(NamedTuple):
-    """An entry of an entity's folder named like a landing file, whatever it is."""
-
-    name: str
-    """As the file system gives it (a byte that is not UTF-8 as a surrogate, see `os.fsdecode`)."""
-    kind: str | None
-    """None for a regular file, else what it is (`kind_of`): never read, set aside."""
-
-
-@dataclass
-class Ignored:
-    """The entries of a folder whose names are not landing files' (hidden, other extensions,
-    subfolders): counted, and the first few named as `file_label` shows them (a folder with `/`)."""
-
-    keep: int = 10
-    count: int = 0
-    first: list[str] = field(default_factory=list)
-
-    def add(self, entry: os.DirEntry[str]) -> None:
-        self.count += 1
-        if len(self.first) < self.keep:
-            self.first.append(file_label(entry.name) + ("/" if entry.is_dir(follow_symlinks=False) else ""))
-
-
-class FolderSurvey(NamedTuple):
-    """What the MongoDB load and the file sensor see of a folder, listed once."""
-
-    fingerprint: str
-    ignored: Ignored
-
-
-def landing_entries(folder: Path) -> Iterator[LandingEntry]:
-    """The folder's entries named like landing files, streamed in directory order (a missing
-    folder has none). The folder itself may be a symbolic link; what is inside is never followed."""
-    with _opened_folder(folder) as descriptor:
-        yield from _entries(descriptor)
-
-
-def survey_folder(folder: Path) -> FolderSurvey:
-    """The folder's fingerprint and the entries it ignores, in constant memory.
-
-    The fingerprint is a digest of the names, sizes and mtimes of the entries named like landing
-    files, each by its own `lstat` (a link as a link, so adding one starts the load that sets it
-    aside). The MongoDB load records it and the file sensor compares it, so both see a folder
-    alike. Per-entry digests are summed, so directory order does not matter and nothing is sorted.
-    Names are taken as bytes (a name need not be UTF-8), and an entry gone since the listing is
-    skipped.
-    """
-    total, count, ignored = 0, 0, Ignored()
-    with _opened_folder(folder) as descriptor:
-        for entry in _entries(descriptor, ignored):
-            try:
-                info = os.stat(entry.name, dir_fd=descriptor, follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            digest = os.fsencode(entry.name) + f"\0{info.st_size}\0{info.st_mtime_ns}".encode()
-            total = (total + int.from_bytes(hashlib.blake2b(digest, digest_size=8).digest(), "big")) % 2**64
-            count += 1
-    return FolderSurvey(f"{count}-{total:016x}", ignored)
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """The fingerprint of `survey_folder`, for the file sensor."""
-    return survey_folder(folder).fingerprint
-
-
-@contextmanager
-def _opened_folder(folder: Path) -> Iterator[int | None]:
-    """A descriptor of the folder (following the folder itself if it is a link), None if missing.
-
-    Every entry is then opened relative to it (`dir_fd`), so the folder read is the folder listed."""
-    try:
-        descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except (FileNotFoundError, NotADirectoryError):
-        yield None
-        return
-    try:
-        yield descriptor
-    finally:
-        os.close(descriptor)
-
-
-def _entries(descriptor: int | None, ignored: Ignored | None = None) -> Iterator[LandingEntry]:
-    """The landing entries of an open folder (none without one); the others go to `ignored`."""
-    if descriptor is None:
-        return
-    with os.scandir(descriptor) as entries:
-        for entry in entries:
-            if is_landing_file(entry.name):
-                yield LandingEntry(entry.name, _kind(entry))
-            elif ignored is not None:
-                ignored.add(entry)
-
-
-def _kind(entry: os.DirEntry[str]) -> str | None:
-    """None for a regular file, else what the entry is, without following a link. The listing's
-    own file types answer for most entries without a system call."""
-    if entry.is_file(follow_symlinks=False):
-        return None
-    try:
-        return kind_of(entry.stat(follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return None  # gone since the listing: opening it says so
-
-
 def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
     """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file,
     and one for each entry named like a landing file that is not a regular file (set aside)."""
-    with _opened_folder(folder) as descriptor:
-        for entry in _entries(descriptor):
+    with opened_folder(folder) as descriptor:
+        for entry in entries(descriptor):
             label = file_label(os.path.join(folder, entry.name))
             name = os.path.basename(label)
             if entry.kind is not None:
@@ -293,8 +168,8 @@ def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
 
 def source_ids(folder: Path, max_record_bytes: int) -> Iterator[str]:
     """The id of every record `sources` yields, set aside or not, without reading one-record files."""
-    with _opened_folder(folder) as descriptor:
-        for entry in _entries(descriptor):
+    with opened_folder(folder) as descriptor:
+        for entry in entries(descriptor):
             label = file_label(os.path.join(folder, entry.name))
             if entry.kind is None and entry.name.endswith(BATCH_SUFFIXES):
                 lines = _batch_lines(descriptor, entry.name, label, max_record_bytes)
@@ -429,11 +304,6 @@ def parse(data: bytes, whole: str = FILE) -> Any:
 def natural_key(entity: Entity, body: Any) -> str | None:
     key = body.get(entity.key) if isinstance(body, dict) else None
     return key if isinstance(key, str) and key.strip() else None
-
-
-def file_label(path: str | Path) -> str:
-    """The path as text, with any byte of a non-UTF-8 name shown as an escape (`\\xe9`)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -15,7 +15,7 @@ import dagster as dg
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
 from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.entities import ENTITIES, Entity
-from probablyfresh_dagster.landing import folder_fingerprint, landing_entries
+from probablyfresh_dagster.landing_folder import folder_fingerprint, landing_entries
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource

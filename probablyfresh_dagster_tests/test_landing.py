@@ -27,13 +27,13 @@ from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.landing import (
     RejectLog,
     Rejection,
-    folder_fingerprint,
     read_documents,
     read_file,
     replacing_reject_log,
     source_ids,
     sources,
 )
+from probablyfresh_dagster.landing_folder import folder_fingerprint
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid

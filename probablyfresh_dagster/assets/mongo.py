@@ -11,7 +11,8 @@ import dagster as dg
 from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.landing import LANDING_SUFFIXES, read_documents, replacing_reject_log, survey_folder
+from probablyfresh_dagster.landing import read_documents, replacing_reject_log
+from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.files import FilesResource
