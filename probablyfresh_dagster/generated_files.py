@@ -121,9 +121,9 @@ def lock_path(root: Path) -> Path:
 
 
 @contextmanager
-def generated_files(root: Path) -> Iterator[GeneratedFiles]:
-    """The generator's files under `root`, for one generation; hold the generator's lock."""
-    files = GeneratedFiles(root)
+def generated_files(root: Path, folders: Iterable[str]) -> Iterator[GeneratedFiles]:
+    """The generator's files in `folders` under `root`, for one generation; hold the generator's lock."""
+    files = GeneratedFiles(root, folders)
     try:
         yield files
     finally:
@@ -133,7 +133,9 @@ def generated_files(root: Path) -> Iterator[GeneratedFiles]:
 class GeneratedFiles:
     """Writes a generation's files under a data root, replacing and removing only its own."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, folders: Iterable[str]) -> None:
+        """Open (creating them owner-only if missing) the folders a generation writes, before it
+        writes anything: one the generator cannot write into fails now, not half-way."""
         own = private_dir(root / OWN_FOLDER)
         self._root = root
         self._folders: dict[str, int] = {}
@@ -142,7 +144,13 @@ class GeneratedFiles:
         shutil.rmtree(scratch, ignore_errors=True)  # what a killed generator left half written
         self._scratch = os.open(private_dir(scratch), os.O_RDONLY | os.O_DIRECTORY)
         self._scratch_path = scratch
-        self._settle_moves()
+        try:
+            for folder in folders:
+                self._folder(folder)
+            self._settle_moves()
+        except BaseException:
+            self.close()
+            raise
         (self._generation,) = self._db.execute("SELECT coalesce(max(generation), 0) + 1 FROM files").fetchone()
 
     def close(self) -> None:
@@ -151,10 +159,8 @@ class GeneratedFiles:
         self._db.close()
 
     def write(self, folder: str, files: Iterable[tuple[str, Content]]) -> Written:
-        """Put each named file in `folder` (under the root, created owner-only if missing), unless
-        its name holds what the generator did not write; `content` is called only for a file that
-        will be written."""
-        self._folder(folder)
+        """Put each named file in `folder` (under the root), unless its name holds what the
+        generator did not write; `content` is called only for a file that will be written."""
         written = Written()
         for batch in batched(files, BATCH_SIZE):
             recorded = self._recorded(folder, [name for name, _ in batch])

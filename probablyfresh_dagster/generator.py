@@ -34,7 +34,7 @@ import dagster as dg
 import orjson
 from faker import Faker
 
-from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.generated_files import (
     Content,
@@ -471,7 +471,7 @@ def generate(config: GeneratorConfig, root: Path) -> dict[str, Written]:
     as_of = check_config(config)
     seed = resolve_seed(config.seed)
     root = Path(root)
-    with exclusive(root), generated_files(root) as files:
+    with exclusive(root), generated_files(root, [entity.name for entity in ENTITIES]) as files:
         written = _generate(config, seed, as_of, files)
         files.remove_stale()
     return written

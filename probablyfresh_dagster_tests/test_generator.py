@@ -12,6 +12,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -349,6 +350,20 @@ def test_the_cli_leaves_what_it_did_not_write_and_says_so(tmp_path: Path) -> Non
     (line,) = done.stdout.splitlines()
     assert line.startswith(f"Wrote to {root}: stores=0, products=0, customers=0, purchases=0; left alone 4 names held")
     assert f"purchases/purchases.jsonl ({NOT_THE_GENERATORS})" in line
+
+
+def test_an_entity_folder_on_another_file_system_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A file is written in the generator's scratch folder and renamed into place: one file system."""
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        if os.stat(elsewhere).st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("/dev/shm is on the test folder's file system here")
+        (tmp_path / "purchases").symlink_to(elsewhere)
+        with pytest.raises(OSError, match=f"{tmp_path / 'purchases'} is on another file system than"):
+            generate(GeneratorConfig(purchases=3), tmp_path)
+        assert list(elsewhere.iterdir()) == [] and list((tmp_path / "stores").iterdir()) == []
+    finally:
+        shutil.rmtree(elsewhere)
 
 
 def test_resolve_seed_prefers_explicit_then_env_then_42(monkeypatch: pytest.MonkeyPatch) -> None:
