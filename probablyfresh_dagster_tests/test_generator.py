@@ -313,7 +313,8 @@ def snapshot(paths: list[Path]) -> dict[Path, tuple]:
     found = {}
     for path in paths:
         info = path.lstat()
-        found[path] = (stat.S_IFMT(info.st_mode), info.st_ino, info.st_size, info.st_mtime_ns, content(path, info.st_mode))
+        kind = stat.S_IFMT(info.st_mode)
+        found[path] = (kind, info.st_ino, info.st_size, info.st_mtime_ns, content(path, info.st_mode))
     return found
 
 

@@ -352,7 +352,11 @@ def plant_entries_that_are_not_regular_files(folder: Path, outside: Path, record
         finally:
             os.chdir(cwd)
     reasons = {name: "a symbolic link: not followed" for name in links}
-    reasons |= {"folder.json": "a directory: not read", "pipe.json": "a FIFO: not read", "socket.jsonl": "a socket: not read"}
+    reasons |= {
+        "folder.json": "a directory: not read",
+        "pipe.json": "a FIFO: not read",
+        "socket.jsonl": "a socket: not read",
+    }
     try:
         os.mknod(folder / "null.json", stat.S_IFCHR | 0o600, os.stat("/dev/null").st_rdev)
         reasons["null.json"] = "a character device: not read"
@@ -386,7 +390,8 @@ def test_only_regular_files_inside_the_folder_are_read_the_rest_set_aside_or_lis
         assert {name: (r["field"], r["record"], r["reason"]) for name, r in found.items()} == {
             name: ("(file)", None, reason) for name, reason in reasons.items()
         }
-        assert rows(platform, "SELECT count(), countIf(purchase_id LIKE 'ord-9%') FROM purchases_mart FINAL") == [(200, 0)]
+        loaded_ids = "SELECT count(), countIf(purchase_id LIKE 'ord-9%') FROM purchases_mart FINAL"
+        assert rows(platform, loaded_ids) == [(200, 0)]
         with platform.resource("mongo").open() as store:
             assert store.count(PURCHASES.name) == 200
         assert all(check.passed for check in check_results(result).values())
