@@ -34,6 +34,7 @@ from probablyfresh_dagster.benchmark_baselines import bare_kafka_rates, floor_ra
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.events import KafkaResource
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
@@ -153,6 +154,7 @@ def report(size: int, landing_format: str, figures: dict[str, Any], single_inser
 
 
 def main(argv: list[str] | None = None) -> None:
+    owner_only_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 100_000], help="purchase counts")
     parser.add_argument("--format", choices=("json", "jsonl", "jsonl.gz"), default="jsonl", help="landing files")

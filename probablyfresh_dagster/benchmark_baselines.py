@@ -28,7 +28,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.landing import ONE_RECORD_SUFFIX, check_unique_names, landing_files
+from probablyfresh_dagster.landing import check_unique_names
+from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX, landing_entries
 from probablyfresh_dagster.pii import PiiFields, protect
 from probablyfresh_dagster.pii_scan import clear_text_in_message, undeclared_clear_text
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
@@ -81,7 +82,7 @@ def _per_record(work: Callable[[], list[Any]]) -> float:
 
 
 def _raw_records(folder: Path) -> Iterator[bytes]:
-    for path in landing_files(folder):
+    for path in (folder / entry.name for entry in landing_entries(folder) if entry.kind is None):
         if path.name.endswith(ONE_RECORD_SUFFIX):
             yield path.read_bytes()
         else:

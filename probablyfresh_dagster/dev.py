@@ -18,6 +18,7 @@ import sys
 import time
 
 from probablyfresh_dagster import procfs
+from probablyfresh_dagster.private_files import owner_only_process
 
 # The `dagster` command, without the warning `dagster dev` prints to advise `dg dev` (not installed).
 # `-W` filters in this process only, not in those it starts, and runs before site-packages are on
@@ -28,6 +29,7 @@ POLL_SECONDS = 0.1
 
 
 def main(argv: list[str] | None = None) -> int:
+    owner_only_process()  # inherited by `dagster dev`, its webserver, daemon, code server and runs
     # Each raises KeyboardInterrupt here. Set before `dagster dev` starts, so that it does not
     # inherit a SIGINT ignored by a shell that started us in the background.
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

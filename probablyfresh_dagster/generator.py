@@ -10,14 +10,10 @@ Phones and emails are deliberately messy (mixed phone formats, stray spaces and 
 some emails): the pipeline normalizes them before Kafka. Money is computed in whole kopecks so
 that every purchase total equals the sum of its lines exactly.
 
-One generator at a time per data root: a second one waits on the root's lock file (an `flock`,
-which the kernel releases when its holder dies, so a killed generator never blocks the next).
-Each file is written under a temporary name and renamed over the old one, so a reader (a load
-running meanwhile) sees every file whole, old or new, and never a folder half emptied; a
-generator killed mid-write leaves a `*.partial` file, which no reader takes for input and the
-next generator removes. Landing files of an earlier generation that this one did not rewrite
-(in either format) are removed at the end: those older than the generation's start, as the file
-system dates them.
+One generator at a time per data root: a second one waits on the lock file in the generator's
+own folder (an `flock`, which the kernel releases when its holder dies, so a killed generator never
+blocks the next). The landing zone is the user's: the generator writes, replaces and removes only
+the files it wrote, each written aside and renamed into place (see `generated_files`).
 """
 
 from __future__ import annotations
@@ -38,14 +34,21 @@ import dagster as dg
 import orjson
 from faker import Faker
 
-from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.file_lock import exclusive_file_lock
-from probablyfresh_dagster.landing import is_landing_file
+from probablyfresh_dagster.generated_files import (
+    Content,
+    GeneratedFiles,
+    Written,
+    generated_files,
+    left_alone,
+    lock_path,
+)
+from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX
+from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.settings import load_env_file
 
 DEFAULT_SEED = 42
-LOCK_FILE = ".generator.lock"
-PARTIAL_SUFFIX = ".partial"
 MOSCOW = timezone(timedelta(hours=3))
 PURCHASE_WINDOW = timedelta(days=90)
 OWN_STORE_SHARE = 0.85
@@ -424,61 +427,35 @@ def iter_purchases(
 
 def exclusive(root: Path) -> AbstractContextManager[None]:
     """Hold the data root's generator lock, waiting (and saying so) while another holds it."""
-    return exclusive_file_lock(root / LOCK_FILE, f"the generator writing to {root} to finish")
+    return exclusive_file_lock(lock_path(root), f"the generator writing to {root} to finish")
 
 
-def prepare_folder(folder: Path) -> None:
-    """Create the folder, or remove the partial files a killed generator left in it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for partial in folder.glob(f"*{PARTIAL_SUFFIX}"):
-        if is_landing_file(partial.name.removesuffix(PARTIAL_SUFFIX)):
-            partial.unlink(missing_ok=True)
-
-
-def next_file_time(marker: Path) -> int:
-    """A time on the file system's clock (coarser than the wall clock, and the one that dates the
-    files written next) that every file written before now is older than: touch `marker` until
-    that clock ticks. Takes one tick at most (a few milliseconds)."""
-    os.utime(marker)
-    now = marker.stat().st_mtime_ns
-    while (ticked := marker.stat().st_mtime_ns) == now:
-        os.utime(marker)
-    return ticked
-
-
-def remove_older(folder: Path, started_ns: int) -> None:
-    """Remove the landing files not written since `started_ns` (keeps `.gitkeep`, notes, ...)."""
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if is_landing_file(entry.name) and entry.stat().st_mtime_ns < started_ns:
-                os.unlink(entry.path)
-
-
-def write_records(root: Path, entity: Entity, records: Iterable[Record], file_format: str) -> int:
-    """Write the records in the format, each file under a temporary name renamed into place."""
+def write_records(files: GeneratedFiles, entity: Entity, records: Iterable[Record], file_format: str) -> Written:
+    """Write the records in the format: a file per record (`json`), or one batch file streamed."""
     if file_format == "json":
-        return _write_one_per_file(root / entity.name, entity, records)
-    path = root / entity.name / f"{entity.name}.{file_format}"
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    with open(partial, "wb") as raw, _compressed(raw, file_format) as handle:
+        named = ((f"{record[entity.key]}{ONE_RECORD_SUFFIX}", _one_record(record)) for record in records)
+        return files.write(entity.name, named)
+    return files.write(entity.name, [(f"{entity.name}.{file_format}", _batch(records, file_format))])
+
+
+def _one_record(record: Record) -> Content:
+    def write(handle: IO[bytes]) -> int:
+        handle.write((json.dumps(record, ensure_ascii=False, indent=2) + "\n").encode())
+        return 1
+
+    return write
+
+
+def _batch(records: Iterable[Record], file_format: str) -> Content:
+    def write(raw: IO[bytes]) -> int:
         written = 0
-        for record in records:
-            handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-            written += 1
-    partial.replace(path)
-    return written
+        with _compressed(raw, file_format) as handle:
+            for record in records:
+                handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+                written += 1
+        return written
 
-
-def _write_one_per_file(folder: Path, entity: Entity, records: Iterable[Record]) -> int:
-    written = 0
-    for record in records:
-        text = json.dumps(record, ensure_ascii=False, indent=2) + "\n"
-        path = folder / f"{record[entity.key]}.json"
-        partial = path.with_name(path.name + PARTIAL_SUFFIX)
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-        written += 1
-    return written
+    return write
 
 
 def _compressed(raw: IO[bytes], file_format: str) -> AbstractContextManager[IO[bytes]]:
@@ -488,41 +465,37 @@ def _compressed(raw: IO[bytes], file_format: str) -> AbstractContextManager[IO[b
     return nullcontext(raw)
 
 
-def generate(config: GeneratorConfig, root: Path) -> dict[str, int]:
-    """Replace the landing files under `root`; return the number of records written per entity."""
+def generate(config: GeneratorConfig, root: Path) -> dict[str, Written]:
+    """Write a generation's landing files under `root`, leaving alone every name the generator
+    did not write; return what it did per entity."""
     as_of = check_config(config)
     seed = resolve_seed(config.seed)
     root = Path(root)
-    with exclusive(root):
-        return _generate(config, seed, as_of, root)
+    with exclusive(root), generated_files(root, [entity.name for entity in ENTITIES]) as files:
+        written = _generate(config, seed, as_of, files)
+        files.remove_stale()
+    return written
 
 
-def _generate(config: GeneratorConfig, seed: int, as_of: date, root: Path) -> dict[str, int]:
+def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedFiles) -> dict[str, Written]:
     rng = random.Random(seed)
     fake = Faker("ru_RU")
     fake.seed_instance(seed)
-    entities = (STORES, PRODUCTS, CUSTOMERS, PURCHASES)
-    for entity in entities:
-        prepare_folder(root / entity.name)
-    started_ns = next_file_time(root / LOCK_FILE)
-
     stores = make_stores(config, rng, fake, as_of)
     products = make_products(config, rng, fake)
     customers = make_customers(stores, config, rng, fake, as_of)
     parts = make_purchase_parts(stores, customers, products)
     purchases = iter_purchases(config.purchases, parts, rng, as_of)
-    written = {
-        STORES.name: write_records(root, STORES, stores, config.format),
-        PRODUCTS.name: write_records(root, PRODUCTS, products, config.format),
-        CUSTOMERS.name: write_records(root, CUSTOMERS, customers, config.format),
-        PURCHASES.name: write_records(root, PURCHASES, purchases, config.format),
+    return {
+        STORES.name: write_records(files, STORES, stores, config.format),
+        PRODUCTS.name: write_records(files, PRODUCTS, products, config.format),
+        CUSTOMERS.name: write_records(files, CUSTOMERS, customers, config.format),
+        PURCHASES.name: write_records(files, PURCHASES, purchases, config.format),
     }
-    for entity in entities:
-        remove_older(root / entity.name, started_ns)
-    return written
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, int]:
+    owner_only_process()
     parser = argparse.ArgumentParser(description="Generate ProbablyFresh source files.")
     parser.add_argument("--seed", type=int, help="default: $SEED, else 42")
     for name, field in GeneratorConfig.model_fields.items():
@@ -537,9 +510,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
     load_env_file()
     out = args.pop("out")
     config = GeneratorConfig(**{name: value for name, value in args.items() if value is not None})
-    counts = generate(config, out)
-    print(f"Wrote to {out}: " + ", ".join(f"{name}={n}" for name, n in counts.items()))
-    return counts
+    written = generate(config, out)
+    report = ", ".join(f"{name}={entity.records}" for name, entity in written.items())
+    print(f"Wrote to {out}: {report}" + (f"; {taken}" if (taken := left_alone(written)) else ""))
+    return {name: entity.records for name, entity in written.items()}
 
 
 if __name__ == "__main__":

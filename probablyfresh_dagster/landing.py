@@ -13,7 +13,14 @@ The landing zone holds two kinds of file, side by side in an entity's folder:
   the same content and publishes nothing; a rewritten file republishes only the lines whose
   content changed at their line number (a line inserted early shifts, and so republishes, every
   line after it). A line gone from a shorter file keeps its document, as a removed `*.json` file
-  does, and `counts_reconcile` names it.
+  does, and `counts_reconcile` counts it apart (see `checks.reconcile`).
+
+Only regular files inside the folder are read, and nothing is skipped silently. The entries come
+from `landing_folder`'s listing; each is opened relative to its folder (`dir_fd`) with
+`O_NOFOLLOW | O_NONBLOCK` and read only if the open file is a regular one, so a link is never
+followed, neither at the listing nor at the open. An entry named like a landing file that is a
+link (to anything), a directory, a FIFO, a socket or a device is set aside unread, as `(file)` with
+what it is for reason.
 
 Nothing a record holds stops the load. A record is set aside, with its file, line, record (the
 natural key when it is known), field and reason, when it is over the size limit, cannot be read,
@@ -33,8 +40,8 @@ list, never a half-written one.
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
-import hashlib
 import json
 import os
 import stat
@@ -49,8 +56,18 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.landing_folder import (
+    BATCH_SUFFIXES,
+    ONE_RECORD_SUFFIX,
+    SYMBOLIC_LINK,
+    entries,
+    file_label,
+    kind_of,
+    opened_folder,
+)
 from probablyfresh_dagster.pii import PiiFields, check_declared_are_text
 from probablyfresh_dagster.pii_scan import clear_text_kind, undeclared_clear_text
+from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources.documents import SourceDocument
 from probablyfresh_dagster.schema import Clock, FieldPath, Invalid
 from probablyfresh_dagster.storable import check_storable
@@ -59,9 +76,6 @@ FILE = "(file)"
 """The field of a refusal that concerns the file as a whole."""
 LINE = "(line)"
 """The field of a refusal that concerns a batch file's line as a whole."""
-ONE_RECORD_SUFFIX = ".json"
-BATCH_SUFFIXES = (".jsonl", ".jsonl.gz")
-LANDING_SUFFIXES = (ONE_RECORD_SUFFIX, *BATCH_SUFFIXES)
 _SKIP_CHUNK = 1024 * 1024
 
 
@@ -104,8 +118,11 @@ class RejectLog:
 
 @contextmanager
 def replacing_reject_log(path: Path) -> Iterator[RejectLog]:
-    """A `RejectLog` whose lines replace the file at `path` only when the block ends normally."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A `RejectLog` whose lines replace the file at `path` only when the block ends normally.
+
+    The folder is the platform's and owner-only (the lines name records, whose keys may be
+    personal); the temporary file, hence the list, is 0600."""
+    private_dir(path.parent)
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as handle:
@@ -125,76 +142,45 @@ def source_id(file_name: str, line: int | None) -> str:
     return f"{file_name}/{line}" if line is not None else file_name.removesuffix(ONE_RECORD_SUFFIX)
 
 
-def source_file(source: str) -> str:
-    """The name of the file a source id comes from (the inverse of `source_id`)."""
-    name, is_line, _ = source.partition("/")
-    return name if is_line else name + ONE_RECORD_SUFFIX
-
-
 def source_label(source: str) -> str:
     """How a report names a record: the file name of a one-record file, the id of a line."""
     return source if "/" in source else source + ONE_RECORD_SUFFIX
 
 
-def is_landing_file(name: str) -> bool:
-    return name.endswith(LANDING_SUFFIXES)
-
-
-def landing_files(folder: Path) -> Iterator[Path]:
-    """The folder's `*.json`, `*.jsonl` and `*.jsonl.gz` files, streamed in directory order (a
-    missing folder has none)."""
-    return (Path(entry.path) for entry in _landing_entries(folder))
-
-
-def folder_fingerprint(folder: Path) -> str:
-    """A digest of the names, sizes and mtimes of the folder's landing files, in constant memory.
-
-    The MongoDB load records it and the file sensor compares it, so both see a folder alike.
-    Per-file digests are summed, so directory order does not matter and nothing is sorted. Names
-    are taken as bytes (a name need not be UTF-8), and a file gone since the listing is skipped.
-    """
-    total, count = 0, 0
-    for path in landing_files(folder):
-        try:
-            info = os.stat(path)
-        except FileNotFoundError:
-            continue
-        entry = os.fsencode(path.name) + f"\0{info.st_size}\0{info.st_mtime_ns}".encode()
-        total = (total + int.from_bytes(hashlib.blake2b(entry, digest_size=8).digest(), "big")) % 2**64
-        count += 1
-    return f"{count}-{total:016x}"
-
-
-def _landing_entries(folder: Path) -> Iterator[os.DirEntry[str]]:
-    if not folder.is_dir():
-        return
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.name.endswith(LANDING_SUFFIXES) and entry.is_file():
-                yield entry
+def _not_read(kind: str) -> Invalid:
+    """The refusal of an entry named like a landing file that is not a regular file."""
+    return Invalid(f"{kind}: not followed" if kind == SYMBOLIC_LINK else f"{kind}: not read", (FILE,))
 
 
 def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
-    """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file."""
-    for entry in _landing_entries(folder):
-        if entry.name.endswith(BATCH_SUFFIXES):
-            yield from _batch_lines(entry.path, max_record_bytes)
-        else:
-            label = file_label(entry.path)
-            try:
-                data: bytes | Invalid = read_file(entry.path, max_record_bytes)
-            except Invalid as invalid:
-                data = invalid
-            yield Source(source_id(os.path.basename(label), None), label, None, data)
+    """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file,
+    and one for each entry named like a landing file that is not a regular file (set aside)."""
+    with opened_folder(folder) as descriptor:
+        for entry in entries(descriptor):
+            label = file_label(os.path.join(folder, entry.name))
+            name = os.path.basename(label)
+            if entry.kind is not None:
+                yield Source(source_id(name, None), label, None, _not_read(entry.kind))
+            elif entry.name.endswith(BATCH_SUFFIXES):
+                yield from _batch_lines(descriptor, entry.name, label, max_record_bytes)
+            else:
+                try:
+                    data: bytes | Invalid = read_file(descriptor, entry.name, max_record_bytes)
+                except Invalid as invalid:
+                    data = invalid
+                yield Source(source_id(name, None), label, None, data)
 
 
 def source_ids(folder: Path, max_record_bytes: int) -> Iterator[str]:
     """The id of every record `sources` yields, set aside or not, without reading one-record files."""
-    for entry in _landing_entries(folder):
-        if entry.name.endswith(BATCH_SUFFIXES):
-            yield from (source.source_id for source in _batch_lines(entry.path, max_record_bytes))
-        else:
-            yield source_id(os.path.basename(file_label(entry.path)), None)
+    with opened_folder(folder) as descriptor:
+        for entry in entries(descriptor):
+            label = file_label(os.path.join(folder, entry.name))
+            if entry.kind is None and entry.name.endswith(BATCH_SUFFIXES):
+                lines = _batch_lines(descriptor, entry.name, label, max_record_bytes)
+                yield from (source.source_id for source in lines)
+            else:
+                yield source_id(os.path.basename(label), None)
 
 
 UNDECLARED = "outside the declared personal fields (expectations: pii_fields)"
@@ -264,12 +250,13 @@ def _repeated_name(value: Any, path: FieldPath) -> FieldPath | None:
     return None
 
 
-def read_file(path: str | Path, max_file_bytes: int) -> bytes:
-    """The file's bytes; `Invalid` when its name is not UTF-8, it is too big or unreadable.
+def read_file(folder: int, name: str, max_file_bytes: int) -> bytes:
+    """The bytes of the file `name` in the open folder `folder`; `Invalid` when its name is not
+    UTF-8, it is not a regular file (now), too big or unreadable.
 
     The size is checked on the open file before reading it, so an oversized file costs nothing.
     """
-    descriptor, status = _open_regular_file(path)
+    descriptor, status = _open_regular_file(folder, name)
     try:
         if status.st_size > max_file_bytes:
             raise Invalid(f"{status.st_size} bytes, over the limit of {max_file_bytes}", (FILE,))
@@ -283,51 +270,56 @@ def read_file(path: str | Path, max_file_bytes: int) -> bytes:
     return data
 
 
-def _open_regular_file(path: str | Path) -> tuple[int, os.stat_result]:
-    """An open descriptor and its status; `Invalid` when the name is not UTF-8, the file cannot be
-    opened or is not a regular file. Opened non-blocking, so that a FIFO put in place of a file
-    cannot hang the load."""
-    if not _is_utf8(os.fsencode(os.path.basename(path))):
+def _open_regular_file(folder: int, name: str) -> tuple[int, os.stat_result]:
+    """An open descriptor of `name` in `folder` and its status; `Invalid` when the name is not
+    UTF-8, or the entry cannot be opened or is not a regular file.
+
+    The listing already set aside what is not a regular file; this holds for an entry replaced
+    since: `O_NOFOLLOW` refuses a link, `O_NONBLOCK` keeps a FIFO from hanging the load, and the
+    open file's own type decides."""
+    if not _is_utf8(os.fsencode(name)):
         raise Invalid("file name is not UTF-8", (FILE,))
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=folder)
     except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise _not_read(SYMBOLIC_LINK) from None
         raise Invalid(f"cannot be read: {error.strerror or error}", (FILE,)) from None
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode):
         os.close(descriptor)
-        raise Invalid("not a regular file", (FILE,))
+        raise _not_read(kind_of(status.st_mode))
     return descriptor, status
 
 
-def _batch_lines(path: str, max_line_bytes: int) -> Iterator[Source]:
-    """The non-blank lines of a batch file, one `Source` each, read a line at a time.
+def _batch_lines(folder: int, name: str, label: str, max_line_bytes: int) -> Iterator[Source]:
+    """The non-blank lines of the batch file `name` in the open folder `folder`, one `Source` each,
+    read a line at a time; `label` is how a report names the file.
 
     A file that cannot be opened is one `Source` without a line. A file that breaks while being read
     (a truncated or corrupt `.gz`) ends with a `Source` at the line where it broke: the lines read
     before it stand.
     """
-    label = file_label(path)
-    name = os.path.basename(label)
+    file_name = os.path.basename(label)
     number = 0
     try:
-        with _open_batch(path) as handle:
+        with _open_batch(folder, name) as handle:
             for number, data in enumerate(_bounded_lines(handle, max_line_bytes), start=1):
                 if isinstance(data, Invalid) or not data.isspace():
-                    yield Source(source_id(name, number), label, number, data)
+                    yield Source(source_id(file_name, number), label, number, data)
     except Invalid as invalid:
-        yield Source(source_id(name, None), label, None, invalid)
+        yield Source(source_id(file_name, None), label, None, invalid)
     except (OSError, EOFError, zlib.error) as error:
         broken = Invalid(f"cannot be read past line {number}: {error}", (FILE,))
-        yield Source(source_id(name, number + 1), label, number + 1, broken)
+        yield Source(source_id(file_name, number + 1), label, number + 1, broken)
 
 
 @contextmanager
-def _open_batch(path: str) -> Iterator[IO[bytes]]:
+def _open_batch(folder: int, name: str) -> Iterator[IO[bytes]]:
     """The file's bytes, decompressed if it is a `.gz`."""
-    descriptor, _ = _open_regular_file(path)
+    descriptor, _ = _open_regular_file(folder, name)
     with open(descriptor, "rb") as raw:
-        if path.endswith(".gz"):
+        if name.endswith(".gz"):
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
                 yield unzipped
         else:
@@ -368,11 +360,6 @@ def natural_key(entity: Entity, body: Any) -> str | None:
     if not isinstance(key, str) or not key.strip() or clear_text_kind(key.encode()):
         return None
     return key
-
-
-def file_label(path: str | Path) -> str:
-    """The path as text, with any byte of a non-UTF-8 name shown as an escape (`\\xe9`)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 STARTUP_SECONDS = 180
@@ -38,6 +39,7 @@ DONE = ("SUCCESS", "FAILURE", "CANCELED")
 
 
 def main(argv: list[str] | None = None) -> int:
+    owner_only_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--purchases", type=int, default=200)
     args = parser.parse_args(argv)

@@ -21,12 +21,14 @@ from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES
 from probablyfresh_dagster.pool_waits import pool_wait_logger
+from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.purge_pii import PURGE_JOB
 from probablyfresh_dagster.run_launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.settings import Settings, load_env_file
 
 
 def main(argv: list[str] | None = None) -> int:
+    owner_only_process()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, help="generator seed (default: SEED env, then 42)")
     parser.add_argument("--purchases", type=int, help="purchases to generate (default 200)")

@@ -15,7 +15,7 @@ import dagster as dg
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
 from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.entities import ENTITIES, Entity
-from probablyfresh_dagster.landing import folder_fingerprint, landing_files
+from probablyfresh_dagster.landing_folder import folder_fingerprint, landing_entries
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.events import KafkaResource, lag
 from probablyfresh_dagster.resources.files import FilesResource
@@ -53,10 +53,10 @@ def _run_that_will_load(runs: list[dg.DagsterRun], asset: dg.AssetKey) -> str | 
 
 def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource, fingerprint: str) -> bool:
     """Whether the latest MongoDB load of `entity` read its folder as it is now. A folder never
-    loaded is up to date while it holds no landing file."""
+    loaded is up to date while it holds nothing named like a landing file."""
     event = instance.get_latest_materialization_event(dg.AssetKey(entity.asset("mongo_collection")))
     if event is None or event.asset_materialization is None:
-        return next(landing_files(files.folder(entity)), None) is None
+        return next(landing_entries(files.folder(entity)), None) is None
     loaded = event.asset_materialization.metadata.get(FOLDER_FINGERPRINT)
     return loaded is not None and loaded.value == fingerprint
 

@@ -6,7 +6,10 @@ of a process session after a kill.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -73,6 +76,27 @@ def descendant_sessions(root: int) -> set[int]:
     while children := {pid for pid, (_, ppid, _) in processes.items() if ppid in family} - family:
         family |= children
     return {processes[pid][2] for pid in family if pid in processes}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def webserver_answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def command_line(pid: int) -> str:

@@ -3,11 +3,16 @@ from __future__ import annotations
 import fcntl
 import gzip
 import json
+import os
 import random
 import re
+import shutil
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -18,9 +23,9 @@ from typing import Any
 import pytest
 from faker import Faker
 
+from probablyfresh_dagster.generated_files import NOT_THE_GENERATORS, OWN_FOLDER, SCRATCH, Written, lock_path
 from probablyfresh_dagster.generator import (
     CATEGORIES,
-    LOCK_FILE,
     GeneratorConfig,
     exclusive,
     generate,
@@ -33,7 +38,6 @@ from probablyfresh_dagster.generator import (
     resolve_seed,
 )
 from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.landing import landing_files
 from probablyfresh_dagster.resources.expectations import Expectations
 
 FOLDERS = ("stores", "products", "customers", "purchases")
@@ -50,6 +54,10 @@ def file_contents(root: Path) -> dict[str, bytes]:
     return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*.json"))}
 
 
+def records(written: dict[str, Written]) -> dict[str, int]:
+    return {name: entity.records for name, entity in written.items()}
+
+
 def kopecks(amount: float) -> int:
     return round(amount * 100)
 
@@ -57,7 +65,7 @@ def kopecks(amount: float) -> int:
 @pytest.fixture(scope="module")
 def default_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("default")
-    counts = generate(GeneratorConfig(seed=42), root)
+    counts = records(generate(GeneratorConfig(seed=42), root))
     assert counts == {"stores": 45, "products": 100, "customers": 45, "purchases": 200}
     return root
 
@@ -200,22 +208,163 @@ def test_personal_data_is_messy_on_purpose(data: dict[str, Any]) -> None:
     assert len(shapes) >= 3  # e.g. "+7 (999) 999-99-99", "8 999 999 99 99", "89999999999"
 
 
-def test_rerun_removes_stale_json_only(tmp_path: Path) -> None:
+def names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_shrinking_or_switching_format_removes_only_the_generators_own_old_files(tmp_path: Path) -> None:
     purchases = tmp_path / "purchases"
-    purchases.mkdir()
-    kept = {purchases / ".gitkeep": "", purchases / "notes.txt": "keep me"}
-    for path, text in kept.items():
-        path.write_text(text, encoding="utf-8")
-    (purchases / "ord-99999.json").write_text("{}", encoding="utf-8")
-
     generate(GeneratorConfig(purchases=10), tmp_path)
-    generate(GeneratorConfig(purchases=3, maybe_stores=0), tmp_path)
+    shutil.copy(purchases / "ord-00001.json", purchases / "ord-00001-copy.json")
+    with (purchases / "ord-00009.json").open("a", encoding="utf-8") as edited:
+        edited.write("\n")
+    old = purchases / "old.json"
+    old.write_text("{}", encoding="utf-8")
+    os.utime(old, (1e9, 1e9))  # older than any generation
+    users = {"ord-00001-copy.json", "ord-00009.json", "old.json"}
+    theirs = {name: (purchases / name).read_bytes() for name in users}
 
-    assert sorted(p.name for p in purchases.glob("*.json")) == [
-        "ord-00001.json", "ord-00002.json", "ord-00003.json"
+    generate(GeneratorConfig(purchases=3, maybe_stores=0), tmp_path)
+    assert names(purchases) == sorted({"ord-00001.json", "ord-00002.json", "ord-00003.json", *users})
+    assert len(names(tmp_path / "stores")) == 30
+
+    generate(GeneratorConfig(purchases=3, format="jsonl"), tmp_path)
+    assert names(purchases) == sorted({"purchases.jsonl", *users})
+    assert names(tmp_path / "stores") == ["stores.jsonl"]
+
+    generate(GeneratorConfig(purchases=2), tmp_path)
+    assert names(purchases) == sorted({"ord-00001.json", "ord-00002.json", *users})
+    assert {name: (purchases / name).read_bytes() for name in users} == theirs
+
+
+def test_a_file_the_user_edited_after_generation_is_not_replaced(tmp_path: Path) -> None:
+    generate(GeneratorConfig(purchases=5), tmp_path)
+    ours = tmp_path / "purchases" / "ord-00001.json"
+    seed_42 = ours.read_bytes()
+    edited = tmp_path / "purchases" / "ord-00002.json"
+    purchase = json.loads(edited.read_bytes())
+    purchase["payment_method"] = "barter"
+    edited.write_text(json.dumps(purchase), encoding="utf-8")
+    touched = tmp_path / "stores" / "store-003.json"
+    os.utime(touched, ns=(touched.stat().st_atime_ns, touched.stat().st_mtime_ns + 1))
+    kept = {edited: edited.read_bytes(), touched: touched.read_bytes()}
+
+    written = generate(GeneratorConfig(purchases=5, seed=7), tmp_path)
+
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert ours.read_bytes() != seed_42  # the generator's own file is replaced
+    assert (written["purchases"].taken, written["purchases"].records) == (1, 4)
+    assert written["purchases"].first_taken == [f"ord-00002.json ({NOT_THE_GENERATORS})"]
+    assert written["stores"].first_taken == [f"store-003.json ({NOT_THE_GENERATORS})"]
+
+
+GENERATED_NAMES = {
+    "stores": [f"store-{n:03d}.json" for n in range(1, 6)],
+    "products": [f"prd-{n}.json" for n in range(1000, 1005)],
+    "customers": [f"cus-{n}.json" for n in range(1000, 1005)],
+    "purchases": [f"ord-{n:05d}.json" for n in range(1, 6)],
+}
+"""The first five names the generator writes in each folder in the `json` format."""
+
+
+def plant_foreign_entries(root: Path, outside: Path) -> list[Path]:
+    """Put in every entity folder what the generator did not write: under five names it writes, a
+    user's file, a directory, a link to a valid record outside, a dangling link and a FIFO; under
+    the name of its batch file, a user's batch file; under other names a unix socket, a partial
+    file, a file older than any generation, a hidden file, notes. Returns their paths."""
+    outside.mkdir(exist_ok=True)
+    (outside / "valid.json").write_text("{}", encoding="utf-8")
+    planted = []
+    for folder_name, (user_file, directory, link, dangling, fifo) in GENERATED_NAMES.items():
+        folder = root / folder_name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / user_file).write_text('{"mine": true}', encoding="utf-8")
+        (folder / directory).mkdir()
+        (folder / directory / "inside.json").write_text("{}", encoding="utf-8")
+        (folder / link).symlink_to(outside / "valid.json")
+        (folder / dangling).symlink_to("nowhere.json")
+        os.mkfifo(folder / fifo)
+        (folder / f"{folder_name}.jsonl").write_text("{}\n", encoding="utf-8")
+        for name, text in (("mine.json.partial", "{"), ("old.json", "{}"), (".hidden.json", "{}"), ("notes.txt", "x")):
+            (folder / name).write_text(text, encoding="utf-8")
+        os.utime(folder / "old.json", (1e9, 1e9))
+        with socket.socket(socket.AF_UNIX) as unix_socket:  # bound by a relative name: paths here are long
+            cwd = os.getcwd()
+            os.chdir(folder)
+            try:
+                unix_socket.bind("socket.json")
+            finally:
+                os.chdir(cwd)
+        planted += [folder / name for name in (*GENERATED_NAMES[folder_name], f"{folder_name}.jsonl", "socket.json",
+                                               "mine.json.partial", "old.json", ".hidden.json", "notes.txt")]
+    return planted
+
+
+def snapshot(paths: list[Path]) -> dict[Path, tuple]:
+    """Each entry as it is: its type, inode, size, mtime and content (a link's target, a folder's names)."""
+
+    def content(path: Path, mode: int) -> object:
+        if stat.S_ISLNK(mode):
+            return os.readlink(path)
+        if stat.S_ISREG(mode):
+            return path.read_bytes()
+        return names(path) if stat.S_ISDIR(mode) else None
+
+    found = {}
+    for path in paths:
+        info = path.lstat()
+        kind = stat.S_IFMT(info.st_mode)
+        found[path] = (kind, info.st_ino, info.st_size, info.st_mtime_ns, content(path, info.st_mode))
+    return found
+
+
+def test_what_the_generator_did_not_write_survives_it_and_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    planted = plant_foreign_entries(root, tmp_path / "outside")
+    before = snapshot(planted)
+
+    written = generate(GeneratorConfig(purchases=20), root)
+    assert snapshot(planted) == before
+    assert {name: entity.taken for name, entity in written.items()} == {name: 5 for name in GENERATED_NAMES}
+    assert written["purchases"].first_taken == [
+        f"ord-00001.json ({NOT_THE_GENERATORS})", "ord-00002.json (a directory)", "ord-00003.json (a symbolic link)",
+        "ord-00004.json (a symbolic link)", "ord-00005.json (a FIFO)",
     ]
-    assert len(list((tmp_path / "stores").glob("*.json"))) == 30
-    assert {path: path.read_text(encoding="utf-8") for path in kept} == kept
+    assert written["purchases"].records == 15
+
+    for file_format in ("jsonl", "json"):  # a format switch removes the generator's own files only
+        written = generate(GeneratorConfig(purchases=20, format=file_format), root)
+        assert snapshot(planted) == before
+    assert written["purchases"].records == 15
+    assert list((root / OWN_FOLDER / SCRATCH).iterdir()) == []
+
+
+def test_the_cli_leaves_what_it_did_not_write_and_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    planted = plant_foreign_entries(root, tmp_path / "outside")
+    before = snapshot(planted)
+    for file_format in ("json", "jsonl"):
+        command = [sys.executable, "-m", "probablyfresh_dagster.generator", "--out", str(root), "--format", file_format]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert snapshot(planted) == before
+    (line,) = done.stdout.splitlines()
+    assert line.startswith(f"Wrote to {root}: stores=0, products=0, customers=0, purchases=0; left alone 4 names held")
+    assert f"purchases/purchases.jsonl ({NOT_THE_GENERATORS})" in line
+
+
+def test_an_entity_folder_on_another_file_system_is_an_error_naming_it(tmp_path: Path) -> None:
+    """A file is written in the generator's scratch folder and renamed into place: one file system."""
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        if os.stat(elsewhere).st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("/dev/shm is on the test folder's file system here")
+        (tmp_path / "purchases").symlink_to(elsewhere)
+        with pytest.raises(OSError, match=f"{tmp_path / 'purchases'} is on another file system than"):
+            generate(GeneratorConfig(purchases=3), tmp_path)
+        assert list(elsewhere.iterdir()) == [] and list((tmp_path / "stores").iterdir()) == []
+    finally:
+        shutil.rmtree(elsewhere)
 
 
 def test_resolve_seed_prefers_explicit_then_env_then_42(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,7 +467,7 @@ def test_invalid_config_is_rejected_before_touching_files(
 
 def test_empty_dataset_without_purchases_is_allowed(tmp_path: Path) -> None:
     config = GeneratorConfig(almost_stores=0, maybe_stores=0, products_per_category=0, purchases=0)
-    assert generate(config, tmp_path) == {
+    assert records(generate(config, tmp_path)) == {
         "stores": 0, "products": 0, "customers": 0, "purchases": 0
     }
     assert all((tmp_path / folder).is_dir() for folder in FOLDERS)
@@ -330,7 +479,7 @@ def start_generator(root: Path, purchases: int) -> subprocess.Popen[str]:
 
 
 def lock_is_held(root: Path) -> bool:
-    with open(root / LOCK_FILE, "a") as lock:
+    with open(lock_path(root), "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -348,26 +497,27 @@ def test_two_generators_at_once_take_turns_and_leave_one_complete_generation(tmp
             assert any("Waiting for the generator" in line for line in iter(generator.stderr.readline, ""))
     assert [generator.wait(timeout=120) for generator in generators] == [0, 0]
     assert file_contents(root) == file_contents(reference)
-    assert not list(root.rglob("*.partial"))
+    assert list((root / OWN_FOLDER / SCRATCH).iterdir()) == []
 
 
-def test_a_killed_generator_frees_the_lock_and_its_partial_files_are_never_input(tmp_path: Path) -> None:
+def test_a_killed_generator_leaves_nothing_partial_in_place_and_the_next_one_completes(tmp_path: Path) -> None:
+    folder = tmp_path / "purchases"
     generator = start_generator(tmp_path, 200_000)
-    deadline = time.monotonic() + 60
-    while not lock_is_held(tmp_path):
+    deadline = time.monotonic() + 120
+    while not folder.is_dir() or len(os.listdir(folder)) < 3000:
         assert generator.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     generator.send_signal(signal.SIGKILL)
     assert generator.wait(timeout=30) == -signal.SIGKILL
     assert not lock_is_held(tmp_path)
-    folder = tmp_path / "purchases"
-    folder.mkdir(exist_ok=True)
-    partial = folder / "ord-00001.json.partial"
-    partial.write_text('{"purchase_id": "ord-0', encoding="utf-8")
-    assert partial not in set(landing_files(folder))
+    for entity in ENTITIES:
+        for path in (tmp_path / entity.name).iterdir():  # only whole files, each a generated record
+            assert json.loads(path.read_bytes())[entity.key] == path.stem
+    (folder / "ord-00001-copy.json").write_bytes((folder / "ord-00001.json").read_bytes())
 
     generate(GeneratorConfig(purchases=5), tmp_path)
-    assert sorted(path.name for path in folder.iterdir()) == [f"ord-{n:05d}.json" for n in range(1, 6)]
+    assert names(folder) == ["ord-00001-copy.json", *(f"ord-{n:05d}.json" for n in range(1, 6))]
+    assert list((tmp_path / OWN_FOLDER / SCRATCH).iterdir()) == []
 
 
 @pytest.mark.parametrize("file_format", ["jsonl", "jsonl.gz"])

@@ -6,9 +6,12 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
 import random
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import tracemalloc
@@ -21,7 +24,16 @@ import pytest
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.generator import GeneratorConfig, generate
-from probablyfresh_dagster.landing import RejectLog, Rejection, read_documents, read_file, replacing_reject_log
+from probablyfresh_dagster.landing import (
+    RejectLog,
+    Rejection,
+    read_documents,
+    read_file,
+    replacing_reject_log,
+    source_ids,
+    sources,
+)
+from probablyfresh_dagster.landing_folder import folder_fingerprint
 from probablyfresh_dagster.pii import PiiFields
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
@@ -107,7 +119,7 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
         raw(STORES, "oversize.json", encoded({"store_id": "x", "pad": "x" * DEFAULT_MAX_FILE_BYTES}),
             "(file)", f"over the limit of {DEFAULT_MAX_FILE_BYTES}"),
         raw(STORES, "caf\xe9.json".encode("latin-1"), encoded(store), "(file)", "file name is not UTF-8"),
-        raw(STORES, "unreadable.json", b"", "(file)", "cannot be read"),  # a link to /proc/self/mem
+        raw(STORES, "proc_mem.json", b"", "(file)", "a symbolic link: not followed"),  # to /proc/self/mem
         raw(PRODUCTS, "array.json", b"[1, 2]", "(document)", "expected an object, got array"),
         Bad(PRODUCTS, "nul_in_key.json", b'{"id": "bad-nul", "a\\u0000b": 1}', "a\0b", "NUL", "bad-nul"),
         # What a store downstream cannot hold.
@@ -178,7 +190,7 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
 def write_bad_input(folder: Path, bad: Bad) -> None:
     name = bad.name if isinstance(bad.name, bytes) else bad.name.encode()
     path = os.path.join(os.fsencode(folder), name)
-    if bad.name == "unreadable.json":
+    if bad.name == "proc_mem.json":
         os.symlink("/proc/self/mem", path)
     else:
         with open(path, "wb") as handle:
@@ -316,13 +328,126 @@ def test_a_process_killed_while_writing_rejects_leaves_the_previous_list_complet
     assert partial.name.startswith(".stores.jsonl.") and b"new-1000.json" in partial.read_bytes()
 
 
-def test_a_vanished_file_or_a_fifo_is_set_aside_not_raised(tmp_path):
-    with pytest.raises(Invalid) as vanished:
-        read_file(tmp_path / "gone.json", DEFAULT_MAX_FILE_BYTES)
-    assert (vanished.value.field, vanished.value.reason) == ("(file)", "cannot be read: No such file or directory")
+def test_an_entry_replaced_after_the_listing_is_set_aside_when_opened_not_raised(tmp_path):
+    """The listing sets aside what is not a regular file; opening holds for what replaced a file since."""
     os.mkfifo(tmp_path / "pipe.json")
-    with pytest.raises(Invalid, match="not a regular file"):
-        read_file(tmp_path / "pipe.json", DEFAULT_MAX_FILE_BYTES)
+    os.symlink(tmp_path / "pipe.json", tmp_path / "link.json")
+    folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        refusals = {}
+        for name in ("gone.json", "pipe.json", "link.json"):
+            with pytest.raises(Invalid) as refused:
+                read_file(folder, name, DEFAULT_MAX_FILE_BYTES)
+            refusals[name] = (refused.value.field, refused.value.reason)
+    finally:
+        os.close(folder)
+    assert refusals == {
+        "gone.json": ("(file)", "cannot be read: No such file or directory"),
+        "pipe.json": ("(file)", "a FIFO: not read"),
+        "link.json": ("(file)", "a symbolic link: not followed"),
+    }
+
+
+def plant_entries_that_are_not_regular_files(folder: Path, outside: Path, record: dict[str, Any]) -> dict[str, str]:
+    """In `folder`, entries named like landing files that are not regular files, each next to (or
+    pointing at) a valid record keyed `ord-9xxxx` that must never load; returns each name's reason."""
+    outside.mkdir()
+    (outside / "ord-90001.json").write_bytes(encoded(keyed(PURCHASES, record, "ord-90001")))
+    (outside / "lines.jsonl").write_bytes(encoded(keyed(PURCHASES, record, "ord-90002")) + b"\n")
+    links = {
+        "absolute.json": outside / "ord-90001.json",
+        "relative.json": Path("..", "..", outside.name, "ord-90001.json"),
+        "batch.jsonl": outside / "lines.jsonl",
+        "inside.json": Path("ord-00001.json"),
+        "passwd.json": Path("/etc/passwd"),
+        "dangling.json": Path("nowhere.json"),
+        "to_a_folder.json": Path(".."),
+    }
+    for name, target in links.items():
+        (folder / name).symlink_to(target)
+    (folder / "folder.json").mkdir()
+    (folder / "folder.json" / "ord-90003.json").write_bytes(encoded(keyed(PURCHASES, record, "ord-90003")))
+    os.mkfifo(folder / "pipe.json")
+    with socket.socket(socket.AF_UNIX) as unix_socket:  # bound by a relative name: the path may be too long
+        cwd = os.getcwd()
+        os.chdir(folder)
+        try:
+            unix_socket.bind("socket.jsonl")
+        finally:
+            os.chdir(cwd)
+    reasons = {name: "a symbolic link: not followed" for name in links}
+    reasons |= {
+        "folder.json": "a directory: not read",
+        "pipe.json": "a FIFO: not read",
+        "socket.jsonl": "a socket: not read",
+    }
+    try:
+        os.mknod(folder / "null.json", stat.S_IFCHR | 0o600, os.stat("/dev/null").st_rdev)
+        reasons["null.json"] = "a character device: not read"
+    except PermissionError:
+        pass  # creating a device needs CAP_MKNOD
+    return reasons
+
+
+def plant_ignored_entries(folder: Path, record: dict[str, Any]) -> list[str]:
+    """Entries whose names are not landing files', valid records among them; returns their labels."""
+    (folder / ".hidden.json").write_bytes(encoded(keyed(PURCHASES, record, "ord-90004")))
+    (folder / "ORD-90005.JSON").write_bytes(encoded(keyed(PURCHASES, record, "ord-90005")))
+    (folder / "notes.txt").write_text("mine", encoding="utf-8")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "ord-90006.json").write_bytes(encoded(keyed(PURCHASES, record, "ord-90006")))
+    return [".hidden.json", "ORD-90005.JSON", "notes.txt", "sub/"]
+
+
+def test_only_regular_files_inside_the_folder_are_read_the_rest_set_aside_or_listed(tmp_path):
+    with local_platform(tmp_path) as platform:
+        data = platform.settings.data_dir
+        generate(GeneratorConfig(purchases=1), data)
+        record = json.loads((data / "purchases" / "ord-00001.json").read_bytes())
+        folder = data / "purchases"
+        reasons = plant_entries_that_are_not_regular_files(folder, tmp_path / "outside", record)
+        ignored = plant_ignored_entries(folder, record)
+
+        result = platform.run()  # the generator, then the loads, over the planted entries
+        assert result.success
+        found = rejections(platform, PURCHASES)
+        assert {name: (r["field"], r["record"], r["reason"]) for name, r in found.items()} == {
+            name: ("(file)", None, reason) for name, reason in reasons.items()
+        }
+        loaded_ids = "SELECT count(), countIf(purchase_id LIKE 'ord-9%') FROM purchases_mart FINAL"
+        assert rows(platform, loaded_ids) == [(200, 0)]
+        with platform.resource("mongo").open() as store:
+            assert store.count(PURCHASES.name) == 200
+        assert all(check.passed for check in check_results(result).values())
+
+        loaded = materialization(result, PURCHASES.asset("mongo_collection"))
+        assert (loaded["rejected"], loaded["ignored"]) == (len(reasons), len(ignored))
+        assert sorted(loaded["first_ignored"].split(", ")) == sorted(ignored)
+        warnings = [e.user_message for e in platform.instance.all_logs(result.run_id) if e.level == logging.WARNING]
+        assert any(m.startswith(f"Ignored {len(ignored)} entries of {folder}") for m in warnings)
+        assert sorted(source_ids(folder, DEFAULT_MAX_FILE_BYTES)) == sorted(
+            source.source_id for source in sources(folder, DEFAULT_MAX_FILE_BYTES)
+        )
+
+        assert loaded["folder_fingerprint"] == folder_fingerprint(folder)
+        (folder / "late.json").symlink_to("ord-00002.json")  # a new link changes what the sensor compares
+        assert folder_fingerprint(folder) != loaded["folder_fingerprint"]
+        reloaded = platform.run(PURCHASES.asset("mongo_collection"))
+    assert materialization(reloaded, PURCHASES.asset("mongo_collection"))["rejected"] == len(reasons) + 1
+    assert rejections(platform, PURCHASES)["late.json"]["reason"] == "a symbolic link: not followed"
+
+
+def test_the_root_and_entity_folders_may_be_links(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "root").mkdir(parents=True)
+    (elsewhere / "purchases").mkdir()
+    (tmp_path / "data").symlink_to(elsewhere / "root")
+    (elsewhere / "root" / "purchases").symlink_to(elsewhere / "purchases")
+    with local_platform(tmp_path) as platform:
+        result = platform.run()
+    assert result.success and all(check.passed for check in check_results(result).values())
+    assert len(list((elsewhere / "purchases").glob("ord-*.json"))) == 200
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL") == [(200,)]
 
 
 ODD_VALUES = (

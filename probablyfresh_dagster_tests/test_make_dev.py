@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import stat
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +27,14 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 from .processes import (
     command_line,
     descendant_sessions,
+    free_port,
+    kill,
     local_env,
     pool_holders,
     session_processes,
     stuck_step_pid,
     wait_for,
+    webserver_answers,
     with_stuck_clickhouse,
 )
 
@@ -70,7 +71,7 @@ class DevServer:
 
 @pytest.fixture
 def dev_server(tmp_path: Path) -> Iterator[DevServer]:
-    port = _free_port()
+    port = free_port()
     marker = tmp_path / "stuck"
     env = with_stuck_clickhouse(local_env(tmp_path), marker) | {"DAGSTER_CLI_DEV_PORT": str(port)}
     log = tmp_path / "make-dev.log"
@@ -81,14 +82,14 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
     server = DevServer(make, port, tmp_path / "dagster_home", marker, log)
     sessions = {make.pid}
     try:
-        wait_for(lambda: _answers(port) or make.poll() is not None, STARTUP_TIMEOUT_SECONDS, "the webserver")
+        wait_for(lambda: webserver_answers(port) or make.poll() is not None, STARTUP_TIMEOUT_SECONDS, "the webserver")
         assert make.poll() is None, log.read_text()
         sessions |= server.sessions()
         yield server
     finally:
         sessions |= server.sessions()
         for pid in session_processes(sessions):
-            _kill(pid)
+            kill(pid)
         make.wait()
 
 
@@ -158,24 +159,3 @@ def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
 
 def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -1,6 +1,7 @@
 """The whole asset graph on the embedded backends, end to end, with its checks."""
 
 import json
+import shutil
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -10,6 +11,7 @@ from probablyfresh_dagster.pii import normalize_email, normalize_phone
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 
 from .conftest import check_results, materialization, rows, triple_purchase_files
+from .test_generator import GENERATED_NAMES, plant_foreign_entries, snapshot
 
 CHECKS = {
     *(f"{e.name}_kafka_topic:no_clear_text_pii" for e in ENTITIES),
@@ -157,3 +159,44 @@ def test_bad_files_are_set_aside_with_file_and_field_while_good_ones_flow(platfo
     assert checks["customers_mart:counts_reconcile"].passed
     assert checks["customers_mart:counts_reconcile"].metadata["rejected_files"].value == 3
     assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
+
+
+def test_what_the_generator_did_not_write_survives_a_pipeline_run(platform, tmp_path):
+    planted = plant_foreign_entries(platform.settings.data_dir, tmp_path / "outside")
+    before = snapshot(planted)
+    result = platform.run()
+    assert result.success
+    assert snapshot(planted) == before
+    for folder, (user_file, *_) in GENERATED_NAMES.items():
+        generated = materialization(result, f"{folder}_json_files")
+        assert generated["names_left_alone"] == 5
+        assert generated["first_names_left_alone"].startswith(f"{user_file} (a file the generator did not write")
+
+
+def test_a_removed_file_keeps_its_documents_and_counts_reconcile_counts_them_apart(platform):
+    assert platform.run().success
+    folder = platform.settings.data_dir / "purchases"
+    for name in ("ord-00007.json", "ord-00008.json"):
+        (folder / name).unlink()  # the user cleans up the inbox
+    result = platform.run(LOAD_PURCHASES)
+    reconcile = check_results(result)["purchases_mart:counts_reconcile"]
+    assert reconcile.passed, reconcile.description
+    assert reconcile.metadata["documents_without_record"].value == 2
+    assert reconcile.description.startswith("valid files 198 = MongoDB documents 200 − 2 whose file or line is gone")
+    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 200
+
+    for name in ("new-1.json", "new-2.json"):  # as many new records as gone ones, not loaded yet
+        shutil.copy(folder / "ord-00001.json", folder / name)
+    reconcile = check_results(platform.check())["purchases_mart:counts_reconcile"]
+    assert not reconcile.passed
+    assert reconcile.description.startswith("valid files 200 ≠ MongoDB documents 200 − 2 whose file or line is gone")
+    assert "not loaded yet" in reconcile.description
+
+
+def test_lines_gone_from_a_shorter_batch_file_are_counted_apart(platform):
+    assert platform.run(format="jsonl").success
+    path = platform.settings.data_dir / "purchases" / "purchases.jsonl"
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:190]))
+    reconcile = check_results(platform.run(LOAD_PURCHASES))["purchases_mart:counts_reconcile"]
+    assert reconcile.passed, reconcile.description
+    assert reconcile.metadata["documents_without_record"].value == 10

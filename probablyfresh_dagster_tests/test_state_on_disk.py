@@ -1,21 +1,30 @@
-"""The local state on disk: owner-only whatever the umask, and a dev key that is never half written."""
+"""The local state on disk: owner-only whatever the umask, whoever starts the platform, and a dev
+key that is never half written."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from cryptography.fernet import Fernet
+from dagster_graphql import DagsterGraphQLClient
 
+from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.fernet import FernetResource
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
 from .conftest import run_in_processes
+from .processes import descendant_sessions, free_port, kill, local_env, session_processes, wait_for, webserver_answers
 
 
 @pytest.fixture
@@ -110,3 +119,83 @@ def test_concurrent_first_runs_agree_on_one_dev_key(tmp_path):
     key = Fernet(key_file.read_bytes())
     assert [key.decrypt(token.read_bytes()) for token in tokens] == [b"x"] * 4
     assert [path.name for path in key_file.parent.iterdir()] == ["fernet.key"]
+
+
+UNDER_UMASK_022 = ("/bin/sh", "-c", 'umask 022 && exec "$@"', "sh")
+"""Prefix of a command started as a scheduler, an IDE or a shell starts it: umask 022, no make."""
+SELECTION = ",".join([*(f"{e.name}_json_files" for e in ENTITIES), "stores_mongo_collection", "stores_kafka_topic"])
+ENTRY_POINTS = {
+    "generator": ["-m", "probablyfresh_dagster.generator", "--out", "{data}", "--purchases", "5"],
+    "run": ["-m", "probablyfresh_dagster.run"],
+    "dagster asset materialize": ["-m", "dagster", "asset", "materialize", "-m", "probablyfresh_dagster.definitions",
+                                  "--select", SELECTION],
+}
+
+
+def dagster_home_made_by_hand(root: Path) -> dict[str, str]:
+    """The environment of a user who made DAGSTER_HOME and its dagster.yaml under umask 022."""
+    env = local_env(root)
+    home = Path(env["DAGSTER_HOME"])
+    previous = os.umask(0o022)
+    try:
+        home.mkdir()
+        shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    finally:
+        os.umask(previous)
+    return env
+
+
+def readable_by_others(env: dict[str, str]) -> list[str]:
+    """Every folder and file under the data root, the state folder and DAGSTER_HOME (themselves
+    included) that others may use, but the user's own dagster.yaml; each with its mode."""
+    found = []
+    for root in (env["PROBABLYFRESH_DATA"], env["PROBABLYFRESH_STATE"], env["DAGSTER_HOME"]):
+        for folder, _, files in os.walk(root):
+            for path in (Path(folder), *(Path(folder, name) for name in files)):
+                if path != Path(env["DAGSTER_HOME"], "dagster.yaml") and mode(path) & 0o077:
+                    found.append(f"{path} {oct(mode(path))}")
+    return found
+
+
+def written(env: dict[str, str]) -> int:
+    return sum(len(files) for key in ("PROBABLYFRESH_DATA", "DAGSTER_HOME") for _, _, files in os.walk(env[key]))
+
+
+@pytest.mark.parametrize("entry_point", ENTRY_POINTS)
+def test_an_entry_point_started_without_make_writes_owner_only(tmp_path, entry_point):
+    env = dagster_home_made_by_hand(tmp_path)
+    arguments = [argument.format(data=env["PROBABLYFRESH_DATA"]) for argument in ENTRY_POINTS[entry_point]]
+    done = subprocess.run([*UNDER_UMASK_022, sys.executable, *arguments], env=env, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert written(env) > 5
+    assert readable_by_others(env) == []
+
+
+def test_make_devs_entry_point_started_without_make_writes_owner_only(tmp_path):
+    env = dagster_home_made_by_hand(tmp_path)
+    port = free_port()
+    command = [*UNDER_UMASK_022, sys.executable, "-m", "probablyfresh_dagster.dev", "-w", "workspace.yaml",
+               "-p", str(port)]
+    with (tmp_path / "dev.log").open("w") as log:
+        dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    sessions = {dev.pid}
+    try:
+        wait_for(lambda: webserver_answers(port) or dev.poll() is not None, 180, "the webserver")
+        assert dev.poll() is None, (tmp_path / "dev.log").read_text()
+        sessions |= descendant_sessions(dev.pid)
+        run_id = DagsterGraphQLClient("127.0.0.1", port_number=port).submit_job_execution(
+            "pipeline", repository_location_name="probablyfresh", repository_name="__repository__",
+            asset_selection=[f"{e.name}_json_files" for e in ENTITIES],
+        )
+        with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            wait_for(lambda: instance.get_run_by_id(run_id).is_finished, 180, "the run")
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=60)
+    finally:
+        for pid in session_processes(sessions | descendant_sessions(dev.pid)):
+            kill(pid)
+        dev.wait()
+    assert written(env) > 5
+    assert readable_by_others(env) == []

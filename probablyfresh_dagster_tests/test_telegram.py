@@ -14,7 +14,7 @@ import pytest
 from probablyfresh_dagster import alerts
 from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor, failed_duplicate_checks
 
-from .conftest import Platform, local_platform, triple_purchase_files
+from .conftest import Platform, check_results, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
 
 TOKEN = "123456:test-token"
@@ -146,3 +146,21 @@ def test_every_failure_since_the_cursor_is_found_however_many_pages_it_takes(tmp
         failures = failed_duplicate_checks(platform.instance, 0)
         assert [failure.entity for failure in failures] == ["purchases", "purchases"]
         assert failed_duplicate_checks(platform.instance, failures[0].execution_id) == failures[1:]
+
+
+def test_the_readme_duplicate_spike_copies_survive_a_whole_run_and_alert(tmp_path, telegram_server):
+    """README, "How an alert reaches Telegram": copy the purchase files twice, run everything."""
+    with local_platform(tmp_path) as platform:
+        assert platform.run().success
+        triple_purchase_files(platform)
+        copies = sorted((platform.settings.data_dir / "purchases").glob("*-copy?.json"))
+        result = platform.run()  # the generator included
+        assert result.success
+        assert sorted((platform.settings.data_dir / "purchases").glob("*-copy?.json")) == copies
+        assert len(copies) == 400
+        share = check_results(result)["purchases_mart:duplicate_share"]
+        assert not share.passed and share.metadata["duplicate_percentage"].value == 66.67
+        sent, _ = tick(platform, bot(telegram_server))
+    assert "Sent 1" in sent.skip_message
+    ((_, body),) = telegram_server.requests
+    assert body["text"].startswith("ProbablyFresh: duplicate share of purchases is 66.67% (threshold 50.0%)")

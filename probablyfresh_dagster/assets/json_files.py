@@ -7,6 +7,7 @@ import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import OWNERS
 from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.generated_files import left_alone
 from probablyfresh_dagster.generator import GeneratorConfig, generate, resolve_seed
 from probablyfresh_dagster.resources.files import FilesResource
 
@@ -20,7 +21,8 @@ from probablyfresh_dagster.resources.files import FilesResource
             owners=OWNERS,
             description=(
                 f"Generated {entity.name} under data/{entity.name}/: one JSON file per record, or one"
-                " JSON-lines batch file (config `format`)."
+                " JSON-lines batch file (config `format`). The generator writes, replaces and removes only"
+                " the files it wrote: a name held by anything else is left alone and listed."
             ),
         )
         for entity in ENTITIES
@@ -29,14 +31,17 @@ from probablyfresh_dagster.resources.files import FilesResource
 def generated_json_files(context: dg.AssetExecutionContext, config: GeneratorConfig, files: FilesResource):
     written = generate(config, Path(files.root))
     seed = resolve_seed(config.seed)
-    context.log.info(f"Generated with seed {seed}: {written}")
+    context.log.info(f"Generated with seed {seed}: " + ", ".join(f"{n}={w.records}" for n, w in written.items()))
+    if taken := left_alone(written):
+        context.log.warning(f"The generator {taken}")
     for entity in ENTITIES:
-        yield dg.MaterializeResult(
-            asset_key=entity.asset("json_files"),
-            metadata={
-                "records": written[entity.name],
-                "seed": seed,
-                "format": config.format,
-                "folder": dg.MetadataValue.path(str(files.folder(entity))),
-            },
-        )
+        metadata = {
+            "records": written[entity.name].records,
+            "seed": seed,
+            "format": config.format,
+            "folder": dg.MetadataValue.path(str(files.folder(entity))),
+            "names_left_alone": written[entity.name].taken,
+        }
+        if first := written[entity.name].first_taken:
+            metadata["first_names_left_alone"] = dg.MetadataValue.text(", ".join(first))
+        yield dg.MaterializeResult(asset_key=entity.asset("json_files"), metadata=metadata)

@@ -2,7 +2,8 @@
 
 Each materialization records the fingerprint of the folder it loaded, taken before the files are
 read: `json_files_sensor` compares it with the folder now. A file changed while it was read makes
-the recorded fingerprint stale, so the sensor loads again rather than missing the change.
+the recorded fingerprint stale, so the sensor loads again rather than missing the change. The same
+listing counts the entries that are not landing files, which the load reports but never reads.
 """
 
 import dagster as dg
@@ -10,7 +11,8 @@ import dagster as dg
 from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.landing import folder_fingerprint, read_documents, replacing_reject_log
+from probablyfresh_dagster.landing import read_documents, replacing_reject_log
+from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.expectations import Expectations
@@ -35,7 +37,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
     def mongo_collection(
         context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource, expectations: Expectations
     ) -> dg.MaterializeResult:
-        fingerprint = folder_fingerprint(files.folder(entity))
+        survey = survey_folder(files.folder(entity))
         rejects_path = files.rejects(entity)
         with replacing_reject_log(rejects_path) as rejects, mongo.open() as store, collecting_new_objects_only():
             documents = read_documents(
@@ -47,6 +49,14 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
             context.log.warning(
                 f"Set aside {rejection.file} (record {rejection.record}): {rejection.field}: {rejection.reason}"
             )
+        ignored = survey.ignored
+        if ignored.count:
+            context.log.warning(
+                f"Ignored {ignored.count} entries of {files.folder(entity)} not named like landing files"
+                f" ({', '.join('*' + suffix for suffix in LANDING_SUFFIXES)}, not hidden), never read: "
+                + ", ".join(ignored.first)
+                + (", ..." if ignored.count > len(ignored.first) else "")
+            )
         metadata = {
             "inserted": counts.inserted,
             "updated": counts.updated,
@@ -55,8 +65,11 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
             "dagster/row_count": stored,
             "unique_keys": unique_keys,
             "rejects_file": dg.MetadataValue.path(str(rejects_path)),
-            FOLDER_FINGERPRINT: fingerprint,
+            "ignored": ignored.count,
+            FOLDER_FINGERPRINT: survey.fingerprint,
         }
+        if ignored.first:
+            metadata["first_ignored"] = dg.MetadataValue.text(", ".join(ignored.first))
         if rejects.first:
             metadata["first_rejections"] = dg.MetadataValue.md(
                 markdown_table(

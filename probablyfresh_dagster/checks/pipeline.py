@@ -20,10 +20,10 @@ from probablyfresh_dagster.checks.reconcile import (
     Unreconciled,
     documents_vs_raw,
     files_vs_documents,
+    landed_records,
     raw_vs_mart,
 )
 from probablyfresh_dagster.entities import Entity
-from probablyfresh_dagster.landing import source_ids
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
@@ -50,9 +50,11 @@ def mart_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
             COUNTS_RECONCILE,
             asset=entity.asset("mart"),
             description=(
-                "Valid files = MongoDB documents; RAW has consumed the topic to its end (Kafka lag 0); "
-                "MongoDB unique keys = RAW unique keys = MART rows + keys the MART rejected with a "
-                f"recorded reason. On a mismatch, names up to {KEYS_NAMED} keys that do not reconcile, and why."
+                "Valid landing records = MongoDB documents of the records still in the landing zone (the "
+                "documents of removed files or lines are kept and counted apart, not a failure); RAW has "
+                "consumed the topic to its end (Kafka lag 0); MongoDB unique keys = RAW unique keys = MART "
+                "rows + keys the MART rejected with a recorded reason. On a mismatch, names up to "
+                f"{KEYS_NAMED} keys that do not reconcile, and why."
             ),
         ),
     ]
@@ -86,7 +88,7 @@ def counts_reconcile(
     """`fates`: `mart_load.key_fates` of the entity, which its MART step has already read."""
     figures = _stage_counts(entity, files, store, log, client, fates)
     agree = {
-        FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"],
+        FILES_TO_MONGO: figures["valid_files"] == figures["mongo_documents"] - figures["documents_without_record"],
         KAFKA_TO_RAW: figures["kafka_lag"] == 0,
         MONGO_TO_RAW: figures["mongo_unique_keys"] == figures["raw_unique_keys"],
         RAW_TO_MART: figures["raw_unique_keys"] == figures["mart_rows"] + figures["mart_rejected_keys"],
@@ -116,8 +118,11 @@ def _reconciliation(figures: dict[str, int], agree: dict[str, bool], named: list
     def sign(stage: str) -> str:
         return "=" if agree[stage] else "≠"
 
+    gone = figures["documents_without_record"]
     line = (
-        f"valid files {figures['valid_files']} {sign(FILES_TO_MONGO)} MongoDB documents {figures['mongo_documents']}; "
+        f"valid files {figures['valid_files']} {sign(FILES_TO_MONGO)} MongoDB documents {figures['mongo_documents']}"
+        + (f" − {gone} whose file or line is gone (kept)" if gone else "")
+        + "; "
         f"Kafka lag {figures['kafka_lag']}; "
         f"MongoDB keys {figures['mongo_unique_keys']} {sign(MONGO_TO_RAW)} RAW keys {figures['raw_unique_keys']} "
         f"{sign(RAW_TO_MART)} MART rows {figures['mart_rows']} + rejected keys {figures['mart_rejected_keys']}"
@@ -137,11 +142,14 @@ def _stage_counts(
 ) -> dict[str, int]:
     rejects = files.rejects(entity)
     rejected = sum(1 for _ in rejects.open(encoding="utf-8")) if rejects.exists() else 0
+    landed = landed_records(entity.name, files.folder(entity), files.max_file_bytes, store)
+    documents = store.count(entity.name)
     raw_rows, raw_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
     return {
-        "valid_files": sum(1 for _ in source_ids(files.folder(entity), files.max_file_bytes)) - rejected,
+        "valid_files": landed.records - rejected,
         "rejected_files": rejected,
-        "mongo_documents": store.count(entity.name),
+        "mongo_documents": documents,
+        "documents_without_record": documents - landed.with_document,
         "mongo_unique_keys": store.unique_keys(entity.name),
         "kafka_lag": lag(log, entity.name, CLICKHOUSE_GROUP),
         "raw_rows": raw_rows,

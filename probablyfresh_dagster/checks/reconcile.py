@@ -1,9 +1,17 @@
-"""The keys behind a failed `counts_reconcile`: at which stage each one stops matching, and why.
+"""What `counts_reconcile` compares at the files -> MongoDB stage, and the keys behind a failure:
+at which stage each one stops matching, and why.
 
-Called only for a stage whose counts disagree, and lazily: the caller takes the first few.
-Memory stays flat however many records there are: landed records are checked against MongoDB a
-batch at a time, MongoDB and RAW keys are two sorted streams merged in one pass, and the RAW -> MART
-side comes from ClickHouse already counted, with a few examples (see mart_load.key_fates).
+A landing file may disappear: the landing zone is the user's inbox, and the user may clean it up.
+Its documents are kept (the loader upserts, it never deletes), and so is everything downstream;
+they are counted apart, as documents whose record is gone, which is not a failure. What fails is a
+valid landing record that MongoDB does not hold, or holds in an earlier version the latest load set
+aside. So the stage compares the valid landing records with the documents of the records still in
+the landing zone (`landed_records`).
+
+The keys are named only for a stage whose counts disagree, and lazily: the caller takes the first
+few. Memory stays flat however many records there are: landed records are checked against MongoDB
+a batch at a time, MongoDB and RAW keys are two sorted streams merged in one pass, and the RAW ->
+MART side comes from ClickHouse already counted, with a few examples (see mart_load.key_fates).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from probablyfresh_dagster.landing import source_file, source_id, source_ids, source_label
+from probablyfresh_dagster.landing import source_id, source_ids, source_label
 from probablyfresh_dagster.mart_load import NO_KEYS, NOT_JUDGED, UNEXPLAINED, KeyFate
 from probablyfresh_dagster.resources.documents import DocumentStore, batched
 
@@ -37,11 +45,28 @@ class Unreconciled:
     why: str
 
 
+@dataclass(frozen=True)
+class Landed:
+    records: int
+    """Every record in the landing zone now (a file, or a line), loaded or set aside."""
+    with_document: int
+    """Those MongoDB holds a document of."""
+
+
+def landed_records(collection: str, folder: Path, max_record_bytes: int, store: DocumentStore) -> Landed:
+    """The folder's records, and how many of them MongoDB holds, a batch at a time."""
+    records = with_document = 0
+    for ids in batched(source_ids(folder, max_record_bytes), BATCH_SIZE):
+        records += len(ids)
+        with_document += len(store.known_source_ids(collection, ids))
+    return Landed(records, with_document)
+
+
 def files_vs_documents(
     collection: str, folder: Path, rejects_file: Path, max_record_bytes: int, store: DocumentStore
 ) -> Iterator[Unreconciled]:
-    """Records neither loaded nor set aside, records set aside whose earlier version MongoDB still
-    holds, and documents whose file is gone."""
+    """Records neither loaded nor set aside, and records set aside whose earlier version MongoDB
+    still holds. (Documents whose record is gone are not among them: they are counted apart.)"""
     for ids in batched(_set_aside(rejects_file), BATCH_SIZE):
         for source in sorted(store.known_source_ids(collection, ids)):
             why = "set aside by the latest load, yet MongoDB holds an earlier version"
@@ -52,9 +77,6 @@ def files_vs_documents(
             if source not in set_aside:
                 why = "neither in MongoDB nor in the rejects file: not loaded yet"
                 yield Unreconciled(FILES_TO_MONGO, source_label(source), why)
-    for source in store.source_ids(collection):
-        if not (folder / source_file(source)).exists():
-            yield Unreconciled(FILES_TO_MONGO, source_label(source), "MongoDB document whose file is gone")
 
 
 def documents_vs_raw(

@@ -111,9 +111,6 @@ class DocumentStore(Protocol):
     # Reconciliation (counts_reconcile names the keys behind a mismatch): streams and batched
     # lookups, so memory stays flat however many documents there are.
 
-    def source_ids(self, collection: str, batch_size: int = 1000) -> Iterator[str]:
-        """Every document's source id, in source-id order, read a page at a time."""
-
     def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
         """Those of `source_ids` (a batch) that have a document."""
 

@@ -195,10 +195,6 @@ class MongoDocumentStore:
         )
         return counted[0]["keys"] if counted else 0
 
-    def source_ids(self, collection: str, batch_size: int = 1000) -> Iterator[str]:
-        cursor = self._collection(collection).find({}, {"_id": 1}).sort("_id", ASCENDING)
-        yield from (document["_id"] for document in cursor.batch_size(batch_size))
-
     def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
         found = self._collection(collection).find({"_id": {"$in": list(source_ids)}}, {"_id": 1})
         return {document["_id"] for document in found}

@@ -160,16 +160,6 @@ class SqliteDocumentStore:
     def _scalar(self, sql: str, collection: str) -> int:
         return self._db.execute(sql, (collection,)).fetchone()[0]
 
-    def source_ids(self, collection: str, batch_size: int = 1000) -> Iterator[str]:
-        last_source_id = ""
-        while rows := self._db.execute(
-            "SELECT source_id FROM documents WHERE collection = ? AND source_id > ?"
-            " ORDER BY source_id LIMIT ?",
-            (collection, last_source_id, batch_size),
-        ).fetchall():
-            yield from (source_id for (source_id,) in rows)
-            last_source_id = rows[-1][0]
-
     def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
         rows = self._db.execute(
             "SELECT source_id FROM documents"
