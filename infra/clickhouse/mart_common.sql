@@ -42,6 +42,26 @@ CREATE OR REPLACE FUNCTION mart_timestamp AS (json, key) ->
 CREATE OR REPLACE FUNCTION mart_outside AS (value, lower, upper) ->
     NOT ifNull(value BETWEEN lower AND upper, false);
 
+-- One winner per key (README): of the versions of a key that pass the MART's rules, the MART keeps
+-- the greatest mart_version, compared element by element:
+--   1. updated_at, the optional time a record's version was made: the latest wins; absent (or null)
+--      counts as oldest, 1970-01-01 00:00:00, before any valid one (>= 1970-01-02), read to the
+--      millisecond as mart_timestamp reads it;
+--   2. the source id (RAW's `source`): the greatest wins, file name first (byte order), then a
+--      batch file's line number as a number (line 10 of a file after its line 9; 0 for a one-record
+--      file), then the whole id (a tie-breaker for ids no landing zone writes); '' from another producer;
+--   3. the RAW offset: the later message of the same source, i.e. its later version, wins.
+-- None of these depends on the order or the timing in which files were written or loaded.
+CREATE OR REPLACE FUNCTION mart_updated_at AS (payload) ->
+    ifNull(mart_timestamp(payload, 'updated_at'), toDateTime64(0, 3, 'UTC'));
+CREATE OR REPLACE FUNCTION mart_version AS (updated_at, source, offset) ->
+    (updated_at, splitByChar('/', source)[1], toUInt64OrZero(splitByChar('/', source)[2]), source, offset);
+
+-- True when updated_at is given (not null) but is no ISO 8601 date-time within [1970-01-02, now].
+CREATE OR REPLACE FUNCTION mart_bad_updated_at AS (payload, now) ->
+    JSONType(payload, 'updated_at') != 'Null'
+    AND mart_outside(mart_timestamp(payload, 'updated_at'), toDateTime64('1970-01-02', 3, 'UTC'), now);
+
 -- Every RAW row a MART rule refused, with the first rule it breaks ("field: rule", no value is
 -- ever quoted). One row per RAW row: a re-run over the same offsets replaces it (read with FINAL),
 -- and run_id says which MART run examined it last.

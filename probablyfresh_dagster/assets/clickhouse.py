@@ -30,7 +30,14 @@ from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, query, run_script
 
 REJECTS_SHOWN = 10
-MART_SQL = ("mart_common", "mart_load/rejected", "mart_load/accepted", "mart_load/watermark", "duplicates_log")
+MART_SQL = (
+    "mart_common",
+    "mart_load/rejected",
+    "mart_load/accepted",
+    "mart_load/following",
+    "mart_load/watermark",
+    "duplicates_log",
+)
 """The SQL every MART run executes, besides the entity's own `marts/E.sql`: its code version."""
 
 
