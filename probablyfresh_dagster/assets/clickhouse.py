@@ -136,9 +136,9 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
 
 
 def _business(entity: Entity, checks: set[str], client: Client, expectations: Expectations) -> Iterator[dg.AssetCheckResult]:
-    business = BUSINESS_CHECKS.get(entity.name)
-    if business and business.name in checks:
-        yield business.judge(client, expectations)
+    for business in BUSINESS_CHECKS.get(entity.name, ()):
+        if business.name in checks:
+            yield business.judge(client, expectations)
 
 
 def _load_mart(
