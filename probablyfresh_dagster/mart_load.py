@@ -54,7 +54,7 @@ def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
 
 def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str) -> None:
     """Judge one range: rejects first (the rules run once), then the first MART table takes each
-    key's winner among the rest (when it beats the row it holds), and the other tables follow it."""
+    key's winner among the rest (when at least as good as the row it holds), and the others follow it."""
     bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
     first, *others = entity.marts
     run_script(client, "mart_load/rejected", entity=entity.name, checked=checked_view(first), run_id=run_id, **bounds)
