@@ -129,9 +129,18 @@ def kept(platform: Platform) -> dict[str, list[tuple]]:
     """The purchases MART and the current lines, without the Kafka coordinates and ingest times
     that depend on the order of loading."""
     return {
-        "purchases_mart": rows(platform, "SELECT * EXCEPT (_partition, _offset, _ingested_at) FROM purchases_mart FINAL ORDER BY ALL"),
-        "purchase_items_current": rows(platform, "SELECT * EXCEPT (_partition, _offset) FROM purchase_items_current ORDER BY ALL"),
+        "purchases_mart": rows(
+            platform, "SELECT * EXCEPT (_partition, _offset, _ingested_at) FROM purchases_mart FINAL ORDER BY ALL"
+        ),
+        "purchase_items_current": rows(
+            platform, "SELECT * EXCEPT (_partition, _offset) FROM purchase_items_current ORDER BY ALL"
+        ),
     }
+
+
+def columns(platform: Platform, table: str) -> list[str]:
+    sql = "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position"
+    return [name for (name,) in rows(platform, sql, t=table)]
 
 
 def test_the_same_versions_loaded_in_any_order_leave_the_rule_winners(tmp_path, template):
@@ -141,8 +150,9 @@ def test_the_same_versions_loaded_in_any_order_leave_the_rule_winners(tmp_path, 
         assert dict(rows(platform, "SELECT purchase_id, payment_method FROM purchases_mart FINAL")) == WINNERS, name
         assert dict(rows(platform, "SELECT purchase_id, _source FROM purchases_mart FINAL")) == WINNERS, name
         winners = {v.key: v for v in VERSIONS if WINNERS[v.key] == v.source}
-        lines = rows(platform, "SELECT purchase_id, line_no, product_id, quantity FROM purchase_items_current ORDER BY ALL")
-        assert lines == [(k, n, product(n), n) for k, v in sorted(winners.items()) for n in range(1, v.lines + 1)], name
+        lines = [(key, n, product(n), n) for key, v in sorted(winners.items()) for n in range(1, v.lines + 1)]
+        sql = "SELECT purchase_id, line_no, product_id, quantity FROM purchase_items_current ORDER BY ALL"
+        assert rows(platform, sql) == lines, name
         assert rows(platform, "SELECT count() FROM purchases_raw")[0][0] == len(VERSIONS)
         with platform.resource("clickhouse").client() as client:
             fates = mart_load.key_fates(client, PURCHASES)
@@ -157,7 +167,8 @@ def test_a_version_the_mart_refuses_never_wins(tmp_path):
     records why and keeps the version it had."""
     platform = loaded_platform(tmp_path)
     before = rows(platform, "SELECT * FROM purchases_mart FINAL WHERE purchase_id = 'ord-00001'")
-    land_past_the_rules(platform, [("purchases", "ord-00001", {"updated_at": "2025-01-01T00:00:00Z", "total_amount": 0})])
+    latest_but_free = {"updated_at": "2025-01-01T00:00:00Z", "total_amount": 0}
+    land_past_the_rules(platform, [("purchases", "ord-00001", latest_but_free)])
     assert load_downstream(platform).success
     assert rows(platform, "SELECT * FROM purchases_mart FINAL WHERE purchase_id = 'ord-00001'") == before
     assert rows(platform, "SELECT key, reason FROM mart_rejects FINAL") == [
@@ -181,18 +192,8 @@ def test_tables_made_before_the_rule_gain_its_columns_and_follow_it(tmp_path, te
     result = platform.run(" ".join(entity.asset(stage) for entity in ENTITIES for stage in LOAD_STAGES))
     assert result.success and all(check.passed for check in check_results(result).values())
     for entity in ENTITIES:
-        columns = [name for name, in rows(
-            platform,
-            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
-            t=entity.mart_table,
-        )]
-        assert columns[-4:] == ["_offset", "_ingested_at", "_updated_at", "_source"], entity.name
-        raw = [name for name, in rows(
-            platform,
-            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} ORDER BY position",
-            t=entity.raw_table,
-        )]
-        assert raw[:5] == ["topic", "partition", "offset", "key", "source"], entity.name
+        assert columns(platform, entity.mart_table)[-4:] == ["_offset", "_ingested_at", "_updated_at", "_source"]
+        assert columns(platform, entity.raw_table)[:5] == ["topic", "partition", "offset", "key", "source"]
     assert rows(
         platform,
         "SELECT purchase_id, payment_method, _source FROM purchases_mart FINAL"

@@ -65,7 +65,8 @@ def test_a_total_more_than_a_cent_off_its_lines_fails_and_half_a_cent_passes(jud
     check = judged[TOTALS]
     assert not check.passed
     assert check.description == (
-        "1 of 205 purchases have a total_amount more than 0.01 off the sum of their lines: ord-total-2-cents-off (+0.02)"
+        "1 of 205 purchases have a total_amount more than 0.01 off the sum of their lines: "
+        "ord-total-2-cents-off (+0.02)"
     )
     assert check.metadata["totals_off"].value == 1
 
