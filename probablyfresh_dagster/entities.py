@@ -29,9 +29,16 @@ class Entity:
     pii: tuple[str, ...] = ()
     """The source documents' personal fields (dotted paths): the defaults of `Expectations.pii_fields`."""
     marts: tuple[str, ...] = ()
-    """The MART tables built from this entity's RAW table (the first one is keyed by `key`)."""
+    """The MART tables built from this entity's RAW table: the first holds one row per key, the
+    key's winner; the others hold rows of that winner (a purchase's lines)."""
     schema: Record = field(kw_only=True)
     """What a source document must hold to reach the MART (see `schema`), checked on landing."""
+    mart_key: str = field(default="", kw_only=True)
+    """The natural key's column in the MART tables; `key` unless named otherwise there."""
+
+    def __post_init__(self) -> None:
+        if not self.mart_key:
+            object.__setattr__(self, "mart_key", self.key)
 
     def asset(self, stage: str) -> str:
         """The asset name of a stage: `json_files`, `mongo_collection`, `kafka_topic`, …"""
@@ -55,6 +62,9 @@ TEXT, FLAG, NUMBER = Text(), Flag(), Number()
 AMOUNT = Number(required=True, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT)
 """Money: at least a cent, and what the MART's `Decimal(12, 2)` holds."""
 CONTACTS = {"phone": TEXT, "email": TEXT}
+UPDATED_AT = DateTime()
+"""When the record's version was made (optional, in any entity): of a key's versions, the MART keeps
+the one with the latest (README, "One winner per key")."""
 ADDRESS = {"city": TEXT, "street": TEXT, "house": TEXT, "postal_code": TEXT}
 
 STORES = Entity(
@@ -79,12 +89,14 @@ STORES = Entity(
         "delivery_available": FLAG,
         "warehouse_connected": FLAG,
         "last_inventory_date": Date(required=True),
+        "updated_at": UPDATED_AT,
     }),
 )
 PRODUCTS = Entity(
     "products",
     "id",
     marts=("products_mart",),
+    mart_key="product_id",
     schema=Record({
         "id": NON_BLANK,
         "name": NON_BLANK,
@@ -98,6 +110,7 @@ PRODUCTS = Entity(
         "is_organic": FLAG,
         "barcode": TEXT,
         "manufacturer": Record({"name": TEXT, "country": TEXT, "website": TEXT, "inn": TEXT}),
+        "updated_at": UPDATED_AT,
     }),
 )
 CUSTOMERS = Entity(
@@ -120,6 +133,7 @@ CUSTOMERS = Entity(
         "preferences": Record(
             {"preferred_language": TEXT, "preferred_payment_method": TEXT, "receive_promotions": FLAG}
         ),
+        "updated_at": UPDATED_AT,
     }),
 )
 PURCHASES = Entity(
@@ -153,6 +167,7 @@ PURCHASES = Entity(
         "is_delivery": FLAG,
         "delivery_address": Record({"city": TEXT}),
         "purchase_datetime": DateTime(required=True),
+        "updated_at": UPDATED_AT,
     }),
 )
 

@@ -8,6 +8,9 @@ for the next run instead of reaching one MART table and not another. The waterma
 end of the range only after all of them succeeded: a run that dies anywhere before leaves it
 where it was, and the next run re-does the same range, which replaces what the dead one wrote
 (the MART tables and `mart_rejects` are ReplacingMergeTrees keyed so a re-written row collapses).
+
+Of the versions of a key, the MART keeps one winner by a stated rule (`mart_version` in
+`mart_common.sql`), whatever the order in which they were written, published or loaded.
 """
 
 from __future__ import annotations
@@ -50,24 +53,31 @@ def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
 
 
 def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str) -> None:
-    """Judge one range: rejects first (the rules run once), then each MART table takes the rest."""
+    """Judge one range: rejects first (the rules run once), then the first MART table takes each
+    key's winner among the rest (when at least as good as the row it holds), and the others follow it."""
     bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
+    first, *others = entity.marts
+    run_script(client, "mart_load/rejected", entity=entity.name, checked=checked_view(first), run_id=run_id, **bounds)
     run_script(
         client,
-        "mart_load/rejected",
+        "mart_load/accepted",
+        mart=first,
+        checked=checked_view(first),
+        raw=entity.raw_table,
+        key=entity.mart_key,
         entity=entity.name,
-        checked=checked_view(entity.mart_table),
         run_id=run_id,
         **bounds,
     )
-    for table in entity.marts:
+    for table in others:
         run_script(
             client,
-            "mart_load/accepted",
+            "mart_load/following",
             mart=table,
             checked=checked_view(table),
-            entity=entity.name,
-            run_id=run_id,
+            first=first,
+            raw=entity.raw_table,
+            key=entity.mart_key,
             **bounds,
         )
     run_script(

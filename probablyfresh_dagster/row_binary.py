@@ -10,20 +10,30 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from probablyfresh_dagster.outbox import SOURCE_ID
 from probablyfresh_dagster.resources.events import Message
 
 ROW_BINARY = "RowBinary"
-RAW_COLUMNS = ("topic", "partition", "offset", "key", "payload")
-"""The columns `raw_rows` encodes, in order: String, UInt32, UInt64, String, String."""
+RAW_COLUMNS = ("topic", "partition", "offset", "key", "source", "payload")
+"""The columns `raw_rows` encodes, in order: String, UInt32, UInt64, String, String, String."""
 
 _POSITION = struct.Struct("<IQ")
 
 
 def raw_rows(messages: Iterable[Message]) -> bytes:
     return b"".join(
-        _string(m.topic.encode()) + _POSITION.pack(m.partition, m.offset) + _string(m.key.encode()) + _string(m.value)
+        _string(m.topic.encode())
+        + _POSITION.pack(m.partition, m.offset)
+        + _string(m.key.encode())
+        + _string(_source(m).encode())
+        + _string(m.value)
         for m in messages
     )
+
+
+def _source(message: Message) -> str:
+    """The record's source id, from the header the outbox writes; '' from another producer."""
+    return next((value for name, value in message.headers if name == SOURCE_ID), "")
 
 
 def _string(data: bytes) -> bytes:

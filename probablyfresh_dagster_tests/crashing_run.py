@@ -65,9 +65,9 @@ POINTS: dict[str, Point] = {
     "raw: purchases inserted into ClickHouse, offsets not committed": Point(f"{SQLITE_LOG}.commit", when="purchases"),
     "raw: customers inserted and committed, end not yet committed": Point(f"{SQLITE_LOG}.commit", when="customers", hit=2),
     "raw: before the purchases insert": Point(f"{CLICKHOUSE_CLIENT}.raw_insert", when="purchases_raw"),
-    # RAW -> MART (one RAW range per partition: rejects, then each MART table, then the watermark)
+    # RAW -> MART (one RAW range per partition: rejects, the first MART table, the others, the watermark)
     "mart: purchases rejects judged, no MART row loaded yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchases_mart'"),
-    "mart: purchases loaded, item lines not yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchase_items_mart'"),
+    "mart: purchases loaded, item lines not yet": Point(SQL_SCRIPT, when="mart_load/following.*'purchase_items_mart'"),
     "mart: stores loaded, watermark not yet recorded": Point(SQL_SCRIPT, when="mart_load/watermark.*'stores'"),
     "mart: watermark recorded, this run's duplicates_log row not yet": Point(SQL_SCRIPT, when="'duplicates_log'.*'customers'"),
     # the checks

@@ -27,6 +27,7 @@ STORE_DATE = "last_inventory_date: missing, unparseable or outside [1970-01-02, 
 BIRTH_DATE = "birth_date: missing, unparseable or outside [1900-01-01, today]"
 REGISTERED = "registration_date: missing, unparseable or outside [1970-01-02, now]"
 PURCHASED = "purchase_datetime: missing, unparseable or outside [1970-01-02, now]"
+UPDATED = "updated_at: unparseable or outside [1970-01-02, now]"
 
 # (entity, source file / RAW key, changes to a good document, the reason mart_rejects must give).
 # Where the natural key itself is broken, the RAW key is the broken value the producer published.
@@ -36,12 +37,14 @@ BAD_DOCUMENTS = [
     ("stores", "store-future-inventory", {"last_inventory_date": "2999-01-01"}, STORE_DATE),
     ("stores", "store-1970-inventory", {"last_inventory_date": "1970-01-01"}, STORE_DATE),
     ("stores", "store-garbage-inventory", {"last_inventory_date": "last tuesday"}, STORE_DATE),
+    ("stores", "store-garbage-update", {"updated_at": "last tuesday"}, UPDATED),
     ("products", "prd-empty-id", {"id": ""}, f"id: {NOT_TEXT}"),
     ("products", "prd-numeric-name", {"name": 42}, f"name: {NOT_TEXT}"),
     ("products", "prd-free", {"price": 0}, f"price: {NOT_AN_AMOUNT}"),
     ("products", "prd-negative", {"price": -5.5}, f"price: {NOT_AN_AMOUNT}"),
     ("products", "prd-string-price", {"price": "181.19"}, f"price: {NOT_AN_AMOUNT}"),
     ("products", "prd-too-expensive", {"price": 1e10}, f"price: {NOT_AN_AMOUNT}"),
+    ("products", "prd-numeric-update", {"updated_at": 20240101}, UPDATED),
     ("customers", "cus-tab-id", {"customer_id": "\t"}, f"customer_id: {NOT_TEXT}"),
     ("customers", "cus-no-first-name", {"first_name": DROP}, f"first_name: {NOT_TEXT}"),
     ("customers", "cus-numeric-last-name", {"last_name": 7}, f"last_name: {NOT_TEXT}"),
@@ -51,6 +54,7 @@ BAD_DOCUMENTS = [
     ("customers", "cus-registered-1970", {"registration_date": "1970-01-01T12:00:00+00:00"}, REGISTERED),
     ("customers", "cus-registered-yesterday", {"registration_date": "yesterday"}, REGISTERED),
     ("customers", "cus-registered-2999", {"registration_date": "2999-01-01T00:00:00+03:00"}, REGISTERED),
+    ("customers", "cus-updated-2999", {"updated_at": "2999-01-01T00:00:00Z"}, UPDATED),
     ("purchases", "ord-blank-id", {"purchase_id": " "}, f"purchase_id: {NOT_TEXT}"),
     ("purchases", "ord-no-customer", {"customer.customer_id": DROP}, f"customer.customer_id: {NOT_TEXT}"),
     ("purchases", "ord-blank-store", {"store.store_id": ""}, f"store.store_id: {NOT_TEXT}"),
@@ -73,10 +77,11 @@ BAD_DOCUMENTS = [
     ("purchases", "ord-line-text-quantity", {"items.0.quantity": "2"}, "items[1].quantity: not a positive number"),
     ("purchases", "ord-line-negative-price", {"items.1.price_per_unit": -3}, f"items[2].price_per_unit: {NOT_AN_AMOUNT}"),
     ("purchases", "ord-line-huge-total", {"items.0.total_price": 1e12}, f"items[1].total_price: {NOT_AN_AMOUNT}"),
+    ("purchases", "ord-updated-1969", {"updated_at": "1969-12-31T23:59:59Z"}, UPDATED),
 ]
 # One good document per entity, new to the MART and on the edge of a rule, landed the same way.
 GOOD_DOCUMENTS = [
-    ("stores", "store-new", {"last_inventory_date": "1970-01-02"}),
+    ("stores", "store-new", {"last_inventory_date": "1970-01-02", "updated_at": None}),  # null: no updated_at
     ("products", "prd-new", {"price": 9999999999.99}),
     ("customers", "cus-new", {"registration_date": "1970-01-02T00:00:00+00:00", "birth_date": "1900-01-01"}),
     ("purchases", "ord-new", {"total_amount": 0.005}),
@@ -251,6 +256,23 @@ def test_a_message_that_is_not_json_is_rejected_as_such(platform):
     assert rows(platform, "SELECT key, reason FROM mart_rejects FINAL WHERE entity = 'stores'") == [
         ("store-nan", "payload: not valid JSON (a NaN or Infinity, for instance)")
     ]
+
+
+def test_a_record_published_under_another_key_is_rejected(platform):
+    """Another producer may key a message otherwise than its record: such a version would sit on
+    another Kafka partition than its key's, where offsets do not order versions, so it never competes."""
+    assert platform.run().success
+    store = json.loads((platform.settings.data_dir / "stores" / "store-001.json").read_text(encoding="utf-8"))
+    del store["manager"]  # its phone and email are clear text
+    store.update(store_name="Elsewhere", updated_at="2025-01-01T00:00:00Z")
+    before = rows(platform, "SELECT * FROM stores_mart FINAL WHERE store_id = 'store-001'")
+    with platform.resource("kafka").open() as log:
+        log.publish("stores", [OutgoingMessage("store-other", json.dumps(store).encode())])
+    assert platform.run("stores_clickhouse_raw stores_mart").success
+    assert rows(platform, "SELECT key, reason FROM mart_rejects FINAL WHERE entity = 'stores'") == [
+        ("store-other", "store_id: differs from the Kafka message key")
+    ]
+    assert rows(platform, "SELECT * FROM stores_mart FINAL WHERE store_id = 'store-001'") == before
 
 
 def test_a_key_loaded_into_raw_is_not_judged_until_the_mart_runs(platform):

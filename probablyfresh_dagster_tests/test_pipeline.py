@@ -21,7 +21,9 @@ CHECKS = {
     "stores_mart:stores_count",
     "products_mart:products_per_category",
     "purchases_mart:purchases_minimum",
+    "purchases_mart:purchase_totals_match_lines",
     "customers_mart:every_store_has_a_customer",
+    "purchases_mart:every_purchase_refers_to_known_entities",
 }
 LOAD_PURCHASES = "purchases_mongo_collection purchases_kafka_topic purchases_clickhouse_raw purchases_mart"
 

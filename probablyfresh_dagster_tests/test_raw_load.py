@@ -11,6 +11,7 @@ import threading
 import pytest
 
 from probablyfresh_dagster.entities import STORES
+from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaResource, Message, OutgoingMessage
@@ -22,18 +23,23 @@ from .processes import wait_for
 
 
 def test_raw_rows_reach_clickhouse_byte_for_byte(tmp_path):
+    """The source id comes from the outbox's header; a foreign producer's message has none."""
     messages = [
-        Message("stores", 0, 0, "store-001", b'{"name":"\xd0\x81"}'),
+        Message("stores", 0, 0, "store-001", b'{"name":"\xd0\x81"}', ((VERSION, "9f2"), (SOURCE_ID, "stores.jsonl/12"))),
         Message("stores", 2, 2**40, "\ufffdkey", b"\xff not UTF-8"),  # a foreign producer's bytes
-        Message("stores", 4_000_000_000, 7, "", b"x" * 20_000),  # a three-byte length prefix
+        Message("stores", 4_000_000_000, 7, "", b"x" * 20_000, ((SOURCE_ID, "Ёлка"),)),  # a three-byte length prefix
     ]
     with ClickHouseResource(dsn=f"chdb:///{tmp_path / 'ch'}").client() as client:
         run_script(client, "raw", table="stores_raw")
         client.raw_insert("stores_raw", RAW_COLUMNS, raw_rows(messages), fmt=ROW_BINARY)
         stored = client.query(
-            "SELECT topic, partition, offset, key, hex(payload) FROM stores_raw ORDER BY partition"
+            "SELECT topic, partition, offset, key, source, hex(payload) FROM stores_raw ORDER BY partition"
         ).result_rows
-    assert stored == [(m.topic, m.partition, m.offset, m.key, m.value.hex().upper()) for m in messages]
+    assert stored == [
+        ("stores", 0, 0, "store-001", "stores.jsonl/12", messages[0].value.hex().upper()),
+        ("stores", 2, 2**40, "\ufffdkey", "", messages[1].value.hex().upper()),
+        ("stores", 4_000_000_000, 7, "", "Ёлка", messages[2].value.hex().upper()),
+    ]
 
 
 class Wrapped:

@@ -115,6 +115,20 @@ def test_optional_fields_may_be_absent_or_null(good):
     CUSTOMERS.schema.check(customer, CLOCK)
 
 
+def test_every_entity_may_carry_updated_at_checked_as_a_datetime(good):
+    for entity in ENTITIES:
+        for accepted in ("2026-11-24T11:00:00+03:00", "1970-01-02", None):
+            entity.schema.check(changed(good[entity.name], "updated_at", accepted), CLOCK)
+        for refused, reason in (
+            ("yesterday", "expected an ISO datetime"),
+            ("2026-11-24T12:00:01Z", "is in the future"),
+            ("1970-01-01T23:59:59Z", "is before 1970-01-02"),
+            (1732449600, "expected an ISO datetime (YYYY-MM-DDTHH:MM:SS, optional offset), got number"),
+        ):
+            found = refusal(entity.schema, changed(good[entity.name], "updated_at", refused))
+            assert found[0] == "updated_at" and reason in found[1], (entity.name, refused, found)
+
+
 def test_amounts_stop_where_decimal_12_2_would_drop_or_overflow():
     amount = Number(required=True, minimum=MIN_AMOUNT, maximum=MAX_AMOUNT)
     for accepted in (0.01, 1, 12.345, 9_999_999_999.99):

@@ -31,16 +31,46 @@ CREATE OR REPLACE FUNCTION mart_number AS (json, key) ->
 -- DateTime64(3, 'UTC'); NULL for anything else, including impossible dates such as 2024-02-30.
 -- DateTime64 spans 1900–2299, so a range rule sees the real date: converting to DateTime or Date
 -- first would wrap 2299-01-01 round to 2026.
-CREATE OR REPLACE FUNCTION mart_timestamp AS (json, key) ->
+CREATE OR REPLACE FUNCTION mart_parse_timestamp AS (text) ->
     if(
-        match(JSONExtractString(json, key), '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}(:?\\d{2})?)?)?$'),
-        parseDateTime64BestEffortOrNull(JSONExtractString(json, key), 3, 'UTC'),
+        match(text, '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d+)?)?(Z|[+-]\\d{2}(:?\\d{2})?)?)?$'),
+        parseDateTime64BestEffortOrNull(text, 3, 'UTC'),
         NULL
     );
+CREATE OR REPLACE FUNCTION mart_timestamp AS (json, key) -> mart_parse_timestamp(JSONExtractString(json, key));
 
 -- True when a value is NULL or outside [lower, upper]: a range rule that a missing value breaks.
 CREATE OR REPLACE FUNCTION mart_outside AS (value, lower, upper) ->
     NOT ifNull(value BETWEEN lower AND upper, false);
+
+-- One winner per key (README): of the versions of a key that pass the MART's rules, the MART keeps
+-- the greatest mart_version, compared element by element:
+--   1. updated_at, the optional time a record's version was made: the latest wins; absent (or null)
+--      counts as oldest, 1970-01-01 00:00:00, before any valid one (>= 1970-01-02), read to the
+--      millisecond as mart_parse_timestamp reads it;
+--   2. the source id (RAW's `source`): the greatest wins, file name first (byte order), then a
+--      batch file's line number as a number (line 10 of a file after its line 9; 0 for a one-record
+--      file), then the whole id (a tie-breaker for ids no landing zone writes); '' from another producer;
+--   3. the RAW offset: the later message of the same source, i.e. its later version, wins.
+-- None of these depends on the order or the timing in which files were written or loaded.
+CREATE OR REPLACE FUNCTION mart_version AS (updated_at, source, offset) ->
+    (updated_at, splitByChar('/', source)[1], toUInt64OrZero(splitByChar('/', source)[2]), source, offset);
+
+-- updated_at for mart_version: 1970-01-01 00:00:00 when absent or null. mart_bad_updated_at is the
+-- rule a given one must pass: an ISO 8601 date-time string within [1970-01-02, now]. Both read the
+-- field as its JSON text ('' when absent, 'null' when null) through the same expression, which
+-- ClickHouse evaluates once: each JSON function parses the whole payload.
+CREATE OR REPLACE FUNCTION mart_given_updated_at AS (payload) ->
+    if(
+        startsWith(JSONExtractRaw(payload, 'updated_at'), '"'),
+        mart_parse_timestamp(JSONExtractString(JSONExtractRaw(payload, 'updated_at'))),
+        NULL
+    );
+CREATE OR REPLACE FUNCTION mart_updated_at AS (payload) ->
+    ifNull(mart_given_updated_at(payload), toDateTime64(0, 3, 'UTC'));
+CREATE OR REPLACE FUNCTION mart_bad_updated_at AS (payload, now) ->
+    JSONExtractRaw(payload, 'updated_at') NOT IN ('', 'null')
+    AND mart_outside(mart_given_updated_at(payload), toDateTime64('1970-01-02', 3, 'UTC'), now);
 
 -- Every RAW row a MART rule refused, with the first rule it breaks ("field: rule", no value is
 -- ever quoted). One row per RAW row: a re-run over the same offsets replaces it (read with FINAL),

@@ -6,12 +6,15 @@
 -- The projection `next_offsets` keeps max(offset) per partition of each part, so where the loader
 -- resumes and where a MART run's range ends (queries/raw_next_offsets.sql) is read from a few
 -- rows per part instead of a scan of RAW. A merge that collapses a re-delivered copy rebuilds it.
+-- `source` is the message's source_id header (outbox.py): the record's source id, by which the MART
+-- picks a key's winner.
 CREATE TABLE IF NOT EXISTS {table:Identifier}
 (
     topic       LowCardinality(String),
     partition   UInt32,
     offset      UInt64,
     key         String,
+    source      String COMMENT 'The source_id header: the file name without .json, or <batch file name>/<line number>; empty from another producer',
     payload     String CODEC(ZSTD(3)),
     ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
     PROJECTION next_offsets (SELECT partition, max(offset) GROUP BY partition)
@@ -19,3 +22,7 @@ CREATE TABLE IF NOT EXISTS {table:Identifier}
 ENGINE = ReplacingMergeTree
 ORDER BY (partition, offset)
 SETTINGS deduplicate_merge_projection_mode = 'rebuild';
+
+-- A RAW table created before `source` gains it in place; its rows keep '' (as from another producer).
+ALTER TABLE {table:Identifier}
+    ADD COLUMN IF NOT EXISTS source String COMMENT 'The source_id header: the file name without .json, or <batch file name>/<line number>; empty from another producer' AFTER key;

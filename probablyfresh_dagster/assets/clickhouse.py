@@ -31,7 +31,14 @@ from probablyfresh_dagster.sql import code_version, query, run_script
 REJECTS_SHOWN = 10
 RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside")
 """The SQL every RAW run executes: its code version."""
-MART_SQL = ("mart_common", "mart_load/rejected", "mart_load/accepted", "mart_load/watermark", "duplicates_log")
+MART_SQL = (
+    "mart_common",
+    "mart_load/rejected",
+    "mart_load/accepted",
+    "mart_load/following",
+    "mart_load/watermark",
+    "duplicates_log",
+)
 """The SQL every MART run executes, besides the entity's own `marts/E.sql`: its code version."""
 
 
@@ -127,9 +134,9 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
 
 
 def _business(entity: Entity, checks: set[str], client: Client, expectations: Expectations) -> Iterator[dg.AssetCheckResult]:
-    business = BUSINESS_CHECKS.get(entity.name)
-    if business and business.name in checks:
-        yield business.judge(client, expectations)
+    for business in BUSINESS_CHECKS.get(entity.name, ()):
+        if business.name in checks:
+            yield business.judge(client, expectations)
 
 
 def _load_mart(

@@ -1,8 +1,9 @@
 """What the chain says its data must look like, judged on the MART tables against `Expectations`.
 
-`stores_count`, `products_per_category` and `purchases_minimum` judge one MART table each, in
-that asset's step; `every_store_has_a_customer` reads two (customers and stores) and runs as its
-own step once both are built.
+`stores_count`, `products_per_category`, `purchases_minimum` and `purchase_totals_match_lines`
+judge one entity's MART each, in that asset's step; `every_store_has_a_customer` (customers and
+stores) and `every_purchase_refers_to_known_entities` (purchases and the three others) read
+several and run as steps of their own once those are built.
 """
 
 from collections.abc import Callable
@@ -75,22 +76,48 @@ def purchases_minimum(client: Client, expected: Expectations) -> dg.AssetCheckRe
     )
 
 
+def purchase_totals_match_lines(client: Client, _: Expectations) -> dg.AssetCheckResult:
+    purchases, off, first = query(client, "queries/purchase_totals_off", limit=KEYS_SHOWN).first_row
+    named = ", ".join(f"{key} ({difference:+})" for key, difference in first)
+    described = f"{off} of {purchases} purchases have a total_amount more than 0.01 off the sum of their lines"
+    return dg.AssetCheckResult(
+        asset_key=PURCHASES.asset("mart"),
+        check_name="purchase_totals_match_lines",
+        passed=off == 0,
+        description=described + (f": {named}" if off else ""),
+        metadata={"purchases": purchases, "totals_off": off, "first": named},
+    )
+
+
 BUSINESS_CHECKS = {
-    STORES.name: BusinessCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),
-    PRODUCTS.name: BusinessCheck(
-        "products_per_category",
-        "`products_per_category` products in each of the expected `product_categories`, and no other category.",
-        products_per_category,
+    STORES.name: (
+        BusinessCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),
     ),
-    PURCHASES.name: BusinessCheck("purchases_minimum", "At least `min_purchases` purchases.", purchases_minimum),
+    PRODUCTS.name: (
+        BusinessCheck(
+            "products_per_category",
+            "`products_per_category` products in each of the expected `product_categories`, and no other category.",
+            products_per_category,
+        ),
+    ),
+    PURCHASES.name: (
+        BusinessCheck("purchases_minimum", "At least `min_purchases` purchases.", purchases_minimum),
+        BusinessCheck(
+            "purchase_totals_match_lines",
+            "Every purchase's `total_amount` is within a cent of the sum of its lines' `total_price`; "
+            f"names the first {KEYS_SHOWN} that are not, with the difference.",
+            purchase_totals_match_lines,
+        ),
+    ),
 }
 
 
 def business_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
-    """The business check judged in the entity's MART step, if it has one."""
-    if check := BUSINESS_CHECKS.get(entity.name):
-        return [dg.AssetCheckSpec(check.name, asset=entity.asset("mart"), description=check.description)]
-    return []
+    """The business checks judged in the entity's MART step."""
+    return [
+        dg.AssetCheckSpec(check.name, asset=entity.asset("mart"), description=check.description)
+        for check in BUSINESS_CHECKS.get(entity.name, ())
+    ]
 
 
 @dg.asset_check(
@@ -125,6 +152,48 @@ def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Exp
             "customers_without_store": unmatched,
             "first_customers_without_store": unmatched_customers,
             "minimum": dg.MetadataValue.text(str(minimum)),
+        },
+    )
+
+
+REFERENCED = (STORES, CUSTOMERS, PRODUCTS)
+"""The entities a purchase refers to: its store, its customer, its lines' products."""
+
+
+@dg.asset_check(
+    asset=PURCHASES.asset("mart"),
+    additional_deps=[entity.asset("mart") for entity in REFERENCED],
+    pool=CLICKHOUSE_POOL,
+    op_tags=CLICKHOUSE_STEP,
+    description=(
+        "Every purchase's store, customer and lines' products are in stores_mart, customers_mart and "
+        f"products_mart; names the first {KEYS_SHOWN} purchases that refer to one that is not, and what."
+    ),
+)
+def every_purchase_refers_to_known_entities(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+    with clickhouse.client() as client:
+        wanted = [entity.mart_table for entity in (PURCHASES, *REFERENCED)]
+        built = {name for (name,) in query(client, "queries/existing_tables", tables=wanted).result_rows}
+        if missing := [table for table in wanted if table not in built]:
+            return dg.AssetCheckResult(passed=False, description=f"not judged: {', '.join(missing)} not built yet")
+        purchases, unknown, stores, customers, products, first = query(
+            client, "queries/purchases_with_unknown_references", limit=KEYS_SHOWN
+        ).first_row
+    named = ", ".join(f"{key} ({', '.join(kinds)})" for key, kinds in first)
+    described = (
+        f"{unknown} of {purchases} purchases refer to what the MART does not hold: {stores} to an unknown "
+        f"store, {customers} to an unknown customer, {products} to an unknown product"
+    )
+    return dg.AssetCheckResult(
+        passed=unknown == 0,
+        description=described + (f"; first: {named}" if unknown else ""),
+        metadata={
+            "purchases": purchases,
+            "purchases_with_unknown": unknown,
+            "unknown_store": stores,
+            "unknown_customer": customers,
+            "unknown_product": products,
+            "first": named,
         },
     )
 

@@ -27,10 +27,17 @@ CREATE TABLE IF NOT EXISTS customers_mart
     receive_promotions       Bool,
     _partition               UInt32,
     _offset                  UInt64,
-    _ingested_at             DateTime64(3, 'UTC')
+    _ingested_at             DateTime64(3, 'UTC'),
+    _updated_at              DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)',
+    _source                  String COMMENT 'The source id of the row (RAW source; see mart_version)'
 )
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY customer_id;
+
+-- A customers_mart from before the winner's columns gains them in place, as stores_mart does.
+ALTER TABLE customers_mart
+    ADD COLUMN IF NOT EXISTS _updated_at DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)' AFTER _ingested_at,
+    ADD COLUMN IF NOT EXISTS _source String COMMENT 'The source id of the row (RAW source; see mart_version)' AFTER _updated_at;
 
 -- A customers_mart created before the address columns gains them in place, where CREATE puts
 -- them: the MART step inserts the checked view's columns by position. Rows loaded before keep ''.
@@ -71,16 +78,20 @@ SELECT
     raw.partition AS _partition,
     raw.offset AS _offset,
     raw.ingested_at AS _ingested_at,
+    mart_updated_at(payload) AS _updated_at,
+    raw.source AS _source,
     raw.key AS _key,
     multiIf(
         JSONType(payload) != 'Object', mart_payload_reason(payload),
         NOT mart_is_text(payload, 'customer_id'), 'customer_id: missing, not a string or blank',
+        customer_id != raw.key, 'customer_id: differs from the Kafka message key',
         NOT mart_is_text(payload, 'first_name'), 'first_name: missing, not a string or blank',
         NOT mart_is_text(payload, 'last_name'), 'last_name: missing, not a string or blank',
         mart_outside(toDate32(born_at), toDate32('1900-01-01'), toDate32(raw.ingested_at)),
             'birth_date: missing, unparseable or outside [1900-01-01, today]',
         mart_outside(registered_at, toDateTime64('1970-01-02', 3, 'UTC'), raw.ingested_at),
             'registration_date: missing, unparseable or outside [1970-01-02, now]',
+        mart_bad_updated_at(payload, raw.ingested_at), 'updated_at: unparseable or outside [1970-01-02, now]',
         ''
     ) AS _reject_reason
 FROM customers_raw AS raw;

@@ -22,10 +22,17 @@ CREATE TABLE IF NOT EXISTS products_mart
     manufacturer_inn     String,
     _partition           UInt32,
     _offset              UInt64,
-    _ingested_at         DateTime64(3, 'UTC')
+    _ingested_at         DateTime64(3, 'UTC'),
+    _updated_at          DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)',
+    _source              String COMMENT 'The source id of the row (RAW source; see mart_version)'
 )
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY product_id;
+
+-- A products_mart from before the winner's columns gains them in place, as stores_mart does.
+ALTER TABLE products_mart
+    ADD COLUMN IF NOT EXISTS _updated_at DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)' AFTER _ingested_at,
+    ADD COLUMN IF NOT EXISTS _source String COMMENT 'The source id of the row (RAW source; see mart_version)' AFTER _updated_at;
 
 CREATE OR REPLACE VIEW products_mart_checked AS
 SELECT
@@ -50,12 +57,16 @@ SELECT
     raw.partition AS _partition,
     raw.offset AS _offset,
     raw.ingested_at AS _ingested_at,
+    mart_updated_at(payload) AS _updated_at,
+    raw.source AS _source,
     raw.key AS _key,
     multiIf(
         JSONType(payload) != 'Object', mart_payload_reason(payload),
         NOT mart_is_text(payload, 'id'), 'id: missing, not a string or blank',
+        product_id != raw.key, 'id: differs from the Kafka message key',
         NOT mart_is_text(payload, 'name'), 'name: missing, not a string or blank',
         price <= 0, 'price: not a positive amount that fits Decimal(12, 2)',
+        mart_bad_updated_at(payload, raw.ingested_at), 'updated_at: unparseable or outside [1970-01-02, now]',
         ''
     ) AS _reject_reason
 FROM products_raw AS raw;

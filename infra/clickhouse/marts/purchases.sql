@@ -17,10 +17,17 @@ CREATE TABLE IF NOT EXISTS purchases_mart
     purchase_datetime DateTime('UTC'),
     _partition        UInt32,
     _offset           UInt64,
-    _ingested_at      DateTime64(3, 'UTC')
+    _ingested_at      DateTime64(3, 'UTC'),
+    _updated_at       DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)',
+    _source           String COMMENT 'The source id of the row (RAW source; see mart_version)'
 )
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY purchase_id;
+
+-- A purchases_mart from before the winner's columns gains them in place, as stores_mart does.
+ALTER TABLE purchases_mart
+    ADD COLUMN IF NOT EXISTS _updated_at DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)' AFTER _ingested_at,
+    ADD COLUMN IF NOT EXISTS _source String COMMENT 'The source id of the row (RAW source; see mart_version)' AFTER _updated_at;
 
 CREATE TABLE IF NOT EXISTS purchase_items_mart
 (
@@ -81,11 +88,14 @@ SELECT
     raw.partition AS _partition,
     raw.offset AS _offset,
     raw.ingested_at AS _ingested_at,
+    mart_updated_at(payload) AS _updated_at,
+    raw.source AS _source,
     lines AS _lines,
     raw.key AS _key,
     multiIf(
         JSONType(payload) != 'Object', mart_payload_reason(payload),
         NOT mart_is_text(payload, 'purchase_id'), 'purchase_id: missing, not a string or blank',
+        purchase_id != raw.key, 'purchase_id: differs from the Kafka message key',
         NOT mart_is_text(JSONExtractRaw(payload, 'customer'), 'customer_id'),
             'customer.customer_id: missing, not a string or blank',
         NOT mart_is_text(JSONExtractRaw(payload, 'store'), 'store_id'), 'store.store_id: missing, not a string or blank',
@@ -95,6 +105,7 @@ SELECT
         empty(lines), 'items: missing, not an array or empty',
         length(lines) > 65535, 'items: more than 65535 lines (line_no is a UInt16)',
         first_bad_line > 0, concat('items[', toString(first_bad_line), ']', line_problems[first_bad_line]),
+        mart_bad_updated_at(payload, raw.ingested_at), 'updated_at: unparseable or outside [1970-01-02, now]',
         ''
     ) AS _reject_reason
 FROM purchases_raw AS raw;

@@ -1,6 +1,9 @@
--- MART stores: typed, cleaned, one row per store_id. ReplacingMergeTree keeps the row with the
--- highest Kafka offset per key (a key always lands on the same partition, so its offsets are
--- ordered); the duplicates are gone only after parts merge, so read it with FINAL.
+-- MART stores: typed, cleaned, one row per store_id: of the store's versions that pass the rules,
+-- the winner by mart_version (mart_common.sql: latest updated_at, then greatest source id, then
+-- highest offset). mart_load/accepted.sql inserts a version only when it wins over the row the
+-- table holds, and always at a higher offset than that row (a key always lands on the same RAW
+-- partition, and each run reads offsets past the last), so ReplacingMergeTree(_offset) keeps the
+-- winner. The replaced rows are gone only after parts merge, so read it with FINAL.
 CREATE TABLE IF NOT EXISTS stores_mart
 (
     store_id               String,
@@ -25,10 +28,19 @@ CREATE TABLE IF NOT EXISTS stores_mart
     last_inventory_date    Date,
     _partition             UInt32,
     _offset                UInt64,
-    _ingested_at           DateTime64(3, 'UTC')
+    _ingested_at           DateTime64(3, 'UTC'),
+    _updated_at            DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)',
+    _source                String COMMENT 'The source id of the row (RAW source; see mart_version)'
 )
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY store_id;
+
+-- A stores_mart created before the winner's columns gains them in place, where CREATE puts them
+-- (the MART step inserts the checked view's columns by position). Rows loaded before keep the
+-- oldest updated_at and source '', so the next accepted version of their key replaces them.
+ALTER TABLE stores_mart
+    ADD COLUMN IF NOT EXISTS _updated_at DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)' AFTER _ingested_at,
+    ADD COLUMN IF NOT EXISTS _source String COMMENT 'The source id of the row (RAW source; see mart_version)' AFTER _updated_at;
 
 -- The stores rules, written once. One row per RAW row, typed as stores_mart (same columns, same
 -- order), then its RAW key and the first rule it breaks ('' when none). The MART step
@@ -60,13 +72,17 @@ SELECT
     raw.partition AS _partition,
     raw.offset AS _offset,
     raw.ingested_at AS _ingested_at,
+    mart_updated_at(payload) AS _updated_at,
+    raw.source AS _source,
     raw.key AS _key,
     multiIf(
         JSONType(payload) != 'Object', mart_payload_reason(payload),
         NOT mart_is_text(payload, 'store_id'), 'store_id: missing, not a string or blank',
+        store_id != raw.key, 'store_id: differs from the Kafka message key',
         NOT mart_is_text(payload, 'store_name'), 'store_name: missing, not a string or blank',
         mart_outside(toDate32(inventoried_at), toDate32('1970-01-02'), toDate32(raw.ingested_at)),
             'last_inventory_date: missing, unparseable or outside [1970-01-02, today]',
+        mart_bad_updated_at(payload, raw.ingested_at), 'updated_at: unparseable or outside [1970-01-02, now]',
         ''
     ) AS _reject_reason
 FROM stores_raw AS raw;
