@@ -116,3 +116,16 @@ def _processes() -> dict[int, tuple[str, int, int]]:
             continue  # ended while we looked
         table[int(stat.parent.name)] = (fields[0], int(fields[1]), int(fields[3]))
     return table
+
+
+def bound_unix_socket(folder: Path, name: str) -> socket.socket:
+    """A unix socket bound at `folder / name`, by its relative name (a temporary folder's full path
+    may pass the 108 bytes a socket path may have); close it when done."""
+    unix_socket = socket.socket(socket.AF_UNIX)
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        unix_socket.bind(name)
+    finally:
+        os.chdir(cwd)
+    return unix_socket

@@ -8,7 +8,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -39,6 +38,8 @@ from probablyfresh_dagster.generator import (
 )
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.resources.expectations import Expectations
+
+from .processes import bound_unix_socket
 
 FOLDERS = ("stores", "products", "customers", "purchases")
 
@@ -288,13 +289,7 @@ def plant_foreign_entries(root: Path, outside: Path) -> list[Path]:
         for name, text in (("mine.json.partial", "{"), ("old.json", "{}"), (".hidden.json", "{}"), ("notes.txt", "x")):
             (folder / name).write_text(text, encoding="utf-8")
         os.utime(folder / "old.json", (1e9, 1e9))
-        with socket.socket(socket.AF_UNIX) as unix_socket:  # bound by a relative name: paths here are long
-            cwd = os.getcwd()
-            os.chdir(folder)
-            try:
-                unix_socket.bind("socket.json")
-            finally:
-                os.chdir(cwd)
+        bound_unix_socket(folder, "socket.json").close()  # the file stays, as a socket
         planted += [folder / name for name in (*GENERATED_NAMES[folder_name], f"{folder_name}.jsonl", "socket.json",
                                                "mine.json.partial", "old.json", ".hidden.json", "notes.txt")]
     return planted

@@ -10,7 +10,6 @@ import logging
 import os
 import random
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from probablyfresh_dagster.schema import Invalid
 from probablyfresh_dagster.settings import Settings
 
 from .conftest import check_results, local_platform, materialization, rows
+from .processes import bound_unix_socket
 from .test_schema import changed, without
 
 LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
@@ -368,13 +368,7 @@ def plant_entries_that_are_not_regular_files(folder: Path, outside: Path, record
     (folder / "folder.json").mkdir()
     (folder / "folder.json" / "ord-90003.json").write_bytes(encoded(keyed(PURCHASES, record, "ord-90003")))
     os.mkfifo(folder / "pipe.json")
-    with socket.socket(socket.AF_UNIX) as unix_socket:  # bound by a relative name: the path may be too long
-        cwd = os.getcwd()
-        os.chdir(folder)
-        try:
-            unix_socket.bind("socket.jsonl")
-        finally:
-            os.chdir(cwd)
+    bound_unix_socket(folder, "socket.jsonl").close()  # the file stays, as a socket
     reasons = {name: "a symbolic link: not followed" for name in links}
     reasons |= {
         "folder.json": "a directory: not read",
