@@ -6,9 +6,12 @@ reported even when Grafana is down, with the run that produced it.
 
 from __future__ import annotations
 
+import http.client
 import json
+import re
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,19 +19,32 @@ from typing import Any
 import dagster as dg
 
 from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.scrub import secrets_kept_out, url_password
 
 DUPLICATE_CHECKS = [dg.AssetCheckKey(dg.AssetKey(e.asset("mart")), "duplicate_share") for e in ENTITIES]
 HISTORY_PER_TICK = 100
 """Executions read per page of a check's history."""
 
 
+TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
+BASE_URL_VARIABLE = "TELEGRAM_API_BASE_URL"
+BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
+"""A token as @BotFather gives it (`123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11`): nothing in it
+needs escaping in a URL path."""
+
+
 class TelegramError(Exception):
     """A message that did not reach Telegram; the text never holds the bot token."""
 
 
+class TelegramSettingsError(ValueError):
+    """A Telegram setting that cannot work; the text names the variable, never its value."""
+
+
 class TelegramResource(dg.ConfigurableResource):
-    """The Telegram Bot API. `bot_token` is wired as `EnvVar("TELEGRAM_BOT_TOKEN")` only when the
-    variable is set, so Dagster shows its name, never its value; without it nothing is sent."""
+    """The Telegram Bot API. `bot_token` is wired as `EnvVar("TELEGRAM_BOT_TOKEN")` and
+    `api_base_url` as `EnvVar("TELEGRAM_API_BASE_URL")`, each only when the variable is set, so
+    Dagster shows their names, never their values; without a token nothing is sent."""
 
     bot_token: str | None = None
     chat_id: str | None = None
@@ -39,7 +55,27 @@ class TelegramResource(dg.ConfigurableResource):
     def configured(self) -> bool:
         return bool(self.bot_token and self.chat_id)
 
+    def check_settings(self) -> None:
+        """Refuse a token or base URL that cannot make a request URL, before one is built: the
+        URL holds the token, and the errors of `urllib` and `http.client` quote it."""
+        if self.bot_token and not BOT_TOKEN.fullmatch(self.bot_token):
+            raise TelegramSettingsError(
+                f"{TOKEN_VARIABLE} is not a bot token: expected digits, ':', then letters, digits, '_' or '-' "
+                "as @BotFather gives it (a space, a line break, a control or a non-ASCII character is not); "
+                "its value is not shown"
+            )
+        if not _is_http_url(self.api_base_url):
+            raise TelegramSettingsError(
+                f"{BASE_URL_VARIABLE} is not an http(s) URL such as https://api.telegram.org "
+                "(printable ASCII, a host, no query or fragment); its value is not shown"
+            )
+
     def send(self, text: str) -> None:
+        self.check_settings()
+        with secrets_kept_out(self.bot_token, url_password(self.api_base_url)):
+            self._post(text)
+
+    def _post(self, text: str) -> None:
         request = urllib.request.Request(
             f"{self.api_base_url.rstrip('/')}/bot{self.bot_token}/sendMessage",
             data=json.dumps({"chat_id": self.chat_id, "text": text}).encode(),
@@ -52,11 +88,23 @@ class TelegramResource(dg.ConfigurableResource):
         except urllib.error.HTTPError as error:
             # `from None`: the chained error and its `url` carry the token.
             raise TelegramError(f"Telegram answered HTTP {error.code}") from None
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             # Only the exception's type: a URLError's reason or an InvalidURL may quote the URL.
             reason = getattr(error, "reason", error)
             kind = type(reason).__name__ if isinstance(reason, BaseException) else type(error).__name__
             raise TelegramError(f"Telegram unreachable: {kind}") from None
+
+
+def _is_http_url(url: str) -> bool:
+    """An `http(s)://host[:port][/path]` URL of printable ASCII, with no query or fragment."""
+    if not re.fullmatch(r"[\x21-\x7e]+", url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a port that is not a number from 0 to 65535
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
 
 
 @dataclass(frozen=True)
@@ -125,6 +173,8 @@ def duplicate_alert_sensor(context: dg.SensorEvaluationContext, telegram: Telegr
     """The cursor is the last execution id handled. It passes a message only once Telegram took
     it, so a send failure is retried on the next tick. With no token configured nothing is sent
     and the cursor still advances: there is nowhere to deliver, so nothing to queue up."""
+    if telegram.configured:
+        telegram.check_settings()  # a setting that cannot work fails every tick, naming the variable
     failures = failed_duplicate_checks(context.instance, int(context.cursor or 0))
     if not failures:
         return dg.SkipReason("No failed duplicate check since the last tick.")

@@ -6,7 +6,7 @@ import os
 
 import dagster as dg
 
-from probablyfresh_dagster.alerts import TelegramResource
+from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, TOKEN_VARIABLE, TelegramResource
 from probablyfresh_dagster.resources.expectations import expectations_from_env
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
@@ -70,9 +70,11 @@ def files_from_env(settings: Settings) -> FilesResource:
 
 
 def telegram_from_env() -> TelegramResource:
-    """Same on both profiles: the bot token is an `EnvVar` (a secret), used only when it is set."""
+    """Same on both profiles: the bot token and the base URL are `EnvVar`s (the URL holds the token
+    once built, and a proxy's may hold a password of its own), used only when set."""
+    base_url = optional_env(BASE_URL_VARIABLE)
     return TelegramResource(
-        bot_token=optional_env("TELEGRAM_BOT_TOKEN"),
+        bot_token=optional_env(TOKEN_VARIABLE),
         chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None,
-        api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or "https://api.telegram.org",
+        **({"api_base_url": base_url} if base_url else {}),
     )

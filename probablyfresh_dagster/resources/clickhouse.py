@@ -12,6 +12,7 @@ from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir
+from probablyfresh_dagster.scrub import secrets_kept_out, url_password
 
 _CHDB = "chdb:///"
 CLICKHOUSE_POOL = "clickhouse"
@@ -44,7 +45,8 @@ class ClickHouseResource(dg.ConfigurableResource):
     The lock file and the chDB folder are owner-only, like the rest of the local state.
 
     `username` and `password`, when set, are given to clickhouse-connect apart from the DSN, so
-    a password needs no percent-encoding.
+    a password needs no percent-encoding. Whatever the client raises leaves scrubbed of either
+    password (see `scrub`).
     """
 
     dsn: str
@@ -53,7 +55,7 @@ class ClickHouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def client(self) -> Iterator[Client]:
-        with self._exclusive():
+        with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive():
             options = {"username": self.username, "password": self.password}
             if self.dsn.startswith(_CHDB):
                 options["settings"] = EMBEDDED_SETTINGS

@@ -22,6 +22,8 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import dagster as dg
 import orjson
 
+from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+
 T = TypeVar("T")
 RESERVED_FIELDS = ("_id", "_key", "_hash", "_pending")
 """Top-level fields MongoDB's stored form adds to a body; a source document must not use them."""
@@ -123,7 +125,8 @@ class MongoResource(dg.ConfigurableResource):
     """MongoDB through pymongo (`mongodb://…`), or the embedded SQLite store (`sqlite:///path`).
 
     `username` and `password`, when set, are given to pymongo apart from the URL, so a password
-    needs no percent-encoding (compose passes the server's own root password as written)."""
+    needs no percent-encoding (compose passes the server's own root password as written). Whatever
+    the store raises leaves scrubbed of either password (see `scrub`)."""
 
     url: str
     database: str = "probablyfresh"
@@ -132,6 +135,11 @@ class MongoResource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[DocumentStore]:
+        with secrets_kept_out(self.password, url_password(self.url)), self._store() as store:
+            yield store
+
+    @contextmanager
+    def _store(self) -> Iterator[DocumentStore]:
         if self.url.startswith("sqlite:///"):
             from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 

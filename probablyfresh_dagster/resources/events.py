@@ -9,6 +9,8 @@ from typing import Protocol
 
 import dagster as dg
 
+from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+
 Headers = tuple[tuple[str, str], ...]
 """Message headers as (name, text) pairs, in order (Kafka's are bytes: UTF-8 on the wire)."""
 
@@ -144,13 +146,19 @@ def next_offsets(messages: Sequence[Message]) -> dict[int, int]:
 
 
 class KafkaResource(dg.ConfigurableResource):
-    """Kafka through kafka-python (`kafka://host:9092[,host:9092]`), or the embedded SQLite log."""
+    """Kafka through kafka-python (`kafka://host:9092[,host:9092]`), or the embedded SQLite log.
+    Whatever the log raises leaves scrubbed of a password written in the URL (see `scrub`)."""
 
     url: str
     partitions: int = 1
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
+        with secrets_kept_out(url_password(self.url)), self._log() as log:
+            yield log
+
+    @contextmanager
+    def _log(self) -> Iterator[EventLog]:
         if self.url.startswith("sqlite:///"):
             from probablyfresh_dagster.resources.sqlite_events import SqliteEventLog
 

@@ -10,6 +10,7 @@ import dagster as dg
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.private_files import private_dir
+from probablyfresh_dagster.scrub import secrets_kept_out
 
 
 class FernetResource(dg.ConfigurableResource):
@@ -54,13 +55,14 @@ class FernetResource(dg.ConfigurableResource):
 
 
 def _parse(key: bytes, source: str) -> Fernet:
-    try:
-        return Fernet(key)
-    except ValueError:
-        # `from None`: the original error may quote the key.
-        raise ValueError(
-            f"{source} is not a valid Fernet key (32 url-safe base64-encoded bytes)"
-        ) from None
+    with secrets_kept_out(key.decode(errors="replace")):
+        try:
+            return Fernet(key)
+        except ValueError:
+            # Named after where the key comes from; `from None`: the original error may quote it.
+            raise ValueError(
+                f"{source} is not a valid Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
 
 
 def _create_once(path: Path) -> bool:

@@ -1,0 +1,125 @@
+"""Errors that never quote a secret: what a resource raises is scrubbed as it leaves the resource.
+
+Dagster keeps an error's text (message, stack, the chain of causes) in its run and schedule
+storage and prints it in the daemon's log, and libraries quote what they were given: an
+`http.client.InvalidURL` quotes the URL with the bot token in it. So each resource that holds a
+secret (a token, a key, a password, a URL or DSN with a password) runs its work inside
+`secrets_kept_out(...)`. An error whose text shows one of those secrets leaves as a
+`ScrubbedError`: the same type name and message with each secret masked, its chain of causes
+scrubbed the same way; any other error leaves untouched, so callers still catch what they catch.
+
+A secret is looked for as written and in the forms an error may quote it in: escaped as `repr`
+or JSON write it, percent-encoded as in a URL, and, for one holding a space, a control or a
+non-ASCII character, each run of at least `MIN_PIECE` printable characters between them (a
+message that escapes or cuts the secret at such a character still shows those runs).
+
+Python keeps the original error as the replacement's `__context__` (it is the exception being
+handled when the replacement is raised), marked `__suppress_context__`: `traceback`, `logging`
+and Dagster's error records skip it. Nothing that prints or stores the error reaches it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from urllib.parse import quote, quote_plus, unquote
+
+MASK = "***"
+MIN_PIECE = 4
+"""Shorter runs of a secret are too common in ordinary text to be masked wherever they appear."""
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x21-\x7e]+")
+
+
+class ScrubbedError(Exception):
+    """An error whose text showed a secret, told again with the secret masked. `kind` is the
+    original error's type, which the message starts with."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind = kind
+
+
+@contextmanager
+def secrets_kept_out(*secrets: str | None) -> Iterator[None]:
+    """Raise what the block raises, scrubbed of `secrets` (None and empty ones are ignored)."""
+    try:
+        yield
+    except Exception as error:
+        clean = scrubbed(error, secrets)
+        if clean is error:
+            raise
+        raise clean from clean.__cause__
+
+
+def scrubbed(error: BaseException, secrets: Iterable[str | None]) -> BaseException:
+    """`error` itself when no secret shows in it or its causes, else a `ScrubbedError` chain."""
+    forms = secret_forms(secrets)
+    chain = list(_displayed_chain(error))
+    if not any(form in text for link in chain for text in _texts(link) for form in forms):
+        return error
+    return _retold(error, forms)
+
+
+def secret_forms(secrets: Iterable[str | None]) -> list[str]:
+    """Every form of `secrets` to look for and mask, longest first (so a longer form is masked
+    whole before a shorter one inside it)."""
+    forms: set[str] = set()
+    for secret in filter(None, secrets):
+        for written in {secret, unquote(secret)}:
+            forms |= {
+                written,
+                repr(written)[1:-1],
+                ascii(written)[1:-1],
+                json.dumps(written)[1:-1],
+                quote(written, safe=""),
+                quote(written),
+                quote_plus(written),
+            }
+            forms |= {piece for piece in _NOT_PRINTABLE_ASCII.split(written) if len(piece) >= MIN_PIECE}
+    return sorted(filter(None, forms), key=len, reverse=True)
+
+
+def without_secrets(text: str, forms: list[str]) -> str:
+    for form in forms:
+        text = text.replace(form, MASK)
+    return text
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in a URL's `user:password@` part, as written (percent-encoded or not). Read
+    by hand, up to the last `@`, since a malformed URL is just what an error may quote: `urlsplit`
+    raises on some, and cuts a password holding `/`, `?` or `#` short."""
+    userinfo, at, _ = (url or "").partition("//")[2].rpartition("@")
+    return userinfo.partition(":")[2] or None if at else None
+
+
+def _displayed_chain(error: BaseException) -> Iterator[BaseException]:
+    """`error` and the causes and contexts a traceback shows with it."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+
+
+def _texts(error: BaseException) -> Iterator[str]:
+    yield str(error)
+    yield repr(error)
+    yield from (str(note) for note in getattr(error, "__notes__", ()))
+
+
+def _retold(error: BaseException, forms: list[str]) -> ScrubbedError:
+    """`error`'s displayed chain, each link told again without `forms`, chained as causes."""
+    retold = []
+    for link in _displayed_chain(error):
+        kind = f"{type(link).__module__}.{type(link).__qualname__}".removeprefix("builtins.")
+        clean = ScrubbedError(kind, without_secrets(str(link), forms))
+        for note in getattr(link, "__notes__", ()):
+            clean.add_note(without_secrets(str(note), forms))
+        retold.append(clean.with_traceback(link.__traceback__))
+    for clean, cause in zip(retold, retold[1:]):
+        clean.__cause__ = cause
+    return retold[0]

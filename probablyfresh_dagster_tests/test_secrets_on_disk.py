@@ -1,0 +1,157 @@
+"""No Telegram secret lands on disk or in output: the real `dagster-daemon` ticks
+`duplicate_alert_sensor` with malformed Telegram settings and an alert to send, then every file
+under DAGSTER_HOME (SQLite databases read as bytes), the state and data folders and the daemon's
+output are searched for the token and for each run of it between its odd characters.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, DUPLICATE_CHECKS, TOKEN_VARIABLE
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+from .processes import descendant_sessions, kill, local_env, session_processes, wait_for
+
+ODD_TOKEN = "700100:PfAlpha7 PfBravo7\nPfCharlie7\x07PfDelta7\u00e9PfEcho7\tPfFoxtrot7"
+"""A space, a line break, a control character (BEL), a non-ASCII letter and a tab."""
+WELL_FORMED_TOKEN = "700200:PfGolf7-PfHotel7_PfIndia7"
+SCHEMELESS_BASE_URL = "api.telegram.org"
+"""The base URL without `https://`: `urllib` refused it quoting the whole URL, token included."""
+TICKS = 3
+TICKS_TIMEOUT_SECONDS = 300
+"""Start-up and three ticks of a sensor evaluated at most every 30 s, on a busy 2-core machine."""
+
+
+@dataclass
+class Daemon:
+    root: Path
+    token: str
+    variable: str
+    """The variable the tick errors must name."""
+
+    @property
+    def home(self) -> Path:
+        return self.root / "dagster_home"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "daemon-output.log"
+
+    def instance(self) -> dg.DagsterInstance:
+        return dg.DagsterInstance.from_config(str(self.home))
+
+
+def test_the_daemon_keeps_malformed_telegram_settings_out_of_every_file_and_its_output(tmp_path):
+    cases = [
+        Daemon(tmp_path / "odd-token", ODD_TOKEN, TOKEN_VARIABLE),
+        Daemon(tmp_path / "schemeless-url", WELL_FORMED_TOKEN, BASE_URL_VARIABLE),
+    ]
+    with ExitStack() as stack:
+        stack.enter_context(_running(cases[0], base_url="http://127.0.0.1:9"))
+        stack.enter_context(_running(cases[1], base_url=SCHEMELESS_BASE_URL))
+        for case in cases:
+            wait_for(lambda: len(_finished_ticks(case)) >= TICKS, TICKS_TIMEOUT_SECONDS, f"{TICKS} ticks in {case.root}")
+
+    for case in cases:
+        ticks = _finished_ticks(case)
+        assert {tick.status.value for tick in ticks} == {"FAILURE"}
+        for tick in ticks:
+            assert case.variable in _chain_text(tick.error), _chain_text(tick.error)
+        output = case.output.read_text(errors="replace")
+        assert output.count(case.variable) >= TICKS, output
+
+        hits = _hits(case.root, _searched(case.token))
+        print(f"{case.root.name}: {len(ticks)} ticks, {_file_count(case.root)} files searched, {len(hits)} hits")
+        assert hits == []
+
+
+@contextmanager
+def _running(case: Daemon, base_url: str) -> Iterator[None]:
+    """`dagster-daemon run` on a fresh local instance holding one failed duplicate check (so the
+    sensor has an alert to send), with the Telegram settings given, until the block ends."""
+    case.home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", case.home / "dagster.yaml")
+    with case.instance() as instance:
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=DUPLICATE_CHECKS[-1].asset_key,
+                check_name=DUPLICATE_CHECKS[-1].name,
+                passed=False,
+                metadata={"duplicate_percentage": 66.67, "threshold_percent": 50.0},
+            )
+        )
+    env = local_env(case.root) | {
+        TOKEN_VARIABLE: case.token,
+        "TELEGRAM_CHAT_ID": "-100200300",
+        BASE_URL_VARIABLE: base_url,
+    }
+    with case.output.open("wb") as sink:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    sessions = {daemon.pid}
+    try:
+        yield
+    finally:
+        sessions |= descendant_sessions(daemon.pid)
+        daemon.send_signal(signal.SIGINT)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in session_processes(sessions):
+            kill(pid)
+        daemon.wait()
+
+
+def _finished_ticks(case: Daemon) -> list:
+    with case.instance() as instance:
+        states = [s for s in instance.all_instigator_state() if s.name == "duplicate_alert_sensor"]
+        ticks = [tick for s in states for tick in instance.get_ticks(s.instigator_origin_id, s.selector_id)]
+    return [tick for tick in ticks if tick.status.value != "STARTED"]
+
+
+def _chain_text(error) -> str:
+    texts = []
+    while error is not None:
+        texts.append(error.message)
+        error = error.cause or error.context
+    return "\n".join(texts)
+
+
+def _searched(token: str) -> list[bytes]:
+    """The token, its part after the colon, and each run of its letters and digits that holds a
+    letter and 5 characters or more: an escaped, cut or re-encoded copy still holds those."""
+    runs = re.split(r"[^A-Za-z0-9]+", token)
+    needles = [token, token.partition(":")[2], *(run for run in runs if len(run) >= 5 and not run.isdigit())]
+    return [needle.encode() for needle in needles]
+
+
+def _hits(root: Path, needles: list[bytes]) -> list[tuple[str, str]]:
+    return [
+        (str(path.relative_to(root)), needle.decode())
+        for path in root.rglob("*")
+        if path.is_file()
+        for needle in needles
+        if needle in path.read_bytes()
+    ]
+
+
+def _file_count(root: Path) -> int:
+    return sum(1 for path in root.rglob("*") if path.is_file())
