@@ -5,8 +5,8 @@ storage and prints it in the daemon's log, and libraries quote what they were gi
 `http.client.InvalidURL` quotes the URL with the bot token in it. So each resource that holds a
 secret (a token, a key, a password, a URL or DSN with a password) runs its work inside
 `secrets_kept_out(...)`. An error whose text shows one of those secrets leaves as a
-`ScrubbedError`: the same type name and message with each secret masked, its chain of causes
-scrubbed the same way; any other error leaves untouched, so callers still catch what they catch.
+`ScrubbedError` (still an instance of the original type where it can be): the same message with
+each secret masked, its chain of causes scrubbed the same way. Any other error leaves untouched.
 
 A secret is looked for as written and in the forms an error may quote it in: escaped as `repr`
 or JSON write it, percent-encoded as in a URL, and, for one holding a space, a control or a
@@ -24,6 +24,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from urllib.parse import quote, quote_plus, unquote
 
 MASK = "***"
@@ -33,11 +34,12 @@ _NOT_PRINTABLE_ASCII = re.compile(r"[^\x21-\x7e]+")
 
 
 class ScrubbedError(Exception):
-    """An error whose text showed a secret, told again with the secret masked. `kind` is the
-    original error's type, which the message starts with."""
+    """An error whose text showed a secret, told again with the secret masked. `kind` names the
+    original error's type. Raised as a subclass of both this and the original type (so callers
+    still catch it as before) wherever that type can be built from a message alone."""
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}" if message else kind)
+        super().__init__(message)
         self.kind = kind
 
 
@@ -55,14 +57,24 @@ def secrets_kept_out(*secrets: str | None) -> Iterator[None]:
 
 def scrubbed(error: BaseException, secrets: Iterable[str | None]) -> BaseException:
     """`error` itself when no secret shows in it or its causes, else a `ScrubbedError` chain."""
-    forms = secret_forms(secrets)
+    forms = _forms(secrets)
     chain = list(_displayed_chain(error))
     if not any(form in text for link in chain for text in _texts(link) for form in forms):
         return error
     return _retold(error, forms)
 
 
-def secret_forms(secrets: Iterable[str | None]) -> list[str]:
+def url_password(url: str | None) -> str | None:
+    """The password in a URL's `user:password@` part, as written (percent-encoded or not); the
+    scheme may be missing (`KAFKA_BOOTSTRAP_SERVERS` has none). Read by hand, up to the last `@`,
+    since a malformed URL is just what an error may quote: `urlsplit` raises on some, and cuts a
+    password holding `/`, `?` or `#` short."""
+    url = url or ""
+    userinfo, at, _ = (url.partition("//")[2] if "//" in url else url).rpartition("@")
+    return userinfo.partition(":")[2] or None if at else None
+
+
+def _forms(secrets: Iterable[str | None]) -> list[str]:
     """Every form of `secrets` to look for and mask, longest first (so a longer form is masked
     whole before a shorter one inside it)."""
     forms: set[str] = set()
@@ -81,18 +93,10 @@ def secret_forms(secrets: Iterable[str | None]) -> list[str]:
     return sorted(filter(None, forms), key=len, reverse=True)
 
 
-def without_secrets(text: str, forms: list[str]) -> str:
+def _masked(text: str, forms: list[str]) -> str:
     for form in forms:
         text = text.replace(form, MASK)
     return text
-
-
-def url_password(url: str | None) -> str | None:
-    """The password in a URL's `user:password@` part, as written (percent-encoded or not). Read
-    by hand, up to the last `@`, since a malformed URL is just what an error may quote: `urlsplit`
-    raises on some, and cuts a password holding `/`, `?` or `#` short."""
-    userinfo, at, _ = (url or "").partition("//")[2].rpartition("@")
-    return userinfo.partition(":")[2] or None if at else None
 
 
 def _displayed_chain(error: BaseException) -> Iterator[BaseException]:
@@ -113,13 +117,25 @@ def _texts(error: BaseException) -> Iterator[str]:
 
 def _retold(error: BaseException, forms: list[str]) -> ScrubbedError:
     """`error`'s displayed chain, each link told again without `forms`, chained as causes."""
-    retold = []
-    for link in _displayed_chain(error):
-        kind = f"{type(link).__module__}.{type(link).__qualname__}".removeprefix("builtins.")
-        clean = ScrubbedError(kind, without_secrets(str(link), forms))
-        for note in getattr(link, "__notes__", ()):
-            clean.add_note(without_secrets(str(note), forms))
-        retold.append(clean.with_traceback(link.__traceback__))
+    retold = [_retold_link(link, forms).with_traceback(link.__traceback__) for link in _displayed_chain(error)]
     for clean, cause in zip(retold, retold[1:]):
         clean.__cause__ = cause
     return retold[0]
+
+
+def _retold_link(error: BaseException, forms: list[str]) -> ScrubbedError:
+    kind = f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins.")
+    message = _masked(str(error), forms)
+    try:
+        clean = _scrubbed_type(type(error))(kind, message)
+        str(clean)  # a type whose `__str__` needs more than a message fails here
+    except Exception:
+        clean = ScrubbedError(kind, f"{kind}: {message}")
+    for note in getattr(error, "__notes__", ()):
+        clean.add_note(_masked(str(note), forms))
+    return clean
+
+
+@cache
+def _scrubbed_type(original: type[BaseException]) -> type[ScrubbedError]:
+    return type(f"Scrubbed{original.__name__}", (ScrubbedError, original), {})

@@ -6,7 +6,6 @@ output are searched for the token and for each run of it between its odd charact
 
 from __future__ import annotations
 
-import re
 import shutil
 import signal
 import subprocess
@@ -18,10 +17,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, DUPLICATE_CHECKS, TOKEN_VARIABLE
+from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, TOKEN_VARIABLE
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .processes import descendant_sessions, kill, local_env, session_processes, wait_for
+from .test_scrub import needles
+from .test_telegram import report_failed_duplicate_check
 
 ODD_TOKEN = "700100:PfAlpha7 PfBravo7\nPfCharlie7\x07PfDelta7\u00e9PfEcho7\tPfFoxtrot7"
 """A space, a line break, a control character (BEL), a non-ASCII letter and a tab."""
@@ -71,8 +72,10 @@ def test_the_daemon_keeps_malformed_telegram_settings_out_of_every_file_and_its_
         output = case.output.read_text(errors="replace")
         assert output.count(case.variable) >= TICKS, output
 
-        hits = _hits(case.root, _searched(case.token))
-        print(f"{case.root.name}: {len(ticks)} ticks, {_file_count(case.root)} files searched, {len(hits)} hits")
+        files = _files(case.root)
+        assert {"runs.db", "schedules.db", case.output.name} <= {path.name for path in files}
+        hits = _hits(case.root, [needle.encode() for needle in needles(case.token)])
+        print(f"{case.root.name}: {len(ticks)} ticks, {len(files)} files searched, {len(hits)} hits")
         assert hits == []
 
 
@@ -83,14 +86,7 @@ def _running(case: Daemon, base_url: str) -> Iterator[None]:
     case.home.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", case.home / "dagster.yaml")
     with case.instance() as instance:
-        instance.report_runless_asset_event(
-            dg.AssetCheckEvaluation(
-                asset_key=DUPLICATE_CHECKS[-1].asset_key,
-                check_name=DUPLICATE_CHECKS[-1].name,
-                passed=False,
-                metadata={"duplicate_percentage": 66.67, "threshold_percent": 50.0},
-            )
-        )
+        report_failed_duplicate_check(instance)
     env = local_env(case.root) | {
         TOKEN_VARIABLE: case.token,
         "TELEGRAM_CHAT_ID": "-100200300",
@@ -135,23 +131,14 @@ def _chain_text(error) -> str:
     return "\n".join(texts)
 
 
-def _searched(token: str) -> list[bytes]:
-    """The token, its part after the colon, and each run of its letters and digits that holds a
-    letter and 5 characters or more: an escaped, cut or re-encoded copy still holds those."""
-    runs = re.split(r"[^A-Za-z0-9]+", token)
-    needles = [token, token.partition(":")[2], *(run for run in runs if len(run) >= 5 and not run.isdigit())]
-    return [needle.encode() for needle in needles]
-
-
-def _hits(root: Path, needles: list[bytes]) -> list[tuple[str, str]]:
+def _hits(root: Path, searched: list[bytes]) -> list[tuple[str, str]]:
     return [
         (str(path.relative_to(root)), needle.decode())
-        for path in root.rglob("*")
-        if path.is_file()
-        for needle in needles
+        for path in _files(root)
+        for needle in searched
         if needle in path.read_bytes()
     ]
 
 
-def _file_count(root: Path) -> int:
-    return sum(1 for path in root.rglob("*") if path.is_file())
+def _files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.is_file()]

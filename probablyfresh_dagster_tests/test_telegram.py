@@ -12,13 +12,37 @@ import dagster as dg
 import pytest
 
 from probablyfresh_dagster import alerts
-from probablyfresh_dagster.alerts import TelegramResource, duplicate_alert_sensor, failed_duplicate_checks
+from probablyfresh_dagster.alerts import (
+    DUPLICATE_CHECKS,
+    TelegramResource,
+    TelegramSettingsError,
+    duplicate_alert_sensor,
+    failed_duplicate_checks,
+)
 
 from .conftest import Platform, check_results, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
+from .test_scrub import leaks, texts
 
 TOKEN = "123456:test-token"
 CHAT_ID = "-100200300"
+ODD_TOKENS = {
+    "space": "123456:Pf7Quebec Pf7Romeo",
+    "line-break": "123456:Pf7Quebec-Pf7Romeo\n",
+    "control": "123456:Pf7Quebec\x1bPf7Romeo",
+    "non-ASCII": "123456:Pf7Qu\u00e9bec-Pf7Romeo",
+    "tab": "123456:Pf7Quebec\tPf7Romeo",
+}
+"""Tokens no URL can carry as they are: `http.client` refused the first three quoting the URL."""
+BROKEN_BASE_URLS = {
+    "no-scheme": "pf7sierra.example",
+    "not-http": "ftp://pf7sierra.example",
+    "no-host": "https://",
+    "port": "https://pf7sierra.example:tls",
+    "space": "https://pf7sierra .example",
+    "query": "https://pf7sierra.example/?via=proxy",
+    "ipv6": "http://[pf7sierra",
+}
 
 
 @dataclass
@@ -61,6 +85,26 @@ def failed_platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
         triple_purchase_files(platform)
         platform.run(LOAD_PURCHASES)
     return platform
+
+
+@pytest.fixture
+def alerting_instance() -> Iterator[dg.DagsterInstance]:
+    """An instance holding one failed duplicate check, so the sensor has an alert to send."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        report_failed_duplicate_check(instance)
+        yield instance
+
+
+def report_failed_duplicate_check(instance: dg.DagsterInstance) -> None:
+    """A failed purchases `duplicate_share`, reported as a check outside a run would report it."""
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=DUPLICATE_CHECKS[-1].asset_key,
+            check_name=DUPLICATE_CHECKS[-1].name,
+            passed=False,
+            metadata={"duplicate_percentage": 66.67, "threshold_percent": 50.0},
+        )
+    )
 
 
 def tick(platform: Platform, telegram: TelegramResource, cursor: str | None = None):
@@ -108,6 +152,36 @@ def test_an_unreachable_telegram_is_logged_not_raised(failed_platform, telegram_
     assert TOKEN not in result.skip_message and cursor is None
 
 
+@pytest.mark.parametrize("token", ODD_TOKENS.values(), ids=ODD_TOKENS.keys())
+def test_a_token_no_url_can_carry_fails_the_tick_naming_the_variable_never_the_token(
+    alerting_instance, telegram_server, token
+):
+    context = dg.build_sensor_context(instance=alerting_instance, resources={"telegram": bot(telegram_server, token)})
+    with pytest.raises(TelegramSettingsError, match="^TELEGRAM_BOT_TOKEN is not a bot token") as caught:
+        duplicate_alert_sensor(context)
+    assert leaks(caught.value, token) == []
+    assert telegram_server.requests == [] and context.cursor is None
+
+
+@pytest.mark.parametrize("base_url", BROKEN_BASE_URLS.values(), ids=BROKEN_BASE_URLS.keys())
+def test_a_broken_base_url_fails_the_tick_naming_the_variable_never_its_value(alerting_instance, base_url):
+    telegram = TelegramResource(bot_token=TOKEN, chat_id=CHAT_ID, api_base_url=base_url)
+    context = dg.build_sensor_context(instance=alerting_instance, resources={"telegram": telegram})
+    with pytest.raises(TelegramSettingsError, match="^TELEGRAM_API_BASE_URL is not an http") as caught:
+        duplicate_alert_sensor(context)
+    assert leaks(caught.value, TOKEN) == []
+    assert not [text for text in texts(caught.value) if "pf7sierra" in text]
+    assert context.cursor is None
+
+
+def test_a_base_url_with_a_path_as_a_proxy_has_is_accepted(alerting_instance, telegram_server):
+    proxied = TelegramResource(bot_token=TOKEN, chat_id=CHAT_ID, api_base_url=f"{telegram_server.url}/telegram/")
+    context = dg.build_sensor_context(instance=alerting_instance, resources={"telegram": proxied})
+    assert "Sent 1" in duplicate_alert_sensor(context).skip_message
+    ((path, _),) = telegram_server.requests
+    assert path == f"/telegram/bot{TOKEN}/sendMessage"
+
+
 def test_without_a_token_nothing_is_sent_and_the_cursor_moves_on(failed_platform, telegram_server):
     result, cursor = tick(failed_platform, bot(telegram_server, token=None))
     assert isinstance(result, dg.SkipReason) and "no Telegram bot configured" in result.skip_message
@@ -125,15 +199,19 @@ def test_passing_checks_send_nothing(platform, telegram_server):
     assert telegram_server.requests == [] and cursor is None
 
 
-def test_the_token_is_wired_from_the_environment_only_when_set(monkeypatch):
+def test_the_token_and_the_base_url_are_wired_from_the_environment_only_when_set(monkeypatch):
     from probablyfresh_dagster.resources import telegram_from_env
 
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("TELEGRAM_API_BASE_URL", raising=False)
     assert not telegram_from_env().configured
+    assert telegram_from_env().api_base_url == "https://api.telegram.org"
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     monkeypatch.setenv("TELEGRAM_CHAT_ID", CHAT_ID)
+    monkeypatch.setenv("TELEGRAM_API_BASE_URL", "http://127.0.0.1:9")
     resource = telegram_from_env()
     assert isinstance(resource.bot_token, dg.EnvVar) and resource.chat_id == CHAT_ID
+    assert isinstance(resource.api_base_url, dg.EnvVar)
 
 
 def test_every_failure_since_the_cursor_is_found_however_many_pages_it_takes(tmp_path, monkeypatch):

@@ -1,0 +1,148 @@
+"""No secret in what a resource raises: each error's str(), repr(), traceback text, chained causes
+and the record Dagster stores of it are searched for the secret, on real failures (a real
+`http.client` refusal, servers that are not listening on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import re
+import traceback
+import urllib.request
+from collections.abc import Iterator
+from urllib.parse import quote_plus
+
+import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
+from cryptography.fernet import Fernet
+from dagster._utils.error import serializable_error_info_from_exc_info
+
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.fernet import FernetResource
+from probablyfresh_dagster.scrub import MASK, ScrubbedError, secrets_kept_out
+
+from .processes import free_port
+
+PASSWORD = "Pf7Kilo:pass@word/Pf7Lima"
+"""Characters a URL must percent-encode, so each resource also meets it encoded."""
+ODD_SECRET = "Pf7Mike Pf7November\nPf7Oscar\x07Pf7Papa\u00e9"
+
+
+def needles(secret: str) -> list[str]:
+    """The secret and each run of its letters and digits that holds a letter and 5 characters or
+    more: an escaped, cut or re-encoded copy of the secret still holds those."""
+    runs = re.split(r"[^A-Za-z0-9]+", secret)
+    return [secret, *(run for run in runs if len(run) >= 5 and not run.isdigit())]
+
+
+def texts(error: BaseException) -> Iterator[str]:
+    """What may print or store `error`: its str and repr, the traceback text, each chained cause
+    or shown context, and Dagster's serialized error (what its storage keeps)."""
+    yield "".join(traceback.format_exception(error))
+    yield serializable_error_info_from_exc_info((type(error), error, error.__traceback__)).to_string()
+    link: BaseException | None = error
+    while link is not None:
+        yield str(link)
+        yield repr(link)
+        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+
+
+def leaks(error: BaseException, secret: str) -> list[str]:
+    return [needle for text in texts(error) for needle in needles(secret) if needle in text]
+
+
+def password_leaks(error: BaseException, logged: str) -> list[str]:
+    """Where `PASSWORD`, as written or percent-encoded, shows in the error or the log records."""
+    return [
+        needle
+        for written in (PASSWORD, quote_plus(PASSWORD))
+        for needle in needles(written)
+        if needle in logged or any(needle in text for text in texts(error))
+    ]
+
+
+def test_an_invalid_url_quoting_a_token_leaves_masked_and_still_an_invalid_url():
+    with pytest.raises(http.client.InvalidURL) as caught:
+        with secrets_kept_out(ODD_SECRET):
+            urllib.request.urlopen(f"http://127.0.0.1:{free_port()}/bot{ODD_SECRET}/sendMessage", timeout=5)
+    error = caught.value
+    assert isinstance(error, ScrubbedError) and error.kind == "http.client.InvalidURL"
+    assert str(error).startswith(f"URL can't contain control characters. '/bot{MASK}/sendMessage'")
+    assert leaks(error, ODD_SECRET) == []
+
+
+def test_a_cause_showing_a_password_is_scrubbed_along_with_the_error():
+    """The ConnectionError's own text is clean; its cause's repr holds the password."""
+    with pytest.raises(ConnectionError) as caught:
+        with secrets_kept_out(PASSWORD):
+            try:
+                (PASSWORD + "\u00e9").encode("ascii")
+            except UnicodeEncodeError as error:
+                raise ConnectionError("MongoDB at mongo:27017 is not reachable") from error
+    error = caught.value
+    assert str(error) == "MongoDB at mongo:27017 is not reachable"
+    assert error.__cause__.kind == "UnicodeEncodeError"
+    assert leaks(error, PASSWORD) == []
+
+
+def test_an_error_without_a_secret_leaves_untouched():
+    raised = KeyError("purchases")
+    with pytest.raises(KeyError) as caught:
+        with secrets_kept_out(PASSWORD, ODD_SECRET, None):
+            raise raised
+    assert caught.value is raised
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"url": f"mongodb://probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1:{{port}}/?authSource=admin"},
+        {"url": "mongodb://127.0.0.1:{port}/", "username": "probablyfresh", "password": PASSWORD},
+    ],
+    ids=["in-the-url", "apart"],
+)
+def test_an_unreachable_mongodb_names_no_password(settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    settings = {name: value.format(port=free_port()) for name, value in settings.items()}
+    with pytest.raises(ConnectionError) as caught:
+        with MongoResource(**settings).open():
+            pass
+    assert "127.0.0.1" in str(caught.value)
+    assert password_leaks(caught.value, caplog.text) == []
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"dsn": f"http://probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1:{{port}}/default"},
+        {"dsn": "http://127.0.0.1:{port}/default", "username": "probablyfresh", "password": PASSWORD},
+    ],
+    ids=["in-the-dsn", "apart"],
+)
+def test_an_unreachable_clickhouse_names_no_password(settings, caplog):
+    caplog.set_level(logging.DEBUG)
+    settings = {name: value.format(port=free_port()) for name, value in settings.items()}
+    with pytest.raises(OperationalError) as caught:
+        with ClickHouseResource(**settings).client():
+            pass
+    assert "127.0.0.1" in str(caught.value)
+    assert password_leaks(caught.value, caplog.text) == []
+
+
+def test_a_kafka_address_with_a_password_is_refused_before_anything_reaches_the_network(caplog):
+    """kafka-python would look the whole `user:password@host` up as a host name, and log it."""
+    caplog.set_level(logging.DEBUG)
+    url = f"kafka://probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1:{free_port()}"
+    with pytest.raises(ValueError, match=r"^The Kafka address \(KAFKA_BOOTSTRAP_SERVERS\) holds a user:password@") as caught:
+        with KafkaResource(url=url).open():
+            pass
+    assert password_leaks(caught.value, caplog.text) == []
+
+
+@pytest.mark.parametrize("key", [ODD_SECRET, Fernet.generate_key().decode()[:-2] + "\u00e9\n"])
+def test_a_malformed_fernet_key_is_named_never_shown(key):
+    with pytest.raises(ValueError, match="^FERNET_KEY is not a valid Fernet key") as caught:
+        FernetResource(key=key).cipher()
+    assert leaks(caught.value, key) == []
