@@ -11,10 +11,10 @@ import json
 import re
 import urllib.error
 import urllib.request
-from urllib.parse import urlsplit
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import dagster as dg
 
@@ -60,9 +60,8 @@ class TelegramResource(dg.ConfigurableResource):
         URL holds the token, and the errors of `urllib` and `http.client` quote it."""
         if self.bot_token and not BOT_TOKEN.fullmatch(self.bot_token):
             raise TelegramSettingsError(
-                f"{TOKEN_VARIABLE} is not a bot token: expected digits, ':', then letters, digits, '_' or '-' "
-                "as @BotFather gives it (a space, a line break, a control or a non-ASCII character is not); "
-                "its value is not shown"
+                f"{TOKEN_VARIABLE} is not a bot token (digits, ':', then letters, digits, '_' or '-' as "
+                "@BotFather gives it; no space, line break, control or non-ASCII character); its value is not shown"
             )
         if not _is_http_url(self.api_base_url):
             raise TelegramSettingsError(
@@ -172,7 +171,8 @@ def _executions_after(instance: dg.DagsterInstance, key: dg.AssetCheckKey, after
 def duplicate_alert_sensor(context: dg.SensorEvaluationContext, telegram: TelegramResource):
     """The cursor is the last execution id handled. It passes a message only once Telegram took
     it, so a send failure is retried on the next tick. With no token configured nothing is sent
-    and the cursor still advances: there is nowhere to deliver, so nothing to queue up."""
+    and the cursor still advances: there is nowhere to deliver, so nothing to queue up. A token or
+    base URL that cannot work fails every tick, naming the variable; the alerts wait for the fix."""
     if telegram.configured:
         telegram.check_settings()  # a setting that cannot work fails every tick, naming the variable
     failures = failed_duplicate_checks(context.instance, int(context.cursor or 0))

@@ -95,37 +95,34 @@ def test_an_error_without_a_secret_leaves_untouched():
     assert caught.value is raised
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"url": f"mongodb://probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1:{{port}}/?authSource=admin"},
-        {"url": "mongodb://127.0.0.1:{port}/", "username": "probablyfresh", "password": PASSWORD},
-    ],
-    ids=["in-the-url", "apart"],
-)
-def test_an_unreachable_mongodb_names_no_password(settings, caplog):
-    caplog.set_level(logging.DEBUG)
-    settings = {name: value.format(port=free_port()) for name, value in settings.items()}
-    with pytest.raises(ConnectionError) as caught:
-        with MongoResource(**settings).open():
-            pass
-    assert "127.0.0.1" in str(caught.value)
-    assert password_leaks(caught.value, caplog.text) == []
+APART = {"username": "probablyfresh", "password": PASSWORD}
+IN_URL = f"probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1"
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"dsn": f"http://probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1:{{port}}/default"},
-        {"dsn": "http://127.0.0.1:{port}/default", "username": "probablyfresh", "password": PASSWORD},
-    ],
-    ids=["in-the-dsn", "apart"],
-)
-def test_an_unreachable_clickhouse_names_no_password(settings, caplog):
+def mongodb(settings: dict[str, str]):
+    return MongoResource(**settings).open()
+
+
+def clickhouse(settings: dict[str, str]):
+    return ClickHouseResource(**settings).client()
+
+
+UNREACHABLE = {
+    "mongodb-url": (mongodb, ConnectionError, {"url": f"mongodb://{IN_URL}:{{port}}/?authSource=admin"}),
+    "mongodb-apart": (mongodb, ConnectionError, {"url": "mongodb://127.0.0.1:{port}/", **APART}),
+    "clickhouse-dsn": (clickhouse, OperationalError, {"dsn": f"http://{IN_URL}:{{port}}/default"}),
+    "clickhouse-apart": (clickhouse, OperationalError, {"dsn": "http://127.0.0.1:{port}/default", **APART}),
+}
+"""How each server's resource is opened, what it raises when nothing listens, and its settings,
+with the password in the URL (percent-encoded) or apart from it."""
+
+
+@pytest.mark.parametrize("opened, error_type, settings", UNREACHABLE.values(), ids=UNREACHABLE.keys())
+def test_an_unreachable_server_names_no_password(opened, error_type, settings, caplog):
     caplog.set_level(logging.DEBUG)
     settings = {name: value.format(port=free_port()) for name, value in settings.items()}
-    with pytest.raises(OperationalError) as caught:
-        with ClickHouseResource(**settings).client():
+    with pytest.raises(error_type) as caught:
+        with opened(settings):
             pass
     assert "127.0.0.1" in str(caught.value)
     assert password_leaks(caught.value, caplog.text) == []
@@ -134,8 +131,9 @@ def test_an_unreachable_clickhouse_names_no_password(settings, caplog):
 def test_a_kafka_address_with_a_password_is_refused_before_anything_reaches_the_network(caplog):
     """kafka-python would look the whole `user:password@host` up as a host name, and log it."""
     caplog.set_level(logging.DEBUG)
-    url = f"kafka://probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1:{free_port()}"
-    with pytest.raises(ValueError, match=r"^The Kafka address \(KAFKA_BOOTSTRAP_SERVERS\) holds a user:password@") as caught:
+    url = f"kafka://{IN_URL}:{free_port()}"
+    refusal = r"^The Kafka address \(KAFKA_BOOTSTRAP_SERVERS\) holds a user:password@"
+    with pytest.raises(ValueError, match=refusal) as caught:
         with KafkaResource(url=url).open():
             pass
     assert password_leaks(caught.value, caplog.text) == []
