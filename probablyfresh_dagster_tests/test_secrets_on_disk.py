@@ -1,11 +1,12 @@
-"""No Telegram secret lands on disk or in output: the real `dagster-daemon` ticks
-`duplicate_alert_sensor` with malformed Telegram settings and an alert to send, then every file
-under DAGSTER_HOME (SQLite databases read as bytes), the state and data folders and the daemon's
-output are searched for the token and for each run of it between its odd characters.
+"""No secret lands on disk or in output: the real `dagster-daemon` ticks `duplicate_alert_sensor`
+with malformed Telegram settings and an alert to send, and a run fails on a MongoDB whose URL
+holds a password; then every file under DAGSTER_HOME (SQLite databases read as bytes), the state
+and data folders and the output are searched for the secret and each distinctive run of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -14,14 +15,18 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import dagster as dg
 
 from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, TOKEN_VARIABLE
+from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .processes import descendant_sessions, kill, local_env, session_processes, wait_for
-from .test_scrub import needles
+from .conftest import make_platform
+from .processes import descendant_sessions, free_port, kill, local_env, session_processes, wait_for
+from .test_scrub import IN_URL, PASSWORD, needles
 from .test_telegram import report_failed_duplicate_check
 
 ODD_TOKEN = "700100:PfAlpha7 PfBravo7\nPfCharlie7\x07PfDelta7\u00e9PfEcho7\tPfFoxtrot7"
@@ -142,3 +147,27 @@ def _hits(root: Path, searched: list[bytes]) -> list[tuple[str, str]]:
 
 def _files(root: Path) -> list[Path]:
     return [path for path in root.rglob("*") if path.is_file()]
+
+
+def test_a_run_failing_on_an_unreachable_mongodb_keeps_its_password_out_of_every_file(tmp_path, capfd):
+    """The whole pipeline on a DAGSTER_HOME, MongoDB's password written in its URL: each
+    `*_mongo_collection` step fails, and the failures Dagster records name the server, not it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    url = f"mongodb://{IN_URL}:{free_port()}/?authSource=admin"
+    platform = make_platform(tmp_path, mongo=MongoResource(url=url))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = dataclasses.replace(platform, instance=instance).run()
+        failures = [event for event in result.all_events if event.is_step_failure]
+    assert {event.step_key for event in failures} == {e.asset("mongo_collection") for e in ENTITIES}
+    for event in failures:
+        assert "127.0.0.1" in event.step_failure_data.error.to_string()
+
+    (tmp_path / "output.log").write_text("".join(capfd.readouterr()))
+    files = _files(tmp_path)
+    assert {"runs.db", "index.db", "output.log"} <= {path.name for path in files}
+    searched = [needle.encode() for written in (PASSWORD, quote_plus(PASSWORD)) for needle in needles(written)]
+    hits = _hits(tmp_path, searched)
+    print(f"{len(failures)} failed steps, {len(files)} files searched, {len(hits)} hits")
+    assert hits == []
