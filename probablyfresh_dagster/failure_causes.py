@@ -69,13 +69,13 @@ def naming_the_cause(
     except (StateFailure, NotEnoughSpace):
         raise
     except catching as error:
-        headline = _headline(error, folder, what, [f for f in files if f.exists()])
+        headline = _headline(error, folder, what, _sizes(files))
         if headline is None:
             raise
         raise StateFailure(headline) from error
 
 
-def _headline(error: BaseException, folder: Path, what: str, files: list[Path]) -> str | None:
+def _headline(error: BaseException, folder: Path, what: str, files: dict[Path, int]) -> str | None:
     code = _told(error)
     if code is None and any(text in str(chained) for chained in _chain(error) for text in UNTOLD):
         code = _found(folder, files)
@@ -87,7 +87,7 @@ def _headline(error: BaseException, folder: Path, what: str, files: list[Path]) 
         return f"File too large: {what} in {folder} reached this process's file size limit, {shown} (RLIMIT_FSIZE, ulimit -f)"
     if code in DENIED:
         path = _filename(error) or next((p for p in (folder, *files) if not _writable(p)), folder)
-        return f"Permission denied: {path} is not writable by uid {os.geteuid()} ({what})"
+        return f"Permission denied: {path} (uid {os.geteuid()}; {what})"
     return None
 
 
@@ -116,10 +116,21 @@ def _filename(error: BaseException) -> str | None:
     return next((c.filename for c in _chain(error) if isinstance(c, OSError) and c.filename), None)
 
 
-def _found(folder: Path, files: list[Path]) -> int | None:
+def _sizes(files: Sequence[Path]) -> dict[Path, int]:
+    """The size of each of `files` that this user can see (a folder it may not enter hides them)."""
+    sizes = {}
+    for path in files:
+        try:
+            sizes[path] = path.stat().st_size
+        except OSError:
+            pass
+    return sizes
+
+
+def _found(folder: Path, files: dict[Path, int]) -> int | None:
     """The cause of a failure the library did not name, read from the file system now."""
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if limit != resource.RLIM_INFINITY and any(f.stat().st_size >= limit for f in files):
+    if limit != resource.RLIM_INFINITY and any(length >= limit for length in files.values()):
         return errno.EFBIG
     if not all(_writable(path) for path in (folder, *files)):
         return errno.EACCES

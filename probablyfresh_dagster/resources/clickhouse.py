@@ -73,8 +73,8 @@ class ClickHouseResource(dg.ConfigurableResource):
             yield
             return
         folder = Path("/" + self.dsn.removeprefix(_CHDB).lstrip("/"))
-        with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
-            private_dir(folder)
+        with naming_the_cause(folder, "ClickHouse (chDB)"):
             require_free_space(folder)
-            with naming_the_cause(folder, "ClickHouse (chDB)"):
+            with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
+                private_dir(folder)
                 yield
