@@ -16,9 +16,11 @@ from __future__ import annotations
 import errno
 import os
 import resource
+import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from probablyfresh_dagster.free_space import NotEnoughSpace, free_bytes, min_free_bytes, size
 
@@ -73,6 +75,21 @@ def naming_the_cause(
         if headline is None:
             raise
         raise StateFailure(headline) from error
+
+
+@contextmanager
+def naming_the_server(service: str, url: str, catching: type[Exception]) -> Iterator[None]:
+    """Raise an error of `catching` met in the block that comes from a connection failing (refused,
+    reset, timed out, a host name that does not resolve) as a `ConnectionError` naming `service`
+    and its host and port, never the URL's credentials; others go through as they are."""
+    try:
+        yield
+    except catching as error:
+        if not any(isinstance(c, (ConnectionError, TimeoutError, socket.gaierror)) for c in _chain(error)):
+            raise
+        parts = urlsplit(url)
+        where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        raise ConnectionError(f"{service} at {where} is not reachable") from error
 
 
 def _headline(error: BaseException, folder: Path, what: str, files: dict[Path, int]) -> str | None:

@@ -19,6 +19,7 @@ from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.failure_causes import StateFailure
 from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV, free_bytes, size
 from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource, SourceDocument
 from probablyfresh_dagster.resources.events import KafkaResource
 
@@ -142,17 +143,19 @@ def test_a_full_rejects_folder_is_named(platform_root):
     assert failed[0].endswith("(the rejects list stores.jsonl)")
 
 
-@pytest.mark.parametrize(("last", "limit", "what"), [
-    ("mongo_collection", 64 << 10, "the SQLite file mongo.sqlite3"),
+@pytest.mark.parametrize(("last", "purchases", "what", "folder"), [
+    ("mongo_collection", 20, "the SQLite file mongo.sqlite3", "state"),  # SQLite: "disk I/O error"
+    ("clickhouse_raw", 200, "ClickHouse (chDB)", "state/clickhouse"),  # chDB: "[Errno 27] File too large"
 ])
-def test_a_file_passing_the_file_size_limit_is_named(tmp_path, monkeypatch, last, limit, what):
+def test_a_file_passing_the_file_size_limit_is_named(tmp_path, monkeypatch, last, purchases, what, folder):
     monkeypatch.delenv("FERNET_KEY", raising=False)
-    generate(GeneratorConfig(purchases=20), tmp_path / "data")
+    generate(GeneratorConfig(purchases=purchases), tmp_path / "data")
     run_up_to(tmp_path, last)
+    limit = 64 << 10
 
     failed = in_subprocess(tmp_path, stage(last), file_size_limit=limit)
 
-    expected = (f"File too large: {what} in {tmp_path / 'state'} reached this process's file size limit,"
+    expected = (f"File too large: {what} in {tmp_path / folder} reached this process's file size limit,"
                 f" {size(limit)} (RLIMIT_FSIZE, ulimit -f)")
     assert failed and set(failed) == {expected}
 
@@ -180,19 +183,25 @@ def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, pa
         "the SQLite file mongo.sqlite3)" if last == "kafka_topic" else "ClickHouse (chDB))")}
 
 
-def test_a_closed_port_names_the_service_and_where(tmp_path, monkeypatch):
+CLOSED = {
+    "mongo": (lambda port: MongoResource(url=f"mongodb://probablyfresh:pw-not-shown@127.0.0.1:{port}/?authSource=admin"),
+              "stores_mongo_collection", "MongoDB at mongodb://***@127.0.0.1:{port}/"),
+    "kafka": (lambda port: KafkaResource(url=f"kafka://127.0.0.1:{port}"), "stores_kafka_topic", "Kafka at 127.0.0.1:{port}"),
+    "clickhouse": (lambda port: ClickHouseResource(dsn=f"http://127.0.0.1:{port}/default", password="pw-not-shown"),
+                   "stores_clickhouse_raw", "ClickHouse at 127.0.0.1:{port}"),
+}
+"""Per service: its resource on a closed port, the first step that uses it, how the headline starts."""
+
+
+@pytest.mark.parametrize("service", CLOSED)
+def test_a_closed_port_names_the_service_and_where(tmp_path, monkeypatch, service):
+    monkeypatch.delenv("FERNET_KEY", raising=False)
     monkeypatch.setenv(MIN_FREE_BYTES_ENV, "0")
-    mongo_port, kafka_port = free_port(), free_port()
-    platform = make_platform(
-        tmp_path,
-        mongo=MongoResource(url=f"mongodb://probablyfresh:pw-not-shown@127.0.0.1:{mongo_port}/?authSource=admin"),
-        kafka=KafkaResource(url=f"kafka://127.0.0.1:{kafka_port}"),
-    )
+    resource, selection, where = CLOSED[service]
+    port = free_port()
     generate(GeneratorConfig(purchases=20), tmp_path / "data")
 
-    [mongo] = headlines(platform.run("stores_mongo_collection"))
-    [kafka] = headlines(platform.run("stores_clickhouse_raw"))
+    [failed] = headlines(make_platform(tmp_path, **{service: resource(port)}).run(selection))
 
-    assert mongo.startswith(f"MongoDB at mongodb://***@127.0.0.1:{mongo_port}/") and "is not reachable" in mongo
-    assert kafka.startswith(f"Kafka at 127.0.0.1:{kafka_port} is not reachable")
-    assert "pw-not-shown" not in mongo
+    assert failed.startswith(where.format(port=port)) and "is not reachable" in failed
+    assert "pw-not-shown" not in failed

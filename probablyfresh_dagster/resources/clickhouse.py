@@ -9,8 +9,9 @@ from pathlib import Path
 import clickhouse_connect
 import dagster as dg
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
-from probablyfresh_dagster.failure_causes import naming_the_cause
+from probablyfresh_dagster.failure_causes import naming_the_cause, naming_the_server
 from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.private_files import private_dir
@@ -70,7 +71,8 @@ class ClickHouseResource(dg.ConfigurableResource):
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         if not self.dsn.startswith(_CHDB):
-            yield
+            with naming_the_server("ClickHouse", self.dsn, ClickHouseError):
+                yield
             return
         folder = Path("/" + self.dsn.removeprefix(_CHDB).lstrip("/"))
         with naming_the_cause(folder, "ClickHouse (chDB)"):
