@@ -1,8 +1,8 @@
 """Free space is checked before a step writes to a state folder, not discovered when it runs out.
 
-A full disk in the middle of a write leaves a half-done state (chDB's 0-byte table metadata, see
-README "When the disk fills up"); a step that finds less than the margin free stops before it
-writes anything, with one line naming the folder, the free and the needed space.
+A full disk in the middle of a write leaves a half-done state (chDB's 0-byte table metadata); a
+step that finds less than the margin free stops before it writes anything, with one line naming
+the folder, the free and the needed space (README "Free space, and what a failure says first").
 """
 
 from __future__ import annotations
