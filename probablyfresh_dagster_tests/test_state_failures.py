@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
-from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.failure_causes import StateFailure
-from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV, free_bytes, size
+from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV, NotEnoughSpace, free_bytes, size
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource, SourceDocument
@@ -85,6 +83,16 @@ def test_a_step_stops_before_writing_when_free_space_is_under_the_margin(platfor
     assert platform.run(stage(last)).success
 
 
+@pytest.mark.parametrize("backend", [MongoResource, KafkaResource])
+def test_an_embedded_store_is_not_even_created_under_the_margin(tmp_path, monkeypatch, backend):
+    with small_filesystem(tmp_path / "state", "1m") as state:
+        monkeypatch.setenv(MIN_FREE_BYTES_ENV, str(free_bytes(state) + 1))
+        with pytest.raises(NotEnoughSpace, match=f"^Not enough free space in {re.escape(str(state))}: "):
+            with backend(url=f"sqlite:///{state / 'backend.sqlite3'}").open():
+                pass
+        assert list(state.iterdir()) == []
+
+
 def test_the_margin_defaults_to_64_mib_and_refuses_what_is_not_a_byte_count(platform_root, monkeypatch):
     platform = make_platform(platform_root)
     monkeypatch.delenv(MIN_FREE_BYTES_ENV)
@@ -108,7 +116,9 @@ def test_the_margin_defaults_to_64_mib_and_refuses_what_is_not_a_byte_count(plat
         ("mart", 16 << 10, "state/clickhouse"),  # chDB: "There is no metadata of table", then no engine
     ],
 )
-def test_a_disk_filling_up_during_a_step_is_named_with_the_folder_and_its_free_space(platform_root, last, leave, folder):
+def test_a_disk_filling_up_during_a_step_is_named_with_the_folder_and_its_free_space(
+    platform_root, last, leave, folder
+):
     platform = run_up_to(platform_root, last)
     fill(platform_root, leave)
 
@@ -184,11 +194,21 @@ def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, pa
 
 
 CLOSED = {
-    "mongo": (lambda port: MongoResource(url=f"mongodb://probablyfresh:pw-not-shown@127.0.0.1:{port}/?authSource=admin"),
-              "stores_mongo_collection", "MongoDB at mongodb://***@127.0.0.1:{port}/"),
-    "kafka": (lambda port: KafkaResource(url=f"kafka://127.0.0.1:{port}"), "stores_kafka_topic", "Kafka at 127.0.0.1:{port}"),
-    "clickhouse": (lambda port: ClickHouseResource(dsn=f"http://127.0.0.1:{port}/default", password="pw-not-shown"),
-                   "stores_clickhouse_raw", "ClickHouse at 127.0.0.1:{port}"),
+    "mongo": (
+        lambda port: MongoResource(url=f"mongodb://probablyfresh:pw-not-shown@127.0.0.1:{port}/?authSource=admin"),
+        "stores_mongo_collection",
+        "MongoDB at mongodb://***@127.0.0.1:{port}/",
+    ),
+    "kafka": (
+        lambda port: KafkaResource(url=f"kafka://127.0.0.1:{port}"),
+        "stores_kafka_topic",
+        "Kafka at 127.0.0.1:{port}",
+    ),
+    "clickhouse": (
+        lambda port: ClickHouseResource(dsn=f"http://127.0.0.1:{port}/default", password="pw-not-shown"),
+        "stores_clickhouse_raw",
+        "ClickHouse at 127.0.0.1:{port}",
+    ),
 }
 """Per service: its resource on a closed port, the first step that uses it, how the headline starts."""
 
