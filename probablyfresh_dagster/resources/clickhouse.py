@@ -78,5 +78,6 @@ class ClickHouseResource(dg.ConfigurableResource):
         with naming_the_cause(folder, "ClickHouse (chDB)"):
             require_free_space(folder)
             with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
+                require_free_space(folder)  # again: the step it waited for may have taken the space
                 private_dir(folder)
                 yield
