@@ -21,6 +21,8 @@ from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
 
 from probablyfresh_dagster.settings import PROJECT_ROOT, load_env_file
 
+from .compose import env_example
+
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
 DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
@@ -34,11 +36,6 @@ SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|FERNET_KEY")
 # With no bot token nothing is sent to Telegram; every other secret is required.
 OPTIONAL_SECRETS = {"TELEGRAM_BOT_TOKEN"}
 PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
-
-
-def env_example() -> dict[str, str]:
-    lines = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def test_every_service_has_a_health_check_that_runs_a_command():
