@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STATE := $(CURDIR)/.probablyfresh
+# This Makefile's folder, for the scripts `make up` and `make secrets` run from wherever make runs.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
@@ -78,11 +80,11 @@ benchmark-ui: $(VENV)/installed  ## the UI's "Materialize all" against `make run
 # compose resolved them, and every other service waits for it.
 up:  ## the docker-compose stack on the docker profile (needs .env: `make secrets`, then review it)
 	@test -f .env || { echo "No .env: run \`make secrets\` (writes .env from .env.example with strong secrets)" >&2; exit 1; }
-	@$(PYTHON) infra/stack/env_check.py .env
+	@$(PYTHON) $(HERE)infra/stack/env_check.py .env
 	docker compose --env-file .env up -d --build --wait
 
 secrets:  ## write strong random passwords and a FERNET_KEY into .env (created from .env.example), keep good ones
-	@umask 077 && $(PYTHON) infra/stack/env_check.py --fill .env
+	@umask 077 && $(PYTHON) $(HERE)infra/stack/env_check.py --fill .env
 
 down:  ## stop the stack (volumes kept; `docker compose down -v` forgets the data too)
 	docker compose --env-file .env down

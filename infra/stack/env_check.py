@@ -54,7 +54,8 @@ def fernet_key_problem(value: str) -> str | None:
     try:
         key = base64.urlsafe_b64decode(value.encode("ascii"))
     except (UnicodeEncodeError, binascii.Error, ValueError):
-        return "is not URL-safe base64"
+        key = b""
+    # Re-encoded to compare: the decoder skips characters outside the alphabet.
     if len(key) != 32 or base64.urlsafe_b64encode(key).decode() != value:
         return "is not a Fernet key (URL-safe base64 of 32 bytes)"
     return None
