@@ -18,11 +18,11 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .servers import installed
+from .stack_scripts import env_check
 
 # What .env.example leaves empty and compose requires (`${VAR:?}`), and the compose `env-check`
 # service refuses when weak.
-SECRETS = ("FERNET_KEY", "MONGO_PASSWORD", "CLICKHOUSE_PASSWORD", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD",
-           "KAFKA_PASSWORD")
+SECRETS = (env_check.FERNET_KEY, *env_check.PASSWORDS)
 
 
 def env_example() -> dict[str, str]:
