@@ -144,10 +144,15 @@ def next_offsets(messages: Sequence[Message]) -> dict[int, int]:
 
 
 class KafkaResource(dg.ConfigurableResource):
-    """Kafka through kafka-python (`kafka://host:9092[,host:9092]`), or the embedded SQLite log."""
+    """Kafka through kafka-python (`kafka://host:9092[,host:9092]`), or the embedded SQLite log.
+
+    With `username` (and `password`), kafka-python authenticates with SASL/SCRAM-SHA-512, as the
+    stack's host listener requires; without, it connects as the stack's own services do."""
 
     url: str
     partitions: int = 1
+    username: str | None = None
+    password: str | None = None
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
@@ -158,7 +163,9 @@ class KafkaResource(dg.ConfigurableResource):
         else:
             from probablyfresh_dagster.resources.kafka_events import KafkaEventLog
 
-            log = KafkaEventLog(self.url.removeprefix("kafka://"), self.partitions)
+            log = KafkaEventLog(
+                self.url.removeprefix("kafka://"), self.partitions, username=self.username, password=self.password
+            )
         try:
             yield log
         finally:
