@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STATE := $(CURDIR)/.probablyfresh
+# This Makefile's folder, for the scripts `make up` and `make secrets` run from wherever make runs.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run check purge-pii dev test test-fast test-servers generate benchmark benchmark-ui clean up down lock
+.PHONY: run check purge-pii dev test test-fast test-servers generate benchmark benchmark-ui clean up down secrets lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
@@ -73,9 +75,16 @@ benchmark: $(VENV)/installed  ## per stage seconds, records/s, peak memory, agai
 benchmark-ui: $(VENV)/installed  ## the UI's "Materialize all" against `make run`, same data (ARGS="--purchases 20000")
 	$(BIN)/python -m probablyfresh_dagster.materialize_all $(ARGS)
 
-up:  ## the docker-compose stack on the docker profile (needs .env: cp .env.example .env, then fill in)
-	@test -f .env || { echo "No .env: cp .env.example .env and set FERNET_KEY and the passwords" >&2; exit 1; }
+# infra/stack/env_check.py refuses empty, short or placeholder passwords and a bad FERNET_KEY, one
+# line each, before compose starts anything; the compose `env-check` service checks them again as
+# compose resolved them, and every other service waits for it.
+up:  ## the docker-compose stack on the docker profile (needs .env: `make secrets`, then review it)
+	@test -f .env || { echo "No .env: run \`make secrets\` (writes .env from .env.example with strong secrets)" >&2; exit 1; }
+	@$(PYTHON) $(HERE)infra/stack/env_check.py .env
 	docker compose --env-file .env up -d --build --wait
+
+secrets:  ## write strong random passwords and a FERNET_KEY into .env (created from .env.example), keep good ones
+	@umask 077 && $(PYTHON) $(HERE)infra/stack/env_check.py --fill .env
 
 down:  ## stop the stack (volumes kept; `docker compose down -v` forgets the data too)
 	docker compose --env-file .env down

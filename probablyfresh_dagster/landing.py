@@ -56,6 +56,8 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.failure_causes import naming_the_cause
+from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.landing_folder import (
     BATCH_SUFFIXES,
     ONE_RECORD_SUFFIX,
@@ -121,19 +123,22 @@ def replacing_reject_log(path: Path) -> Iterator[RejectLog]:
     """A `RejectLog` whose lines replace the file at `path` only when the block ends normally.
 
     The folder is the platform's and owner-only (the lines name records, whose keys may be
-    personal); the temporary file, hence the list, is 0600."""
-    private_dir(path.parent)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        try:
-            yield RejectLog(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
+    personal); the temporary file, hence the list, is 0600. Nothing is written when the folder
+    has less free space than the margin (`free_space`)."""
+    with naming_the_cause(path.parent, f"the rejects list {path.name}", catching=OSError):
+        require_free_space(path.parent)
+        private_dir(path.parent)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as handle:
+            try:
+                yield RejectLog(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            except BaseException:
+                os.unlink(handle.name)
+                raise
+        os.replace(handle.name, path)
 
 
 def source_id(file_name: str, line: int | None) -> str:

@@ -9,12 +9,36 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 from pathlib import Path
+
+from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .servers import installed
+from .stack_scripts import env_check
+
+# What .env.example leaves empty and compose requires (`${VAR:?}`), and the compose `env-check`
+# service refuses when weak.
+SECRETS = (env_check.FERNET_KEY, *env_check.PASSWORDS)
+
+
+def env_example() -> dict[str, str]:
+    lines = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def filled_in(**settings: str) -> dict[str, str]:
+    """.env.example with a Fernet key and a distinct strong value for each password, then `settings`."""
+    passwords = {name: secrets.token_urlsafe(24) for name in SECRETS if name.endswith("_PASSWORD")}
+    return {**env_example(), "FERNET_KEY": Fernet.generate_key().decode(), **passwords, **settings}
+
+
+def write_env_file(path: Path, settings: dict[str, str]) -> Path:
+    path.write_text("".join(f"{name}={value}\n" for name, value in settings.items()), encoding="utf-8")
+    return path
 
 
 def compose_config(env_file: Path, home: Path) -> subprocess.CompletedProcess:

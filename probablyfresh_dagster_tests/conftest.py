@@ -88,9 +88,17 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 
 
 @pytest.fixture(scope="session")
-def kafka_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    with running("kafka", tmp_path_factory.mktemp("kafka")) as port:
-        yield port
+def kafka_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session broker's folder (infra/testservers/start-kafka.sh: `port`, `host_port`, `server.log`)."""
+    workdir = tmp_path_factory.mktemp("kafka")
+    with running("kafka", workdir):
+        yield workdir
+
+
+@pytest.fixture(scope="session")
+def kafka_port(kafka_dir: Path) -> int:
+    """The listener the stack's own services use (`kafka:9092`): no authentication."""
+    return int((kafka_dir / "port").read_text())
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,9 @@ server.properties is used only when no KAFKA_* variable is set, so the broker ru
 these lines and Kafka's defaults.
 
     python -m probablyfresh_dagster_tests.kafka_compose WORKDIR
-writes WORKDIR/kafka.env (NAME=VALUE lines) and WORKDIR/port (the port the host connects to).
+writes WORKDIR/kafka.env (NAME=VALUE lines), WORKDIR/port (the listener of the compose network,
+`kafka:9092` in the stack: no authentication, what the stack's own services use) and
+WORKDIR/host_port (the HOST listener, published on the host: SASL/SCRAM only).
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from probablyfresh_dagster.settings import PROJECT_ROOT
-from probablyfresh_dagster_tests.compose import compose_model
+from probablyfresh_dagster_tests.compose import compose_model, filled_in, write_env_file
 from probablyfresh_dagster_tests.servers import free_ports
 
 SERVICE = "kafka"
@@ -32,11 +33,9 @@ ADDRESS = re.compile(r"(?P<lead>://|@)(?P<host>[\w.-]*):(?P<port>\d+)")
 
 def kafka_service(home: Path) -> dict:
     """The `kafka` service as compose resolves it with .env.example. Compose resolves the whole
-    file, which refuses an empty FERNET_KEY; the broker does not read it, so any value will do."""
-    env_file = home / "env"
-    example = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
-    env_file.write_text(f"{example}\nFERNET_KEY=not-read-by-the-kafka-service\n", encoding="utf-8")
-    return compose_model(env_file, home)["services"][SERVICE]
+    file, which refuses an empty FERNET_KEY or password; the broker reads none of them (its SCRAM
+    user is set by the `kafka-user` service once it runs), so generated ones do."""
+    return compose_model(write_env_file(home / "env", filled_in()), home)["services"][SERVICE]
 
 
 def outside_docker(
@@ -73,8 +72,9 @@ def main(workdir: Path) -> None:
     published = {int(port["published"]): port["target"] for port in service["ports"]}
     local = outside_docker(service["environment"], ports, published, workdir / "data")
     (workdir / "kafka.env").write_text("".join(f"{name}={value}\n" for name, value in local.items()), encoding="utf-8")
-    (host_port,) = [ports[target] for target in published.values()]
-    (workdir / "port").write_text(str(host_port), encoding="utf-8")
+    advertised = {m["host"]: int(m["port"]) for m in ADDRESS.finditer(service["environment"]["KAFKA_ADVERTISED_LISTENERS"])}
+    (workdir / "port").write_text(str(ports[advertised[SERVICE]]), encoding="utf-8")
+    (workdir / "host_port").write_text(str(ports[published[advertised["localhost"]]]), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ the Dagster instance and workspace files, and how they fit together."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -11,15 +10,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster
+import docker
 import pytest
 import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.workspace.config_schema import ensure_workspace_config
+from dagster_docker.docker_run_launcher import DOCKER_CONTAINER_ID_TAG
 from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
 
 from probablyfresh_dagster.settings import PROJECT_ROOT, load_env_file
+
+from .compose import env_example
+from .stack_scripts import env_check
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
@@ -34,15 +39,16 @@ SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|FERNET_KEY")
 # With no bot token nothing is sent to Telegram; every other secret is required.
 OPTIONAL_SECRETS = {"TELEGRAM_BOT_TOKEN"}
 PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
-
-
-def env_example() -> dict[str, str]:
-    lines = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+# Run once and exit: the weak-secret check, and the SCRAM user of Kafka's host listener.
+ONE_SHOTS = {"env-check", "kafka-user"}
+COMPLETED = {"condition": "service_completed_successfully"}
 
 
 def test_every_service_has_a_health_check_that_runs_a_command():
     for name, service in SERVICES.items():
+        if name in ONE_SHOTS:
+            assert service["restart"] == "no" and "healthcheck" not in service, name
+            continue
         test = service.get("healthcheck", {}).get("test")
         assert test and test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
 
@@ -54,18 +60,42 @@ def test_every_image_is_pinned_to_an_exact_version():
     assert {SERVICES[name]["build"]["dockerfile"] for name in DAGSTER_SERVICES} == {"infra/dagster/Dockerfile"}
 
 
-def test_depends_on_waits_for_healthy_services_that_exist():
+def test_depends_on_waits_for_healthy_services_or_completed_one_shots_that_exist():
     for name, service in SERVICES.items():
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in SERVICES, name
-            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
-    assert set(SERVICES["user-code"]["depends_on"]) == {"postgres", "mongo", "kafka", "clickhouse"}
+            expected = COMPLETED if dependency in ONE_SHOTS else {"condition": "service_healthy"}
+            assert condition == expected, f"{name} -> {dependency}"
+    assert set(SERVICES["user-code"]["depends_on"]) == {"postgres", "mongo", "kafka", "kafka-user", "clickhouse"}
+
+
+def waits_for(name: str) -> set[str]:
+    """Every service `name` waits for, directly or through those it waits for."""
+    direct = set(SERVICES[name].get("depends_on", {}))
+    return direct.union(*(waits_for(dependency) for dependency in direct))
+
+
+def test_no_service_starts_before_the_secrets_passed_env_check():
+    """So no volume is initialized with a weak password: the backends wait for it themselves."""
+    assert "depends_on" not in SERVICES["env-check"]
+    for name in set(SERVICES) - {"env-check"}:
+        assert "env-check" in waits_for(name), name
+    for backend in ("mongo", "kafka", "clickhouse", "postgres", "grafana"):
+        assert SERVICES[backend]["depends_on"]["env-check"] == COMPLETED, backend
+
+
+def test_env_check_runs_the_make_up_check_on_every_secret_and_nothing_else():
+    check = SERVICES["env-check"]
+    assert check["command"] == ["python", "infra/stack/env_check.py"]
+    assert set(check["environment"]) == {*env_check.PASSWORDS, env_check.FERNET_KEY}
+    assert all(re.fullmatch(FROM_ENV, value) for value in check["environment"].values())
+    assert check["network_mode"] == "none" and "ports" not in check and "volumes" not in check
 
 
 def test_one_network_and_named_volumes_only():
     assert list(COMPOSE["networks"]) == ["probablyfresh"]
     for name, service in SERVICES.items():
-        assert service["networks"] == ["probablyfresh"], name
+        assert service.get("networks") == (None if name == "env-check" else ["probablyfresh"]), name
         for volume in service.get("volumes", []):
             source = volume.split(":", 1)[0]
             assert source in COMPOSE["volumes"] or source.startswith(("./", "/var/run/docker.sock")), volume
@@ -83,8 +113,8 @@ def test_no_secret_is_written_inline():
         # Credentials go apart from URLs: a password in a URL would need percent-encoding.
         assert not ("://" in value and "@" in value), f"{key}: credentials in a URL"
     example = env_example()
-    assert {v for k, v in example.items() if "PASSWORD" in k} == {"change-me"}
-    assert example["TELEGRAM_BOT_TOKEN"] == example["FERNET_KEY"] == ""
+    assert {k for k in example if "PASSWORD" in k} == set(env_check.PASSWORDS)
+    assert {v for k, v in example.items() if SECRET_NAME.search(k)} == {""}  # `make secrets` fills them
 
 
 def strings(node) -> list[str]:
@@ -100,7 +130,7 @@ def test_every_place_that_reads_the_fernet_key_or_a_password_requires_it():
     read = [name for text in texts for name in COMPOSE_VARIABLE.findall(text)]
     required = {name for name in read if SECRET_NAME.search(name)} - OPTIONAL_SECRETS
     assert required == {"FERNET_KEY", "MONGO_PASSWORD", "CLICKHOUSE_PASSWORD", "POSTGRES_PASSWORD",
-                        "GRAFANA_ADMIN_PASSWORD"}
+                        "GRAFANA_ADMIN_PASSWORD", "KAFKA_PASSWORD"}
     read_as_required = [name for text in texts for name in REQUIRED_FROM_ENV.findall(text) if name in required]
     assert sorted(name for name in read if name in required) == sorted(read_as_required)
 
@@ -132,9 +162,30 @@ def test_dagster_services_run_the_code_location_on_the_docker_profile():
     assert "grpc-health-check" in user_code["healthcheck"]["test"]
 
 
-def test_services_that_launch_runs_reach_the_docker_socket():
-    for name in ("dagster-webserver", "dagster-daemon"):
-        assert "/var/run/docker.sock:/var/run/docker.sock" in SERVICES[name]["volumes"], name
+def test_only_the_services_whose_run_launcher_stops_or_starts_containers_reach_the_docker_socket():
+    """The daemon launches runs; the webserver only stops them (`terminate_needs_the_socket_below`)."""
+    with_socket = {name for name, service in SERVICES.items()
+                   if any(volume.startswith("/var/run/docker.sock:") for volume in service.get("volumes", []))}
+    assert with_socket == {"dagster-webserver", "dagster-daemon"}
+
+
+def test_terminating_a_started_run_from_the_webserver_needs_the_docker_socket(tmp_path: Path):
+    """What the webserver does on "Terminate": QueuedRunCoordinator.cancel_run hands a started run
+    to DockerRunLauncher.terminate, which asks Docker for its container (a queued run is only
+    marked canceled). With no Docker there, the run is left canceling and nothing stops its
+    container."""
+    instance_config = {**INSTANCE, "storage": {"sqlite": {"base_dir": str(tmp_path)}}}
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance_config), encoding="utf-8")
+    with dagster.DagsterInstance.from_config(str(tmp_path)) as instance:
+        # As DockerRunLauncher leaves a run it started: tagged with its container.
+        started = instance.create_run_for_job(dagster.JobDefinition(graph_def=dagster.GraphDefinition("g")),
+                                              status=dagster.DagsterRunStatus.STARTED,
+                                              tags={DOCKER_CONTAINER_ID_TAG: "0123456789ab"})
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
+            with pytest.raises(docker.errors.DockerException):
+                instance.run_coordinator.cancel_run(started.run_id)
+        assert instance.get_run_by_id(started.run_id).status == dagster.DagsterRunStatus.CANCELING
 
 
 def test_grafana_preinstalls_the_clickhouse_plugin_and_provisions_through_its_entrypoint():
@@ -211,24 +262,6 @@ def test_the_dockerfile_installs_the_project_with_its_sql():
 # ---- .env reaches each reader as written ----
 
 ENV_FILE = "FERNET_KEY=not-a-key\nPOSTGRES_PASSWORD='pa$word#1'\n"
-
-
-def test_make_up_leaves_env_to_compose(tmp_path: Path):
-    """make must not read .env: it rewrites `$` and `#`, and what it exports would override the
-    file in compose. A stand-in `docker` records what make gave it."""
-    (tmp_path / ".env").write_text(ENV_FILE)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "docker").write_text(
-        f"#!{sys.executable}\nimport json, os, sys\n"
-        "json.dump({'argv': sys.argv[1:], 'env': dict(os.environ)}, open('docker-call.json', 'w'))\n"
-    )
-    (bin_dir / "docker").chmod(0o755)
-    environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    subprocess.run(["make", "-s", "-f", PROJECT_ROOT / "Makefile", "up"], cwd=tmp_path, env=environment, check=True)
-    call = json.loads((tmp_path / "docker-call.json").read_text())
-    assert call["argv"][:3] == ["compose", "--env-file", ".env"]
-    assert {"FERNET_KEY", "POSTGRES_PASSWORD"} & set(call["env"]) == set()
 
 
 def test_make_run_reads_env_values_as_written_without_overriding_the_environment(

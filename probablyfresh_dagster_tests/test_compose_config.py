@@ -3,21 +3,24 @@ ports, the credentials, the images, volumes and network (see compose.py)."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .compose import compose_config, compose_model
-from .test_compose import DAGSTER_SERVICES, PINNED_TAG, env_example
+from .compose import SECRETS, compose_config, compose_model, filled_in, write_env_file
+from .stack_scripts import env_check
+from .test_compose import DAGSTER_SERVICES, ONE_SHOTS, PINNED_TAG
 
 pytestmark = pytest.mark.servers
 
-REQUIRED = ("FERNET_KEY", "MONGO_PASSWORD", "CLICKHOUSE_PASSWORD", "POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+REQUIRED = SECRETS
 HOW_TO_FIX = "set it in .env, see .env.example"
 
 Config = Callable[[Path], subprocess.CompletedProcess]
@@ -29,26 +32,19 @@ def config(tmp_path_factory) -> Config:
     return lambda env_file: compose_config(env_file, home)
 
 
-def filled_in(**settings: str) -> dict[str, str]:
-    """.env.example with a Fernet key and a distinct value for each password, then `settings`."""
-    passwords = {name: f"{name.lower()}-value" for name in REQUIRED if name.endswith("_PASSWORD")}
-    return {**env_example(), "FERNET_KEY": Fernet.generate_key().decode(), **passwords, **settings}
-
-
 def env_file(folder: Path, settings: dict[str, str]) -> Path:
-    path = folder / "env"
-    path.write_text("".join(f"{name}={value}\n" for name, value in settings.items()), encoding="utf-8")
-    return path
+    return write_env_file(folder / "env", settings)
 
 
 def resolved(folder: Path, settings: dict[str, str]) -> dict:
     return compose_model(env_file(folder, settings), folder)
 
 
-def test_env_example_as_shipped_is_refused_for_its_empty_fernet_key(config):
+def test_env_example_as_shipped_is_refused_for_its_empty_secrets(config):
     result = config(PROJECT_ROOT / ".env.example")
     assert result.returncode != 0 and result.stdout == ""
-    assert f"required variable FERNET_KEY is missing a value: {HOW_TO_FIX}" in result.stderr
+    refused = re.search(f"required variable ([A-Z_]+) is missing a value: {HOW_TO_FIX}", result.stderr)
+    assert refused and refused[1] in REQUIRED
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -75,7 +71,8 @@ def test_every_service_publishes_only_its_port_from_env_on_localhost(model, sett
         (name, port["target"]): (port["host_ip"], port["published"])
         for name, service in model["services"].items() for port in service.get("ports", [])
     }
-    assert set(model["services"]) == {"mongo", "kafka", "clickhouse", "grafana", "postgres", *DAGSTER_SERVICES}
+    assert set(model["services"]) == {"mongo", "kafka", "clickhouse", "grafana", "postgres", *DAGSTER_SERVICES,
+                                      *ONE_SHOTS}
     assert published == {
         ("mongo", 27017): ("127.0.0.1", settings["MONGO_PORT"]),
         ("kafka", 9094): ("127.0.0.1", settings["KAFKA_PORT"]),
@@ -136,3 +133,47 @@ def test_a_dollar_in_a_password_is_kept_only_in_single_quotes(tmp_path, written,
     services = resolved(tmp_path, filled_in(POSTGRES_PASSWORD=written))["services"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == reaches_the_container
     assert services["user-code"]["environment"]["DAGSTER_POSTGRES_PASSWORD"] == reaches_the_container
+
+
+def run_env_check(model: dict) -> subprocess.CompletedProcess:
+    """The `env-check` service's command with its resolved environment, on this machine."""
+    service = model["services"]["env-check"]
+    command = [sys.executable if arg == "python" else arg for arg in service["command"]]
+    return subprocess.run(command, cwd=PROJECT_ROOT, env={"PATH": os.environ["PATH"], **service["environment"]},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_the_env_check_service_passes_strong_secrets(model):
+    assert run_env_check(model).returncode == 0
+
+
+@pytest.mark.parametrize("name", env_check.PASSWORDS)
+def test_the_env_check_service_refuses_a_placeholder_compose_lets_through(tmp_path: Path, name: str):
+    """`${VAR:?}` refuses only an empty value; every other service waits for this one (test_compose)."""
+    result = run_env_check(resolved(tmp_path, filled_in(**{name: "change-me"})))
+    assert (result.returncode, result.stderr) == (1, f"{name} is a placeholder; {env_check.FIX}\n")
+
+
+def test_the_env_check_service_refuses_an_invalid_fernet_key(tmp_path: Path):
+    result = run_env_check(resolved(tmp_path, filled_in(FERNET_KEY="not-a-key")))
+    assert result.returncode == 1 and result.stderr.startswith("FERNET_KEY is not a Fernet key")
+    assert "not-a-key" not in result.stderr
+
+
+def test_kafkas_only_published_listener_takes_only_scram_users(model, settings):
+    kafka = model["services"]["kafka"]
+    environment = kafka["environment"]
+    listeners = dict(re.findall(r"(\w+)://[\w.-]*:(\d+)", environment["KAFKA_LISTENERS"]))
+    protocols = dict(pair.split(":") for pair in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    ((published,),) = [[port["target"] for port in kafka["ports"]]]
+    (host_listener,) = [name for name, port in listeners.items() if int(port) == published]
+    assert (host_listener, protocols[host_listener]) == ("HOST", "SASL_PLAINTEXT")
+    assert environment["KAFKA_LISTENER_NAME_HOST_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+    # The stack's own services use the unpublished listener of the compose network, with no user.
+    for name in DAGSTER_SERVICES:
+        dagster_environment = model["services"][name]["environment"]
+        assert dagster_environment["KAFKA_BOOTSTRAP_SERVERS"] == f"kafka:{listeners['PLAINTEXT']}"
+        assert {"KAFKA_USER", "KAFKA_PASSWORD"} & set(dagster_environment) == set()
+    user_service = model["services"]["kafka-user"]["environment"]
+    assert (user_service["KAFKA_USER"], user_service["KAFKA_PASSWORD"]) == (settings["KAFKA_USER"],
+                                                                            settings["KAFKA_PASSWORD"])

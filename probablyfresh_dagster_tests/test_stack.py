@@ -13,13 +13,12 @@ from dataclasses import dataclass
 import dagster as dg
 import psycopg2
 import pytest
-from cryptography.fernet import Fernet
 from dagster_graphql import DagsterGraphQLClient
 
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
+from probablyfresh_dagster.settings import Settings
 
-from .compose import compose_model
+from .compose import compose_model, filled_in, write_env_file
 from .processes import wait_for
 from .servers import running
 from .stack import dagster_services
@@ -27,7 +26,7 @@ from .stack import dagster_services
 pytestmark = pytest.mark.servers
 RUN_TIMEOUT_S = 600
 # Passwords as a generator may make them: each reaches its server and its clients as written.
-URL_SPECIAL = "p@ss/w:rd?#%+$1"
+URL_SPECIAL = "p@ss/w:rd?#%+$1-and-long-enough"
 
 
 @dataclass
@@ -39,9 +38,8 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    env_file = root / ".env"
-    env_file.write_text((PROJECT_ROOT / ".env.example").read_text() + f"FERNET_KEY={Fernet.generate_key().decode()}\n"
-                        + "".join(f"{name}='{URL_SPECIAL}'\n" for name in ("MONGO_PASSWORD", "POSTGRES_PASSWORD")))
+    env_file = write_env_file(root / ".env", filled_in(**{name: f"'{URL_SPECIAL}'" for name in ("MONGO_PASSWORD",
+                                                                                                  "POSTGRES_PASSWORD")}))
     services = compose_model(env_file, root)["services"]
     postgres_env = services["postgres"]["environment"]
     mongo_env = services["mongo"]["environment"]

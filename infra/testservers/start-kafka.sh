@@ -6,9 +6,10 @@
 # `kafka.Kafka` runs on that file. The environment is the compose file's, with .env.example
 # substituted and only addresses, ports and the data folder changed
 # (probablyfresh_dagster_tests/kafka_compose.py says how).
-# WORKDIR/port holds the client port (the HOST listener, the one the host uses), WORKDIR/pid the
+# WORKDIR/port holds the port of the compose network's listener (PLAINTEXT, the one the stack's own
+# services use), WORKDIR/host_port the HOST listener's (SASL/SCRAM), WORKDIR/pid the
 # process (group) to stop with stop.sh, WORKDIR/server.log its log, WORKDIR/config the files the
-# broker runs on. TESTSERVERS_PYTHON: a Python with PyYAML (default: python3).
+# broker runs on. TESTSERVERS_PYTHON: a Python with the project's requirements (default: python3).
 #   usage: start-kafka.sh WORKDIR
 source "$(dirname "$0")/common.sh"
 

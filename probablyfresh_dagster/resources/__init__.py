@@ -29,6 +29,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             "kafka": KafkaResource(
                 url=dg.EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
                 partitions=int(os.environ.get("KAFKA_PARTITIONS", "3")),
+                username=optional_env("KAFKA_USER"),
+                password=optional_env("KAFKA_PASSWORD"),
             ),
             "clickhouse": ClickHouseResource(
                 dsn=dg.EnvVar("CLICKHOUSE_DSN"),

@@ -9,8 +9,11 @@ from pathlib import Path
 import clickhouse_connect
 import dagster as dg
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 
+from probablyfresh_dagster.failure_causes import naming_the_cause, naming_the_server
 from probablyfresh_dagster.file_lock import exclusive_file_lock
+from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
 
@@ -42,7 +45,9 @@ class ClickHouseResource(dg.ConfigurableResource):
     it. Assets touching ClickHouse share the `clickhouse` concurrency pool, and on top of that
     every chDB client is opened under an exclusive file lock beside the folder, so processes
     the pool does not govern (a sensor, a test, a second `dagster dev`) wait instead of failing.
-    The lock file and the chDB folder are owner-only, like the rest of the local state.
+    The lock file and the chDB folder are owner-only, like the rest of the local state. A chDB
+    folder with less free space than the margin is not opened (`free_space`), and a full disk,
+    a file size limit or a refused permission met in it is named so (`failure_causes`).
 
     `username` and `password`, when set, are given to clickhouse-connect apart from the DSN, so
     a password needs no percent-encoding. Whatever the client raises leaves scrubbed of either
@@ -68,9 +73,13 @@ class ClickHouseResource(dg.ConfigurableResource):
     @contextmanager
     def _exclusive(self) -> Iterator[None]:
         if not self.dsn.startswith(_CHDB):
-            yield
+            with naming_the_server("ClickHouse", self.dsn, ClickHouseError):
+                yield
             return
-        folder = Path("/" + self.dsn.removeprefix(_CHDB))
-        with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
-            private_dir(folder)
-            yield
+        folder = Path("/" + self.dsn.removeprefix(_CHDB).lstrip("/"))
+        with naming_the_cause(folder, "ClickHouse (chDB)"):
+            require_free_space(folder)
+            with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
+                require_free_space(folder)  # again: the step it waited for may have taken the space
+                private_dir(folder)
+                yield

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import dagster as dg
 
-from probablyfresh_dagster.scrub import url_password
+from probablyfresh_dagster.scrub import secrets_kept_out, url_password
 
 Headers = tuple[tuple[str, str], ...]
 """Message headers as (name, text) pairs, in order (Kafka's are bytes: UTF-8 on the wire)."""
@@ -147,13 +147,24 @@ def next_offsets(messages: Sequence[Message]) -> dict[int, int]:
 
 class KafkaResource(dg.ConfigurableResource):
     """Kafka through kafka-python (`kafka://host:9092[,host:9092]`), or the embedded SQLite log.
-    The address holds no secret: one with a password in it is refused, never shown."""
+
+    With `username` (and `password`), kafka-python authenticates with SASL/SCRAM-SHA-512, as the
+    stack's host listener requires; without, it connects as the stack's own services do. Whatever
+    the log raises leaves scrubbed of the password (see `scrub`); an address with a password in it
+    is refused, never shown."""
 
     url: str
     partitions: int = 1
+    username: str | None = None
+    password: str | None = None
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
+        with secrets_kept_out(self.password), self._log() as log:
+            yield log
+
+    @contextmanager
+    def _log(self) -> Iterator[EventLog]:
         if self.url.startswith("sqlite:///"):
             from probablyfresh_dagster.resources.sqlite_events import SqliteEventLog
 
@@ -166,10 +177,11 @@ class KafkaResource(dg.ConfigurableResource):
                 # log lines with the password in them.
                 raise ValueError(
                     "The Kafka address (KAFKA_BOOTSTRAP_SERVERS) holds a user:password@ part: give "
-                    "host:port only; the value is not shown"
+                    "host:port only, the user in KAFKA_USER and KAFKA_PASSWORD; the value is not shown"
                 )
-
-            log = KafkaEventLog(self.url.removeprefix("kafka://"), self.partitions)
+            log = KafkaEventLog(
+                self.url.removeprefix("kafka://"), self.partitions, username=self.username, password=self.password
+            )
         try:
             yield log
         finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 from cryptography.fernet import Fernet
 
+from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.scrub import secrets_kept_out
 
@@ -73,6 +74,7 @@ def _create_once(path: Path) -> bool:
     empty key (at most a `.fernet.key.*.tmp` file nobody reads), and `link` refuses an existing
     target, so concurrent first runs agree on the one key that got there first.
     """
+    require_free_space(path.parent)
     private_dir(path.parent)
     if path.exists():
         return False

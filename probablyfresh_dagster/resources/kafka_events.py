@@ -23,6 +23,8 @@ from kafka.serializer import DefaultSerializer
 
 from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMessage
 
+SASL_MECHANISM = "SCRAM-SHA-512"
+"""The mechanism of the stack's host listener (docker-compose.yml); only a client with a user uses it."""
 POLL_TIMEOUT_MS = 500
 TAIL_POLL_RECORDS = 1000
 READABLE_POLL_SECONDS = 0.005
@@ -52,8 +54,16 @@ class KafkaEventLog:
         partitions: int,
         replication_factor: int = 1,
         timeout_ms: int = 10_000,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self._servers = [server.strip() for server in bootstrap_servers.split(",")]
+        # With a user, SASL/SCRAM over plaintext (the stack's HOST listener is on loopback only).
+        self._sasl: dict[str, Any] = (
+            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": SASL_MECHANISM,
+             "sasl_plain_username": username, "sasl_plain_password": password}
+            if username else {}
+        )
         self._partitions = partitions
         self._replication_factor = replication_factor
         self._timeout_ms = timeout_ms
@@ -68,6 +78,7 @@ class KafkaEventLog:
                 bootstrap_servers=self._servers,
                 bootstrap_timeout_ms=self._timeout_ms,
                 request_timeout_ms=self._timeout_ms,
+                **self._sasl,
                 **config,
             )
         except KafkaError as error:
