@@ -21,6 +21,7 @@ and Dagster's error records skip it. Nothing that prints or stores the error rea
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -44,8 +45,14 @@ class ScrubbedError(Exception):
 
 
 @contextmanager
-def secrets_kept_out(*secrets: str | None) -> Iterator[None]:
-    """Raise what the block raises, scrubbed of `secrets` (None and empty ones are ignored)."""
+def secrets_kept_out(*secrets: str | None, loggers: Iterable[str] = ()) -> Iterator[None]:
+    """Raise what the block raises, scrubbed of `secrets` (None and empty ones are ignored), and
+    mask them in the records the named `loggers` log meanwhile (a library that logs its settings).
+    A logger's filter sees only its own records, not its children's: name the very logger."""
+    masking = _Masking(_forms(secrets))
+    watched = [logging.getLogger(name) for name in loggers] if masking.forms else []
+    for logger in watched:
+        logger.addFilter(masking)
     try:
         yield
     except Exception as error:
@@ -53,6 +60,9 @@ def secrets_kept_out(*secrets: str | None) -> Iterator[None]:
         if clean is error:
             raise
         raise clean from clean.__cause__
+    finally:
+        for logger in watched:
+            logger.removeFilter(masking)
 
 
 def scrubbed(error: BaseException, secrets: Iterable[str | None]) -> BaseException:
@@ -97,6 +107,19 @@ def _masked(text: str, forms: list[str]) -> str:
     for form in forms:
         text = text.replace(form, MASK)
     return text
+
+
+class _Masking(logging.Filter):
+    def __init__(self, forms: list[str]) -> None:
+        super().__init__()
+        self.forms = forms
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = _masked(text, self.forms)
+        if masked != text:
+            record.msg, record.args = masked, ()
+        return True
 
 
 def _displayed_chain(error: BaseException) -> Iterator[BaseException]:

@@ -145,6 +145,10 @@ def next_offsets(messages: Sequence[Message]) -> dict[int, int]:
     return offsets
 
 
+LOGGERS_OF_SETTINGS = ("kafka.admin.client",)
+"""kafka-python's loggers that log a client's settings, SASL password included (at DEBUG)."""
+
+
 class KafkaResource(dg.ConfigurableResource):
     """Kafka through kafka-python (`kafka://host:9092[,host:9092]`), or the embedded SQLite log.
 
@@ -160,7 +164,7 @@ class KafkaResource(dg.ConfigurableResource):
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
-        with secrets_kept_out(self.password), self._log() as log:
+        with secrets_kept_out(self.password, loggers=LOGGERS_OF_SETTINGS), self._log() as log:
             yield log
 
     @contextmanager
