@@ -45,6 +45,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.sql import run_script, statements
 
 SET_ASIDE_SUFFIX = "-set-aside"
@@ -115,8 +116,7 @@ class Repair:
     def move(self, path: Path) -> None:
         relative = path.relative_to(self.folder)
         target = self.aside / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, target)
+        shutil.move(path, private_dir(target.parent) / target.name)
         self.moved.append(relative)
 
 
