@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def empty_metadata(platform: Platform) -> list[str]:
 
 def set_aside_files(platform: Platform) -> list[str]:
     aside = chdb(platform).with_name("clickhouse" + SET_ASIDE_SUFFIX)
-    return sorted(path.name for path in aside.rglob("*") if path.is_file())
+    return sorted(path.name for path in aside.rglob("*.sql"))
 
 
 def repaired(result) -> str:
@@ -187,6 +188,24 @@ def test_cut_short_metadata_of_tables_views_and_functions_is_repaired(copy, load
     assert result.success
     assert set_aside_files(copy) == sorted(path.name for path in cut)
     assert "stores_mart_checked: created again from marts/stores.sql" in repaired(result)
+    assert figures(copy) == loaded[1]
+
+
+def test_a_run_killed_once_the_files_are_set_aside_leaves_the_repair_to_the_next(copy, loaded):
+    for name in EMPTIED["raw"] + EMPTIED["bookkeeping"]:
+        metadata(copy, name).write_bytes(b"")
+    killed = subprocess.run(
+        [sys.executable, "-c", "import os, sys; from pathlib import Path; "
+         "from probablyfresh_dagster.resources.chdb_repair import set_aside; "
+         "set_aside(Path(sys.argv[1])); os.kill(os.getpid(), 9)", str(chdb(copy))],
+    )
+    assert killed.returncode == -9
+    assert empty_metadata(copy) == [] and len(set_aside_files(copy)) == 6
+
+    result = copy.run(f"{RAW} {MART}")
+
+    assert result.success
+    assert "stores_raw: attached again to its data" in repaired(result)
     assert figures(copy) == loaded[1]
 
 

@@ -41,16 +41,19 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 import dagster as dg
+import orjson
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.private_files import private_dir
-from probablyfresh_dagster.sql import run_script, statements
+from probablyfresh_dagster.sql import query, run_script, statements
 
 SET_ASIDE_SUFFIX = "-set-aside"
 FUNCTION_PREFIX = "function_"
 FORMAT_VERSION = "format_version.txt"
+PENDING, DONE = "pending.json", "done.json"
+"""The repair plan in its set-aside folder, before and after `restore`."""
 DATABASE = "default"
 """chDB's database, the platform's tables, views and functions are in."""
 _CREATED = re.compile(
@@ -102,36 +105,58 @@ def definitions() -> dict[str, Definition]:
 
 @dataclass
 class Repair:
-    """What `set_aside` moved out of the chDB folder, for `restore` to bring back."""
+    """What `set_aside` moved out of the chDB folder, for `restore` to bring back. Kept in
+    `<aside>/pending.json` from before the first move until `restore` is done, so that a run that
+    dies in between leaves the repair to the next one."""
 
     folder: Path
     aside: Path
-    moved: list[Path] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
     """Paths relative to `folder`, now under `aside`."""
-    tables: dict[str, str | None] = field(default_factory=dict)
-    """Each table whose metadata was set aside: the UUID of its surviving data folder, or None."""
     objects: list[str] = field(default_factory=list)
     """Every table, view and function whose metadata was set aside."""
+    emptied: list[str] = field(default_factory=list)
+    """The tables created again without their rows, to refill."""
+
+    @classmethod
+    def pending(cls, folder: Path) -> Repair | None:
+        """The repair a run left unfinished, if any."""
+        for plan in sorted(_aside_root(folder).glob(f"*/{PENDING}")):
+            return cls(folder, plan.parent, **orjson.loads(plan.read_bytes()))
+        return None
+
+    def plan(self, objects: list[str] = (), emptied: list[str] = ()) -> None:
+        self.objects += [name for name in objects if name not in self.objects]
+        self.emptied += [name for name in emptied if name not in self.emptied]
+        private_dir(self.aside)
+        plan = {"moved": self.moved, "objects": self.objects, "emptied": self.emptied}
+        _write_atomically(self.aside / PENDING, orjson.dumps(plan))
 
     def move(self, path: Path) -> None:
         relative = path.relative_to(self.folder)
         target = self.aside / relative
         shutil.move(path, private_dir(target.parent) / target.name)
-        self.moved.append(relative)
+        self.moved.append(str(relative))
+        self.plan()
+
+    def done(self) -> None:
+        (self.aside / PENDING).rename(self.aside / DONE)
 
 
 def set_aside(folder: Path) -> Repair | None:
-    """Move the platform's broken metadata out of the chDB folder, before chDB opens it; None when
-    nothing is broken. Raises `BrokenChdbState`, moving nothing, when anything else is broken."""
+    """Move the platform's broken metadata out of the chDB folder, before chDB opens it; the repair
+    to finish once it is open (this one or one a run left unfinished), None when there is none.
+    Raises `BrokenChdbState`, moving nothing, when anything else is broken."""
     folder = folder.resolve()  # the data folders are found through links, by their real paths
     broken = [(path, name) for path, name in _metadata(folder) if _cut_short(path.read_bytes())]
     broken += [(path, name) for path, name in _data_format_files(folder) if path.stat().st_size == 0]
+    repair = Repair.pending(folder)
     if not broken:
-        return None
+        return repair
     known = definitions()
     foreign = sorted({path for path, name in broken if name not in known})
-    aside = folder.with_name(folder.name + SET_ASIDE_SUFFIX) / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if foreign:
+        aside = (repair.aside if repair else _aside_root(folder) / "<time>")
         raise BrokenChdbState(
             f"chDB cannot open {folder}: {len(foreign)} metadata file(s) are empty or cut short (a full "
             f"disk or a crash) and are not the platform's, so they are left as they are: "
@@ -139,39 +164,43 @@ def set_aside(folder: Path) -> Repair | None:
             f"{shlex.join(['mv', *map(str, foreign), str(aside)])}`, then run again (a table's data stays in "
             f"{folder / 'store'}; ATTACH TABLE <name> UUID '<uuid>' (<columns>) ENGINE = … attaches it again)."
         )
-    repair = Repair(folder, aside)
-    for path, name in broken:
-        if path.name == FORMAT_VERSION:
-            repair.move(path)  # ClickHouse writes it again when it attaches the table
-            continue
-        repair.move(path)
-        repair.objects.append(name)
-        if known[name].kind == "TABLE":
-            repair.tables[name] = _surviving_data(folder, name)
+    repair = repair or Repair(folder, _aside_root(folder) / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
+    repair.plan(objects=[name for path, name in broken if path.name != FORMAT_VERSION])
+    for path, _ in broken:
+        repair.move(path)  # a format_version.txt: ClickHouse writes it again when it attaches the table
     return repair
 
 
 def restore(client: Client, repair: Repair) -> list[str]:
-    """Bring back what `repair` set aside, now that chDB is open; one line per thing done."""
-    logger = dg.get_dagster_logger()
+    """Bring back what `repair` set aside, now that chDB is open; one line per thing done.
+
+    The steps can be run again after a run died among them: a table already back is left alone, and
+    which tables lost their rows is in the plan before any of them is created again, so their refill
+    is asked for however far the run went."""
     known = definitions()
+    tables = [name for name in known if name in repair.objects and known[name].kind == "TABLE"]
+    back = {name for (name,) in query(client, "queries/existing_tables", tables=tables).result_rows}
     done = [f"moved {len(repair.moved)} empty or cut-short metadata file(s) to {repair.aside}"]
-    emptied = []
-    for name, data_uuid in repair.tables.items():
+    lost = []
+    for name in (name for name in tables if name not in back):
+        data_uuid = _surviving_data(repair.folder, name)
         if data_uuid and _attach(client, name, known[name], data_uuid):
             done.append(f"{name}: attached again to its data ({data_uuid})")
-            continue
-        for data in _data_links(repair.folder, name):
-            if data.resolve().is_dir():
-                repair.move(data.resolve())
-            repair.move(data)
-        emptied.append(name)
+        else:
+            lost.append(name)
+    repair.plan(emptied=lost)
+    for name in lost:  # what is left of their data, out of the way of the tables created below
+        for link in _data_links(repair.folder, name):
+            if link.resolve().is_dir():
+                repair.move(link.resolve())
+            repair.move(link)
     for definition in dict.fromkeys(known[name] for name in known if name in repair.objects):  # creation order
         definition.run(client)
-    done += [f"{name}: created again from {known[name].script}.sql" for name in repair.objects if name not in repair.tables]
-    done += _refill(client, emptied)
+    done += [f"{name}: created again from {known[name].script}.sql" for name in repair.objects if known[name].kind != "TABLE"]
+    done += _refill(client, repair.emptied)
+    repair.done()
     for line in done:
-        logger.warning(f"chDB repair: {line}")
+        dg.get_dagster_logger().warning(f"chDB repair: {line}")
     return done
 
 
@@ -181,10 +210,9 @@ def _refill(client: Client, emptied: list[str]) -> list[str]:
     reload = [e for e in ENTITIES if lost & {e.raw_table, "raw_set_aside", "raw_reloads"}]
     rejudge = [e for e in ENTITIES if lost & {*e.marts, "mart_rejects"}]
     if reload:
-        run_script(client, "raw_reloads")
+        run_script(client, "raw_reloads")  # the RAW loader creates it; a state from before has none
         run_script(client, "chdb_repair/reload_raw", tables=[e.raw_table for e in reload])
     if rejudge:
-        run_script(client, "mart_common")
         run_script(client, "chdb_repair/forget_watermarks", entities=[e.name for e in rejudge])
     done = [f"{name}: its rows were lost; created again empty" for name in emptied]
     done += [f"{e.raw_table}: the next RAW run reads topic {e.name} again from the start" for e in reload]
@@ -205,6 +233,16 @@ def _attach(client: Client, name: str, definition: Definition, data_uuid: str) -
         dg.get_dagster_logger().warning(f"chDB repair: {name}: its data could not be attached again: {error}")
         return False
     return True
+
+
+def _aside_root(folder: Path) -> Path:
+    return folder.with_name(folder.name + SET_ASIDE_SUFFIX)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(content)
+    temporary.replace(path)
 
 
 def _created_table(statement: str, parameters: dict[str, str]) -> str | None:
