@@ -252,11 +252,13 @@ def test_broken_metadata_that_is_not_the_platforms_is_named_with_the_command_and
     failed = copy.run(RAW)
 
     assert not failed.success
-    (message,) = {
+    messages = [
         event.event_specific_data.error.cause.message
         for event in failed.all_events
         if event.event_type_value == "STEP_FAILURE"
-    }
+    ]
+    assert len(messages) == len(ENTITIES)  # every RAW step, each with its own set-aside folder
+    message = messages[0]
     assert message.startswith("probablyfresh_dagster.resources.chdb_repair.BrokenChdbState: chDB cannot open")
     assert str(notes) in message and str(metadata(copy, "stores_raw")) not in message
     assert notes.exists() and metadata(copy, "stores_raw").exists()  # nothing moved

@@ -33,7 +33,7 @@ import re
 import shlex
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -125,7 +125,7 @@ class Repair:
             return cls(folder, plan.parent, **orjson.loads(plan.read_bytes()))
         return None
 
-    def plan(self, objects: list[str] = (), emptied: list[str] = ()) -> None:
+    def plan(self, objects: Iterable[str] = (), emptied: Iterable[str] = ()) -> None:
         self.objects += [name for name in objects if name not in self.objects]
         self.emptied += [name for name in emptied if name not in self.emptied]
         private_dir(self.aside)
@@ -155,8 +155,8 @@ def set_aside(folder: Path) -> Repair | None:
         return repair
     known = definitions()
     foreign = sorted({path for path, name in broken if name not in known})
+    aside = repair.aside if repair else _aside_root(folder) / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     if foreign:
-        aside = (repair.aside if repair else _aside_root(folder) / "<time>")
         raise BrokenChdbState(
             f"chDB cannot open {folder}: {len(foreign)} metadata file(s) are empty or cut short (a full "
             f"disk or a crash) and are not the platform's, so they are left as they are: "
@@ -164,7 +164,7 @@ def set_aside(folder: Path) -> Repair | None:
             f"{shlex.join(['mv', *map(str, foreign), str(aside)])}`, then run again (a table's data stays in "
             f"{folder / 'store'}; ATTACH TABLE <name> UUID '<uuid>' (<columns>) ENGINE = … attaches it again)."
         )
-    repair = repair or Repair(folder, _aside_root(folder) / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
+    repair = repair or Repair(folder, aside)
     repair.plan(objects=[name for path, name in broken if path.name != FORMAT_VERSION])
     for path, _ in broken:
         repair.move(path)  # a format_version.txt: ClickHouse writes it again when it attaches the table
@@ -217,6 +217,8 @@ def _refill(client: Client, emptied: list[str]) -> list[str]:
     done = [f"{name}: its rows were lost; created again empty" for name in emptied]
     done += [f"{e.raw_table}: the next RAW run reads topic {e.name} again from the start" for e in reload]
     done += [f"{e.name}: the next MART run judges all of {e.raw_table} again" for e in rejudge]
+    if "mart_watermarks" in lost:
+        done.append("mart_watermarks: the next MART run of each entity judges all of RAW again")
     if "duplicates_log" in lost:
         done.append("duplicates_log: the rows of past runs are lost; each MART run adds its own again")
     return done
