@@ -8,10 +8,17 @@ ClickHouse itself holds for the partition are the only ones inserted, so the re-
 are dropped (and the table's sorting key collapses any copy that two loaders racing past this
 guard could still write).
 
+When chDB's repair re-created the RAW table (or `raw_set_aside`) without its rows, it asks for the
+whole topic to be read again (`raw_reloads`): the run reads from the start of the log instead of
+the group's offsets, the guard keeps what RAW still holds, and the request is dropped once every
+message is stored.
+
 A message holding a clear-text phone or email (`pii_scan`: another producer's, or one an older
 version published) is never copied into RAW: it is set aside in `raw_set_aside`, by its coordinates,
 with the field and why, in the same step as its batch's insert, and the rest of the batch loads. So
-no message can stop the entity; `make purge-pii` removes it from the log (`purge_pii`).
+no message can stop the entity; `make purge-pii` removes it from the log (`purge_pii`). Every message
+read is screened, also those the guard drops, so a re-read records again what a lost `raw_set_aside`
+held.
 
 While ClickHouse inserts one batch, the next is consumed: chDB and the HTTP client leave the GIL
 while the insert runs, so reading and decoding messages overlaps it. A batch is sent only once the
@@ -50,19 +57,28 @@ def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RA
     """Insert the entity's unread messages into its RAW table, as above; the rows inserted."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
+    run_script(client, "raw_reloads")
     stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
     end = log.end_offsets(entity.name)
+    reload = query(client, "queries/raw_reload_requested", table=entity.raw_table).first_row[0]
+    if reload:
+        batches = log.read(entity.name, log.beginning_offsets(entity.name), end, batch_size)
+    else:
+        batches = consume(log, entity.name, CLICKHOUSE_GROUP, end, batch_size)
     inserted = 0
     sent: tuple[Future[int], dict[int, int]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{entity.raw_table}-insert") as inserter:
-        for batch in consume(log, entity.name, CLICKHOUSE_GROUP, end, batch_size):
+        for batch in batches:
             if sent:
                 inserted += _commit_once_stored(log, entity, *sent)
-            fresh = [m for m in batch if m.offset >= stored.get(m.partition, 0)]
-            sent = (inserter.submit(_insert, client, entity.raw_table, *_screened(entity, fresh)), next_offsets(batch))
+            clean, set_aside = _screened(entity, batch)
+            fresh = [m for m in clean if m.offset >= stored.get(m.partition, 0)]
+            sent = (inserter.submit(_insert, client, entity.raw_table, fresh, set_aside), next_offsets(batch))
         if sent:
             inserted += _commit_once_stored(log, entity, *sent)
     log.commit(entity.name, CLICKHOUSE_GROUP, end)
+    if reload:
+        run_script(client, "raw_load/reloaded", table=entity.raw_table)
     return inserted
 
 
@@ -79,9 +95,7 @@ def _screened(entity: Entity, messages: list[Message]) -> tuple[list[Message], l
 
 
 def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]]) -> int:
-    """Record the set-aside messages, then insert the clean ones; the rows inserted. In that order:
-    after a crash between the two, the batch comes again whole (RAW's resume point has not moved),
-    while a crash after the insert would have the guard drop set-aside offsets below it unrecorded."""
+    """Record the set-aside messages, then insert the clean ones; the rows inserted."""
     record_set_aside(client, set_aside)
     if clean:
         client.raw_insert(table, RAW_COLUMNS, raw_rows(clean), fmt=ROW_BINARY)

@@ -55,10 +55,11 @@ def small_filesystem(folder: Path, size: str = "16m") -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=True)
 
 
-def fill(folder: Path, leave: int) -> None:
-    """Take the free space of `folder`'s file system but `leave` bytes, with one allocated file."""
+def fill(folder: Path, leave: int) -> Path:
+    """Take the free space of `folder`'s file system but `leave` bytes, with one allocated file: that file."""
     with (folder / "ballast").open("wb") as ballast:
         os.posix_fallocate(ballast.fileno(), 0, max(1, free_bytes(folder) - leave))
+    return folder / "ballast"
 
 
 def in_subprocess(root: Path, selection: str, *prefix: str, env: dict[str, str] | None = None,

@@ -268,7 +268,8 @@ def test_make_run_reads_env_values_as_written_without_overriding_the_environment
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     (tmp_path / ".env").write_text(ENV_FILE)
-    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    monkeypatch.setenv("POSTGRES_PASSWORD", "")  # recorded, so what load_env_file sets is undone after the test
+    monkeypatch.delenv("POSTGRES_PASSWORD")
     monkeypatch.setenv("FERNET_KEY", "from-the-environment")
     load_env_file(tmp_path / ".env")
     assert os.environ["POSTGRES_PASSWORD"] == "pa$word#1"

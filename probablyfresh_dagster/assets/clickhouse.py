@@ -29,7 +29,7 @@ from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, query, run_script
 
 REJECTS_SHOWN = 10
-RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside")
+RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside", "raw_reloads", "queries/raw_reload_requested", "raw_load/reloaded")
 """The SQL every RAW run executes: its code version."""
 MART_SQL = (
     "mart_common",
@@ -63,14 +63,22 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
     def clickhouse_raw(context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource):
         with clickhouse.client() as client, kafka.open() as log:
             if context.selected_asset_keys:
-                yield _load_raw(context, entity, log, client)
+                yield _load_raw(context, entity, log, client, _repaired(clickhouse))
             if context.selected_asset_check_keys:
                 yield raw_pii(entity, client, log)
 
     return clickhouse_raw
 
 
-def _load_raw(context: dg.AssetExecutionContext, entity: Entity, log: EventLog, client: Client) -> dg.MaterializeResult:
+def _repaired(clickhouse: ClickHouseResource) -> dict[str, dg.MetadataValue]:
+    """What chDB's repair did when this step opened ClickHouse (`chdb_repair`), if anything."""
+    done = clickhouse.repairs()
+    return {"chdb_repaired": dg.MetadataValue.md("\n".join(f"- {line}" for line in done))} if done else {}
+
+
+def _load_raw(
+    context: dg.AssetExecutionContext, entity: Entity, log: EventLog, client: Client, repaired: dict[str, dg.MetadataValue]
+) -> dg.MaterializeResult:
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
     log.ensure_topic(entity.name)
     inserted = load_raw(client, log, entity)
@@ -85,6 +93,7 @@ def _load_raw(context: dg.AssetExecutionContext, entity: Entity, log: EventLog, 
             "unique_keys": unique_keys,
             "consumer_lag": remaining,
             **column_schema(client, entity.raw_table),
+            **repaired,
         },
     )
 
@@ -122,7 +131,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
             # What became of each RAW key: it scans all of RAW, so the step reads it once, after the load.
             fates = cache(partial(mart_load.key_fates, client, entity))
             if context.selected_asset_keys:
-                yield _load_mart(context, entity, client, fates)
+                yield _load_mart(context, entity, client, fates, _repaired(clickhouse))
             if DUPLICATE_SHARE in checks:
                 yield duplicate_share(entity, client, expectations.duplicate_threshold_percent)
             if COUNTS_RECONCILE in checks:
@@ -140,7 +149,11 @@ def _business(entity: Entity, checks: set[str], client: Client, expectations: Ex
 
 
 def _load_mart(
-    context: dg.AssetExecutionContext, entity: Entity, client: Client, fates: Callable[[], dict[str, mart_load.KeyFate]]
+    context: dg.AssetExecutionContext,
+    entity: Entity,
+    client: Client,
+    fates: Callable[[], dict[str, mart_load.KeyFate]],
+    repaired: dict[str, dg.MetadataValue],
 ) -> dg.MaterializeResult:
     run_id = context.run.run_id
     mart_load.prepare(client, entity)
@@ -170,6 +183,7 @@ def _load_mart(
             "duplicate_percentage": share,
             "preview": dg.MetadataValue.md(markdown_table(preview.column_names, preview.result_rows)),
             **column_schema(client, entity.mart_table),
+            **repaired,
         }
     )
     if rejected:

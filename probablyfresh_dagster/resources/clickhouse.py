@@ -10,11 +10,13 @@ import clickhouse_connect
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import Error as ClickHouseError
+from pydantic import PrivateAttr
 
 from probablyfresh_dagster.failure_causes import naming_the_cause, naming_the_server
 from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.private_files import private_dir
+from probablyfresh_dagster.resources import chdb_repair
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
 
 _CHDB = "chdb:///"
@@ -52,29 +54,40 @@ class ClickHouseResource(dg.ConfigurableResource):
     `username` and `password`, when set, are given to clickhouse-connect apart from the DSN, so
     a password needs no percent-encoding. Whatever the client raises leaves scrubbed of either
     password (see `scrub`).
+
+    Before chDB opens its folder, metadata a full disk or a crash left empty or cut short is set
+    aside and the tables restored once it is open (`chdb_repair`); `repairs` tells what was done.
     """
 
     dsn: str
     username: str | None = None
     password: str | None = None
+    _repairs: list[str] = PrivateAttr(default_factory=list)
 
     @contextmanager
     def client(self) -> Iterator[Client]:
-        with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive():
+        with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive() as repair:
             options = {"username": self.username, "password": self.password}
             if self.dsn.startswith(_CHDB):
                 options["settings"] = EMBEDDED_SETTINGS
             client = clickhouse_connect.get_client(dsn=self.dsn, **{k: v for k, v in options.items() if v})
             try:
+                if repair:
+                    self._repairs += chdb_repair.restore(client, repair)
                 yield client
             finally:
                 client.close()
 
+    def repairs(self) -> list[str]:
+        """What the chDB repair did since the last call, one line per thing (for a step's metadata)."""
+        done, self._repairs[:] = list(self._repairs), []
+        return done
+
     @contextmanager
-    def _exclusive(self) -> Iterator[None]:
+    def _exclusive(self) -> Iterator[chdb_repair.Repair | None]:
         if not self.dsn.startswith(_CHDB):
             with naming_the_server("ClickHouse", self.dsn, ClickHouseError):
-                yield
+                yield None
             return
         folder = Path("/" + self.dsn.removeprefix(_CHDB).lstrip("/"))
         with naming_the_cause(folder, "ClickHouse (chDB)"):
@@ -82,4 +95,4 @@ class ClickHouseResource(dg.ConfigurableResource):
             with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
                 require_free_space(folder)  # again: the step it waited for may have taken the space
                 private_dir(folder)
-                yield
+                yield chdb_repair.set_aside(folder)
