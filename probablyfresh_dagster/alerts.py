@@ -10,6 +10,7 @@ import http.client
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,7 +92,8 @@ class TelegramResource(dg.ConfigurableResource):
             # Only the exception's type: a URLError's reason or an InvalidURL may quote the URL.
             reason = getattr(error, "reason", error)
             kind = type(reason).__name__ if isinstance(reason, BaseException) else type(error).__name__
-            raise TelegramError(f"Telegram unreachable: {kind}") from None
+            where = urllib.parse.urlsplit(self.api_base_url).netloc.rpartition("@")[2]  # no user:password@
+            raise TelegramError(f"Telegram at {where} is unreachable: {kind}") from None
 
 
 def _is_http_url(url: str) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from probablyfresh_dagster.free_space import NotEnoughSpace, free_bytes, min_free_bytes, size
+from probablyfresh_dagster.scrub import error_chain
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -85,7 +86,7 @@ def naming_the_server(service: str, url: str, catching: type[Exception]) -> Iter
     try:
         yield
     except catching as error:
-        if not any(isinstance(c, (ConnectionError, TimeoutError, socket.gaierror)) for c in _chain(error)):
+        if not any(isinstance(c, (ConnectionError, TimeoutError, socket.gaierror)) for c in error_chain(error)):
             raise
         parts = urlsplit(url)
         where = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
@@ -94,7 +95,7 @@ def naming_the_server(service: str, url: str, catching: type[Exception]) -> Iter
 
 def _headline(error: BaseException, folder: Path, what: str, files: dict[Path, int]) -> str | None:
     code = _told(error)
-    if code is None and any(text in str(chained) for chained in _chain(error) for text in UNTOLD):
+    if code is None and any(text in str(chained) for chained in error_chain(error) for text in UNTOLD):
         code = _found(folder, files)
     if code in DISK_FULL:
         return f"Disk full: {folder} has {size(free_bytes(folder))} free ({what})"
@@ -111,19 +112,9 @@ def _headline(error: BaseException, folder: Path, what: str, files: dict[Path, i
     return None
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """`error`, then what it was raised from or while handling, and so on."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _told(error: BaseException) -> int | None:
     """The cause an error of the chain gives, as an errno or in `CAUSES_IN_TEXT`'s words."""
-    for chained in _chain(error):
+    for chained in error_chain(error):
         if isinstance(chained, OSError) and chained.errno in CAUSES:
             return chained.errno
         for text, code in CAUSES_IN_TEXT:
@@ -133,7 +124,7 @@ def _told(error: BaseException) -> int | None:
 
 
 def _filename(error: BaseException) -> str | None:
-    return next((c.filename for c in _chain(error) if isinstance(c, OSError) and c.filename), None)
+    return next((c.filename for c in error_chain(error) if isinstance(c, OSError) and c.filename), None)
 
 
 def _sizes(files: Sequence[Path]) -> dict[Path, int]:

@@ -68,7 +68,7 @@ def secrets_kept_out(*secrets: str | None, loggers: Iterable[str] = ()) -> Itera
 def scrubbed(error: BaseException, secrets: Iterable[str | None]) -> BaseException:
     """`error` itself when no secret shows in it or its causes, else a `ScrubbedError` chain."""
     forms = _forms(secrets)
-    chain = list(_displayed_chain(error))
+    chain = list(error_chain(error, displayed_only=True))
     if not any(form in text for link in chain for text in _texts(link) for form in forms):
         return error
     return _retold(error, forms)
@@ -122,14 +122,16 @@ class _Masking(logging.Filter):
         return True
 
 
-def _displayed_chain(error: BaseException) -> Iterator[BaseException]:
-    """`error` and the causes and contexts a traceback shows with it."""
+def error_chain(error: BaseException, *, displayed_only: bool = False) -> Iterator[BaseException]:
+    """`error`, then what it was raised from or while handling, and so on; `displayed_only`: only the
+    causes and contexts a traceback shows with it (not a context `raise … from None` suppressed)."""
     seen: set[int] = set()
     link: BaseException | None = error
     while link is not None and id(link) not in seen:
         seen.add(id(link))
         yield link
-        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+        hidden = displayed_only and link.__suppress_context__
+        link = link.__cause__ or (None if hidden else link.__context__)
 
 
 def _texts(error: BaseException) -> Iterator[str]:
@@ -140,7 +142,8 @@ def _texts(error: BaseException) -> Iterator[str]:
 
 def _retold(error: BaseException, forms: list[str]) -> ScrubbedError:
     """`error`'s displayed chain, each link told again without `forms`, chained as causes."""
-    retold = [_retold_link(link, forms).with_traceback(link.__traceback__) for link in _displayed_chain(error)]
+    shown = error_chain(error, displayed_only=True)
+    retold = [_retold_link(link, forms).with_traceback(link.__traceback__) for link in shown]
     for clean, cause in zip(retold, retold[1:]):
         clean.__cause__ = cause
     return retold[0]

@@ -148,7 +148,8 @@ def test_a_send_failure_keeps_the_alert_for_the_next_tick(failed_platform, teleg
 def test_an_unreachable_telegram_is_logged_not_raised(failed_platform, telegram_server):
     unreachable = TelegramResource(bot_token=TOKEN, chat_id=CHAT_ID, api_base_url="http://127.0.0.1:9")
     result, cursor = tick(failed_platform, unreachable)
-    assert isinstance(result, dg.SkipReason) and "unreachable" in result.skip_message
+    assert isinstance(result, dg.SkipReason)
+    assert "Telegram at 127.0.0.1:9 is unreachable: ConnectionRefusedError" in result.skip_message
     assert TOKEN not in result.skip_message and cursor is None
 
 
