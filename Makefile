@@ -66,8 +66,12 @@ lock:  ## refresh requirements.lock to the newest versions pyproject.toml allows
 $(DAGSTER_HOME)/dagster.yaml: infra/dagster/local.yaml
 	umask 077 && mkdir -p $(DAGSTER_HOME) && cp $< $@
 
-clean:  ## forget the local state and the generated files (not the venv)
-	rm -rf $(STATE) data
+# The landing zone is the user's: only the files the generator wrote (and nobody changed since) go,
+# with the platform's folders, `_rejected` and the folders left empty.
+clean:  ## forget the local state and the generator's files (not the venv, not the user's own files)
+	if [ -x $(BIN)/python ] && [ -d data ]; then $(BIN)/python -m probablyfresh_dagster.generator --remove; fi
+	rm -rf $(STATE) data/_rejected
+	rmdir data 2>/dev/null || true
 
 benchmark: $(VENV)/installed  ## per stage seconds, records/s, peak memory, against the floor (ARGS="10000 100000 --kafka")
 	$(BIN)/python -m probablyfresh_dagster.benchmark $(ARGS)

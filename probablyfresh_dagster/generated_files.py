@@ -185,17 +185,21 @@ class GeneratedFiles:
             self._record(folder, moved, forgotten)
         return written
 
-    def remove_stale(self) -> None:
+    def remove_stale(self) -> int:
         """Remove the generator's files of earlier generations that this one did not write again,
-        each only while it is still the file the generator wrote, and forget them all."""
+        each only while it is still the file the generator wrote, and forget them all; the number
+        removed. A generation that writes nothing removes every file the generator wrote."""
         stale = "SELECT folder, name, inode, size, mtime_ns FROM files WHERE generation < ? LIMIT ?"
+        removed = 0
         while rows := self._db.execute(stale, (self._generation, BATCH_SIZE)).fetchall():
             for folder, name, *identity in rows:
                 status = self._lstat(folder, name)
                 if status is not None and _holder(status, Identity(*identity)) is None:
                     os.unlink(name, dir_fd=self._folder(folder))
+                    removed += 1
             with write_transaction(self._db):
                 self._db.executemany(_FORGET, [(folder, name) for folder, name, *_ in rows])
+        return removed
 
     def _stage(self, name: str, content: Content) -> Staged:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW

@@ -23,8 +23,9 @@ import gzip
 import json
 import os
 import random
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -37,6 +38,8 @@ from faker import Faker
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.generated_files import (
+    MANIFEST,
+    OWN_FOLDER,
     Content,
     GeneratedFiles,
     Written,
@@ -477,6 +480,22 @@ def generate(config: GeneratorConfig, root: Path) -> dict[str, Written]:
     return written
 
 
+def remove_generated(root: Path) -> int:
+    """Remove the landing files the generator wrote under `root` and nobody changed since, its own
+    folder, and the entity folders left empty (what `make clean` forgets); everything else stays.
+    The number of files removed."""
+    root = Path(root)
+    if not (root / OWN_FOLDER / MANIFEST).exists():
+        return 0
+    with exclusive(root), generated_files(root, []) as files:
+        removed = files.remove_stale()
+    shutil.rmtree(root / OWN_FOLDER)
+    for entity in ENTITIES:
+        with suppress(OSError):  # not empty: what is left is the user's
+            (root / entity.name).rmdir()
+    return removed
+
+
 def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedFiles) -> dict[str, Written]:
     rng = random.Random(seed)
     fake = Faker("ru_RU")
@@ -506,9 +525,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
             else:
                 parser.add_argument(option, type=field.annotation, help=f"default: {field.default}")
     parser.add_argument("--out", type=Path, default=Path("data"), help="data root (default: data)")
+    parser.add_argument("--remove", action="store_true",
+                        help="remove the files the generator wrote and nobody changed since, nothing else")
     args = vars(parser.parse_args(argv))
     load_env_file()
     out = args.pop("out")
+    if args.pop("remove"):
+        print(f"Removed from {out} {remove_generated(out)} files the generator wrote; nothing else")
+        return {}
     config = GeneratorConfig(**{name: value for name, value in args.items() if value is not None})
     written = generate(config, out)
     report = ", ".join(f"{name}={entity.records}" for name, entity in written.items())

@@ -38,6 +38,7 @@ from probablyfresh_dagster.generator import (
 )
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.resources.expectations import Expectations
+from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .processes import bound_unix_socket
 
@@ -346,6 +347,46 @@ def test_the_cli_leaves_what_it_did_not_write_and_says_so(tmp_path: Path) -> Non
     (line,) = done.stdout.splitlines()
     assert line.startswith(f"Wrote to {root}: stores=0, products=0, customers=0, purchases=0; left alone 4 names held")
     assert f"purchases/purchases.jsonl ({NOT_THE_GENERATORS})" in line
+
+
+def make_clean(project: Path) -> subprocess.CompletedProcess:
+    """`make clean` of this project's Makefile in `project`, with this interpreter's virtualenv."""
+    venv = Path(sys.executable).parent.parent
+    command = ["make", "-s", "-f", str(PROJECT_ROOT / "Makefile"), "clean", f"VENV={venv}"]
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120)
+
+
+def test_make_clean_removes_the_generators_files_and_nothing_of_the_users(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    root = project / "data"
+    planted = plant_foreign_entries(root, tmp_path / "outside")
+    generate(GeneratorConfig(purchases=20), root)
+    edited = next(path for path in sorted((root / "stores").iterdir()) if path not in planted)
+    edited.write_text('{"edited": true}', encoding="utf-8")  # the user's since they changed it
+    (root / "_rejected").mkdir()
+    (root / "_rejected" / "stores.jsonl").write_text("{}\n", encoding="utf-8")
+    (project / ".probablyfresh").mkdir()
+    inside = [path / "inside.json" for path in planted if path.is_dir() and not path.is_symlink()]
+    folders = [root / name for name in GENERATED_NAMES]
+    users = [*planted, edited, *inside]
+    generated = {path for path in root.rglob("*") if path.parent in folders} - set(users)
+    before = snapshot(users)
+
+    done = make_clean(project)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Removed from data {len(generated)} files the generator wrote; nothing else\n"
+    assert snapshot(users) == before
+    assert set(root.rglob("*")) == {*users, *folders}  # _rejected and the generator's folder gone too
+    assert not (project / ".probablyfresh").exists()
+
+
+def test_make_clean_without_files_of_the_user_leaves_no_data_folder(tmp_path: Path) -> None:
+    generate(GeneratorConfig(purchases=20), tmp_path / "data")
+    done = make_clean(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "data").exists()
+    assert "Removed from data" in done.stdout
 
 
 def test_an_entity_folder_on_another_file_system_is_an_error_naming_it(tmp_path: Path) -> None:
