@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run check purge-pii dev test test-fast test-servers generate benchmark benchmark-ui clean up down secrets lock
+.PHONY: run check purge-pii dev lint test test-fast test-servers generate benchmark benchmark-ui clean up down secrets lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
@@ -26,6 +26,10 @@ purge-pii: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## remove clear-text 
 # `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.dev -w workspace.yaml
+
+# Ruff with pyproject.toml's [tool.ruff] rules, from the locked venv; CI (.ci/run) runs it before `make test`.
+lint: $(VENV)/installed  ## the linter (ruff check), as CI runs it
+	$(BIN)/ruff check .
 
 test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
 	$(BIN)/pytest -q --durations=15

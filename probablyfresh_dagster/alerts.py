@@ -102,7 +102,7 @@ def _is_http_url(url: str) -> bool:
         return False
     try:
         parts = urlsplit(url)
-        parts.port  # raises on a port that is not a number from 0 to 65535
+        parts.port  # noqa: B018 (read for its ValueError: raises on a port that is not a number from 0 to 65535)
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment

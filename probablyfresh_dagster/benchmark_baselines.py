@@ -65,8 +65,12 @@ def rule_costs(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> dict
     strings = [check_storable(body) for body in bodies]
     with collecting_new_objects_only():
         costs = {
-            "repeated_names": _per_record(lambda: [check_unique_names(*record) for record in zip(texts, bodies, strings)]),
-            "clear_text": _per_record(lambda: [undeclared_clear_text(t, b, personal) for t, b in zip(texts, bodies)]),
+            "repeated_names": _per_record(
+                lambda: [check_unique_names(*record) for record in zip(texts, bodies, strings, strict=True)]
+            ),
+            "clear_text": _per_record(
+                lambda: [undeclared_clear_text(t, b, personal) for t, b in zip(texts, bodies, strict=True)]
+            ),
         }
         for body in bodies:
             protect(body, personal, cipher)

@@ -5,8 +5,8 @@ import dagster as dg
 from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import CHECKS_JOB, standalone_checks
-from probablyfresh_dagster.purge_pii import purge_pii_job
 from probablyfresh_dagster.private_files import owner_only_process
+from probablyfresh_dagster.purge_pii import purge_pii_job
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
 from probablyfresh_dagster.sensors import SENSORS

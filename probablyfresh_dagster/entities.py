@@ -20,6 +20,7 @@ from probablyfresh_dagster.schema import (
     Text,
 )
 
+
 @dataclass(frozen=True)
 class Entity:
     name: str

@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 MART_EPOCH = date(1970, 1, 2)
@@ -80,12 +80,12 @@ class Clock:
 
     @classmethod
     def current(cls) -> Clock:
-        return cls(datetime.now(timezone.utc))
+        return cls(datetime.now(UTC))
 
     @property
     def today(self) -> date:
         """Today in UTC, the ClickHouse server's timezone in both profiles."""
-        return self.now.astimezone(timezone.utc).date()
+        return self.now.astimezone(UTC).date()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -164,8 +164,8 @@ class DateTime(Field):
             raise _wrong_type(value, expected)
         parsed = _parsed(datetime.fromisoformat, _DATETIME, value, expected)
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        since = datetime(self.since.year, self.since.month, self.since.day, tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
+        since = datetime(self.since.year, self.since.month, self.since.day, tzinfo=UTC)
         _within(parsed, since, clock.now)
 
 

@@ -144,7 +144,7 @@ def _retold(error: BaseException, forms: list[str]) -> ScrubbedError:
     """`error`'s displayed chain, each link told again without `forms`, chained as causes."""
     shown = error_chain(error, displayed_only=True)
     retold = [_retold_link(link, forms).with_traceback(link.__traceback__) for link in shown]
-    for clean, cause in zip(retold, retold[1:]):
+    for clean, cause in zip(retold, retold[1:], strict=False):
         clean.__cause__ = cause
     return retold[0]
 

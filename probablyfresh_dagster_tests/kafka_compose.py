@@ -68,7 +68,7 @@ def main(workdir: Path) -> None:
     service = kafka_service(workdir)
     listeners = service["environment"]["KAFKA_LISTENERS"]
     container_ports = sorted({int(match["port"]) for match in ADDRESS.finditer(listeners)})
-    ports = dict(zip(container_ports, free_ports(len(container_ports))))
+    ports = dict(zip(container_ports, free_ports(len(container_ports)), strict=True))
     published = {int(port["published"]): port["target"] for port in service["ports"]}
     local = outside_docker(service["environment"], ports, published, workdir / "data")
     (workdir / "kafka.env").write_text("".join(f"{name}={value}\n" for name, value in local.items()), encoding="utf-8")

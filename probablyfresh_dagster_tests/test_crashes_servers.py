@@ -42,7 +42,7 @@ def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[
 
 @pytest.mark.parametrize("point", list(BROKER_POINTS))
 def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
-    point, tmp_path, ferretdb_port, clean_run
+    point, tmp_path, ferretdb_port, clean_run  # noqa: F811 (the clean_run fixture imported above)
 ) -> None:
     clean_marts, clean_figures = clean_run
     with running("kafka", tmp_path / "kafka") as kafka_port:

@@ -12,9 +12,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
-
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest

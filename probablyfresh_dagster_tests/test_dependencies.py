@@ -69,5 +69,6 @@ def test_kafka_python_checks_crcs_with_the_c_extension():
 def test_the_image_installs_the_lock_hash_checked_and_nothing_else():
     dockerfile = (PROJECT_ROOT / "infra/dagster/Dockerfile").read_text(encoding="utf-8")
     installs = re.findall(r"pip install ([^\n\\&]+)", dockerfile)
-    assert installs == ["--no-deps --require-hashes -r requirements.lock", "--no-deps . "]  # not editable: the SQL ships in the package
+    # `.`, not editable: the SQL ships in the package
+    assert installs == ["--no-deps --require-hashes -r requirements.lock", "--no-deps . "]
     assert re.search(r"^FROM python:3\.11\.\d+-", dockerfile, re.M)

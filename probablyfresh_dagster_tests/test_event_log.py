@@ -354,7 +354,9 @@ def test_a_message_kafka_refuses_fails_the_whole_transactional_batch(kafka_port:
         log.ensure_topic(topic)
         log.fence(transactional_id)
         too_large = OutgoingMessage("huge", b"x" * (2 << 20))  # over the producer's 1 MiB request limit
-        batch = [OutgoingMessage(k, v) for k, v in keyed(50)] + [too_large] + [OutgoingMessage(k, v) for k, v in keyed(50, "after")]
+        batch = (
+            [OutgoingMessage(k, v) for k, v in keyed(50)] + [too_large] + [OutgoingMessage(k, v) for k, v in keyed(50, "after")]
+        )
         with pytest.raises(KafkaError, match=f"publishing to '{topic}'"):
             log.publish(topic, batch, transactional_id=transactional_id)
         assert [m for b in log.read(topic, {}, log.end_offsets(topic)) for m in b] == []

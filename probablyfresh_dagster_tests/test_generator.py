@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from faker import Faker
 
+from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.generated_files import NOT_THE_GENERATORS, OWN_FOLDER, SCRATCH, Written, lock_path
 from probablyfresh_dagster.generator import (
     CATEGORIES,
@@ -36,7 +37,6 @@ from probablyfresh_dagster.generator import (
     make_stores,
     resolve_seed,
 )
-from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.settings import PROJECT_ROOT
 

@@ -24,8 +24,8 @@ import pytest
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.landing import (
-    RejectLog,
     Rejection,
+    RejectLog,
     read_documents,
     read_file,
     replacing_reject_log,

@@ -127,7 +127,7 @@ def land_past_the_rules(platform: Platform, documents: list[tuple[str, str, dict
 
 def raw_key(entity: str, name: str, changes: dict) -> str:
     key_field = BY_NAME[entity].key
-    return changes[key_field] if key_field in changes else name
+    return changes.get(key_field, name)
 
 
 def load_downstream(platform: Platform):

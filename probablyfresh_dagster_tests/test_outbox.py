@@ -69,7 +69,10 @@ def load(outbox: Outbox, count: int, version: int = 1) -> None:
     with outbox.mongo().open() as store:
         store.upsert(
             outbox.entity.name,
-            (SourceDocument(f"s{i:05d}", f"store-{i:05d}", {"store_id": f"store-{i:05d}", "version": version}) for i in range(count)),
+            (
+                SourceDocument(f"s{i:05d}", f"store-{i:05d}", {"store_id": f"store-{i:05d}", "version": version})
+                for i in range(count)
+            ),
         )
 
 

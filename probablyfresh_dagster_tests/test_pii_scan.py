@@ -14,10 +14,10 @@ from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields
 from probablyfresh_dagster.pii_scan import (
     EMAIL_KIND,
-    _clear_text_in,
     PHONE_KIND,
     SQL_EMAIL,
     SQL_PHONE,
+    _clear_text_in,
     clear_text_in_message,
     undeclared_clear_text,
 )
@@ -157,7 +157,7 @@ def test_clickhouse_finds_a_subset_of_what_python_finds(tmp_path: Path):
             "SELECT match(t, {phone:String}) OR match(t, {email:String}) FROM (SELECT arrayJoin({texts:Array(String)}) AS t)",
             parameters={"texts": texts, "phone": SQL_PHONE, "email": SQL_EMAIL},
         ).result_rows
-    for text, (sql,) in zip(texts, matched):
+    for text, (sql,) in zip(texts, matched, strict=True):
         python = clear_text_in_message(text.encode()) is not None
         assert not sql or python, text
         if any(leak in text for leak in LEAKS if "\\" not in json.dumps(leak, ensure_ascii=False)):

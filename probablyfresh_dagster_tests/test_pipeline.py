@@ -79,7 +79,7 @@ def test_raw_keeps_the_published_json_with_pii_encrypted_only(platform):
     data = platform.settings.data_dir
     payloads = rows(platform, "SELECT topic, partition, offset, key, payload FROM customers_raw ORDER BY offset")
     assert len(payloads) == 45
-    for topic, partition, offset, key, payload in payloads:
+    for topic, partition, _offset, key, payload in payloads:
         published = json.loads(payload)
         source = json.loads((data / "customers" / f"{key}.json").read_text(encoding="utf-8"))
         assert (topic, partition, published["customer_id"]) == ("customers", 0, key)

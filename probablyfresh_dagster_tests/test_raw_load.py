@@ -176,7 +176,9 @@ def test_neither_raw_nor_mart_imports_pandas(tmp_path):
         from probablyfresh_dagster.generator import GeneratorConfig, generate
         from probablyfresh_dagster.settings import Settings
 
-        settings = Settings(profile="local", state_dir=Path({str(tmp_path / 'state')!r}), data_dir=Path({str(tmp_path / 'data')!r}))
+        settings = Settings(
+            profile="local", state_dir=Path({str(tmp_path / 'state')!r}), data_dir=Path({str(tmp_path / 'data')!r})
+        )
         generate(GeneratorConfig(), settings.data_dir)
         defs = build_definitions(settings)
         stages = ["stores_mongo_collection", "stores_kafka_topic"]
@@ -184,7 +186,8 @@ def test_neither_raw_nor_mart_imports_pandas(tmp_path):
             job = defs.resolve_job_def("pipeline")
             assert job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey(s) for s in stages]).success
             assert "pandas" not in sys.modules, "imported before the RAW load"
-            result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("stores_clickhouse_raw"), dg.AssetKey("stores_mart")])
+            loads = [dg.AssetKey("stores_clickhouse_raw"), dg.AssetKey("stores_mart")]
+            result = job.execute_in_process(instance=instance, asset_selection=loads)
             assert result.success
         print(result.asset_materializations_for_node("stores_clickhouse_raw")[0].metadata["inserted"].value)
         print("pandas" in sys.modules)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from probablyfresh_dagster.schema import (
     Text,
 )
 
-CLOCK = Clock(datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc))
+CLOCK = Clock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +232,7 @@ def test_clickhouse_reads_every_accepted_form_as_the_schema_does(tmp_path: Path)
 
 def utc(text: str) -> datetime:
     parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def test_today_is_the_utc_date():

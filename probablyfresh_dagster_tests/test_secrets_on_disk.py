@@ -67,7 +67,9 @@ def test_the_daemon_keeps_malformed_telegram_settings_out_of_every_file_and_its_
         stack.enter_context(_running(cases[0], base_url="http://127.0.0.1:9"))
         stack.enter_context(_running(cases[1], base_url=SCHEMELESS_BASE_URL))
         for case in cases:
-            wait_for(lambda: len(_finished_ticks(case)) >= TICKS, TICKS_TIMEOUT_SECONDS, f"{TICKS} ticks in {case.root.name}")
+            wait_for(
+                lambda case=case: len(_finished_ticks(case)) >= TICKS, TICKS_TIMEOUT_SECONDS, f"{TICKS} ticks in {case.root.name}"
+            )
 
     for case in cases:
         ticks = _finished_ticks(case)

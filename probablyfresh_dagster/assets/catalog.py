@@ -5,9 +5,8 @@ as ClickHouse reports them."""
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.sql import query
-
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.sql import query
 
 OWNERS = ["team:data-platform"]
 CHAIN = ("json_files", "mongo_collection", "kafka_topic", "clickhouse_raw", "mart")

@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.assets.catalog import column_schema, stage_spec
 from probablyfresh_dagster.checks.business import BUSINESS_CHECKS, business_checks
-from probablyfresh_dagster.resources.expectations import Expectations
+from probablyfresh_dagster.checks.pii import raw_checks, raw_pii
 from probablyfresh_dagster.checks.pipeline import (
     COUNTS_RECONCILE,
     DUPLICATE_SHARE,
@@ -18,13 +18,13 @@ from probablyfresh_dagster.checks.pipeline import (
     duplicate_share,
     mart_checks,
 )
-from probablyfresh_dagster.checks.pii import raw_checks, raw_pii
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag
+from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, query, run_script
 

@@ -7,10 +7,10 @@ import os
 import dagster as dg
 
 from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, TOKEN_VARIABLE, TelegramResource
-from probablyfresh_dagster.resources.expectations import expectations_from_env
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.expectations import expectations_from_env
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.settings import Settings

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -51,7 +51,7 @@ def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, second
 
 
 def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: str, seconds: float) -> bool:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         leases.update_one(
             {"_id": name, "$or": [{"expires_at": {"$lt": now}}, {"owner": owner}]},
@@ -67,7 +67,7 @@ def _renew(
     leases: Collection[dict[str, Any]], name: str, owner: str, seconds: float, released: threading.Event
 ) -> None:
     while not released.wait(seconds / 3):
-        expires_at = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+        expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
         try:
             renewed = leases.update_one({"_id": name, "owner": owner}, {"$set": {"expires_at": expires_at}})
         except PyMongoError as error:  # try again next period, while the lease still runs
