@@ -63,7 +63,8 @@ def publish_pending(
     """Publish every pending version of the entity's documents to its topic, as above, in
     transactions of `batch_size` messages."""
     topic, producer = entity.name, transactional_id(entity)
-    withheld, first_withheld = 0, []
+    withheld = 0
+    first_withheld: list[tuple[str, Invalid]] = []
     with store.publish_lease(entity.name):
         log.fence(producer)
         recovered, checkpoint = _recover(entity, store, log, batch_size)

@@ -10,6 +10,8 @@ one request per input: Dagster drops a request whose key a run already has, so a
 is requested again only when its input changes (or rerun by hand).
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
@@ -39,7 +41,7 @@ def _assets(entity: Entity, stages: tuple[str, ...]) -> list[dg.AssetKey]:
     return [dg.AssetKey(entity.asset(stage)) for stage in stages]
 
 
-def _run_that_will_load(runs: list[dg.DagsterRun], asset: dg.AssetKey) -> str | None:
+def _run_that_will_load(runs: Sequence[dg.DagsterRun], asset: dg.AssetKey) -> str | None:
     """The id of an unfinished run among `runs` that will materialize `asset`; a run without an
     asset selection runs its whole job, which materializes every asset but in the checks job."""
 

@@ -69,7 +69,7 @@ class SqliteDocumentStore:
             )
         )
         inserted = updated = unchanged = 0
-        rows: dict[str, tuple[str, str, str, str, str]] = {}
+        rows: dict[str, tuple[str, str, str, str, bytes]] = {}
         for document in batch:
             new_hash = content_hash(document.body)
             old_hash = known.get(document.source_id)
