@@ -36,7 +36,7 @@ from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, clear_text_kind
 from probablyfresh_dagster.resources.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
-from probablyfresh_dagster.sql import query, run_script
+from probablyfresh_dagster.sql import one_row, query, run_script
 
 CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
 """The Kafka consumer group of the RAW loaders; its committed offsets are what ClickHouse has."""
@@ -60,7 +60,7 @@ def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RA
     run_script(client, "raw_reloads")
     stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
     end = log.end_offsets(entity.name)
-    reload = query(client, "queries/raw_reload_requested", table=entity.raw_table).first_row[0]
+    reload = one_row(client, "queries/raw_reload_requested", table=entity.raw_table)[0]
     if reload:
         batches = log.read(entity.name, log.beginning_offsets(entity.name), end, batch_size)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -56,6 +57,15 @@ def query(client: Client, name: str, **parameters: Any) -> QueryResult:
     """The result of a single-statement query file."""
     (statement,) = statements(name)
     return client.query(statement, parameters=parameters)
+
+
+def one_row(client: Client, name: str, **parameters: Any) -> Sequence[Any]:
+    """The row of a single-statement query file that always returns one (an aggregate without
+    GROUP BY, or a query over such); clickhouse-connect's `first_row` is None for no row."""
+    row = query(client, name, **parameters).first_row
+    if row is None:
+        raise RuntimeError(f"{name}.sql returned no row")
+    return row
 
 
 def stream_rows(client: Client, name: str, **parameters: Any) -> StreamContext:

@@ -26,7 +26,7 @@ from probablyfresh_dagster.resources.documents import MongoResource
 from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.sql import code_version, query, run_script
+from probablyfresh_dagster.sql import code_version, one_row, query, run_script
 
 REJECTS_SHOWN = 10
 RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside", "raw_reloads", "queries/raw_reload_requested", "raw_load/reloaded")
@@ -83,7 +83,7 @@ def _load_raw(
     log.ensure_topic(entity.name)
     inserted = load_raw(client, log, entity)
     remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
-    rows_total, unique_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
+    rows_total, unique_keys = one_row(client, "queries/raw_summary", table=entity.raw_table)
     context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
     return dg.MaterializeResult(
         asset_key=entity.asset("clickhouse_raw"),
@@ -161,9 +161,9 @@ def _load_mart(
     for offsets in ranges:
         mart_load.load(client, entity, offsets, run_id)
     run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
-    total, unique, share, _ = query(client, "queries/latest_duplicates", entity=entity.name).first_row
+    total, unique, share, _ = one_row(client, "queries/latest_duplicates", entity=entity.name)
     metadata: dict[str, object] = {
-        f"{table}_rows": query(client, "queries/table_rows", table=table).first_row[0] for table in entity.marts
+        f"{table}_rows": one_row(client, "queries/table_rows", table=table)[0] for table in entity.marts
     }
     rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=REJECTS_SHOWN)
     rejected_keys = fates().get(mart_load.REJECTED, mart_load.NO_KEYS).keys

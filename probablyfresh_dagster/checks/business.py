@@ -15,7 +15,7 @@ from clickhouse_connect.driver.client import Client
 from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.expectations import Expectations
-from probablyfresh_dagster.sql import query, run_script
+from probablyfresh_dagster.sql import one_row, query, run_script
 
 KEYS_SHOWN = 10
 
@@ -66,7 +66,7 @@ def products_per_category(client: Client, expected: Expectations) -> dg.AssetChe
 
 
 def purchases_minimum(client: Client, expected: Expectations) -> dg.AssetCheckResult:
-    purchases = query(client, "queries/table_rows", table=PURCHASES.mart_table).first_row[0]
+    purchases = one_row(client, "queries/table_rows", table=PURCHASES.mart_table)[0]
     return dg.AssetCheckResult(
         asset_key=PURCHASES.asset("mart"),
         check_name="purchases_minimum",
@@ -77,7 +77,7 @@ def purchases_minimum(client: Client, expected: Expectations) -> dg.AssetCheckRe
 
 
 def purchase_totals_match_lines(client: Client, _: Expectations) -> dg.AssetCheckResult:
-    purchases, off, first = query(client, "queries/purchase_totals_off", limit=KEYS_SHOWN).first_row
+    purchases, off, first = one_row(client, "queries/purchase_totals_off", limit=KEYS_SHOWN)
     named = ", ".join(f"{key} ({difference:+})" for key, difference in first)
     described = f"{off} of {purchases} purchases have a total_amount more than 0.01 off the sum of their lines"
     return dg.AssetCheckResult(
@@ -135,8 +135,8 @@ def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Exp
     with clickhouse.client() as client:
         run_script(client, "customer_stores")
         short = query(client, "queries/stores_without_customers", minimum=minimum).result_rows
-        stores = query(client, "queries/table_rows", table=STORES.mart_table).first_row[0]
-        unmatched, first = query(client, "queries/customers_without_store", limit=KEYS_SHOWN).first_row
+        stores = one_row(client, "queries/table_rows", table=STORES.mart_table)[0]
+        unmatched, first = one_row(client, "queries/customers_without_store", limit=KEYS_SHOWN)
     short_stores = ", ".join(f"{store} ({customers})" for store, customers in short[:KEYS_SHOWN])
     unmatched_customers = ", ".join(f"{key} ({reason})" for key, reason in first)
     described = f"{stores - len(short)} of {stores} stores have at least {minimum} customer{'' if minimum == 1 else 's'}"
@@ -176,9 +176,9 @@ def every_purchase_refers_to_known_entities(clickhouse: ClickHouseResource) -> d
         built = {name for (name,) in query(client, "queries/existing_tables", tables=wanted).result_rows}
         if missing := [table for table in wanted if table not in built]:
             return dg.AssetCheckResult(passed=False, description=f"not judged: {', '.join(missing)} not built yet")
-        purchases, unknown, stores, customers, products, first = query(
+        purchases, unknown, stores, customers, products, first = one_row(
             client, "queries/purchases_with_unknown_references", limit=KEYS_SHOWN
-        ).first_row
+        )
     named = ", ".join(f"{key} ({', '.join(kinds)})" for key, kinds in first)
     described = (
         f"{unknown} of {purchases} purchases refer to what the MART does not hold: {stores} to an unknown "

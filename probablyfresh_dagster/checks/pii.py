@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.pii_scan import SQL_EMAIL, SQL_PHONE, clear_text_in_message
 from probablyfresh_dagster.resources.events import EventLog, sample
-from probablyfresh_dagster.sql import query, run_script
+from probablyfresh_dagster.sql import one_row, run_script
 
 NO_CLEAR_TEXT_PII = "no_clear_text_pii"
 KAFKA_PII_SAMPLE = 500
@@ -82,16 +82,16 @@ def kafka_pii(entity: Entity, log: EventLog, sample_size: int) -> dg.AssetCheckR
 
 def raw_pii(entity: Entity, client: Client, log: EventLog) -> dg.AssetCheckResult:
     run_script(client, "raw_set_aside")  # a state from before the set-aside table has none yet
-    leaks, scanned = query(client, "queries/pii_leaks", table=entity.raw_table, email=SQL_EMAIL, phone=SQL_PHONE).first_row
+    leaks, scanned = one_row(client, "queries/pii_leaks", table=entity.raw_table, email=SQL_EMAIL, phone=SQL_PHONE)
     starts = log.beginning_offsets(entity.name)
-    in_log, first = query(
+    in_log, first = one_row(
         client,
         "queries/set_aside_in_log",
         entity=entity.name,
         partitions=list(starts),
         starts=list(starts.values()),
         limit=OFFSETS_NAMED,
-    ).first_row
+    )
     named = "; ".join(f"{partition}:{offset} {field}: {reason}" for partition, offset, field, reason in first)
     described = f"{leaks} of {scanned} RAW rows hold a clear-text email or phone"
     described += f"; {in_log} messages set aside for holding one are still in topic {entity.name}"

@@ -30,7 +30,7 @@ from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.documents import DocumentStore
 from probablyfresh_dagster.resources.events import EventLog, lag
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.sql import query, stream_rows
+from probablyfresh_dagster.sql import one_row, query, stream_rows
 
 KEYS_NAMED = 10
 DUPLICATE_SHARE, COUNTS_RECONCILE = "duplicate_share", "counts_reconcile"
@@ -144,7 +144,7 @@ def _stage_counts(
     rejected = sum(1 for _ in rejects.open(encoding="utf-8")) if rejects.exists() else 0
     landed = landed_records(entity.name, files.folder(entity), files.max_file_bytes, store)
     documents = store.count(entity.name)
-    raw_rows, raw_keys = query(client, "queries/raw_summary", table=entity.raw_table).first_row
+    raw_rows, raw_keys = one_row(client, "queries/raw_summary", table=entity.raw_table)
     return {
         "valid_files": landed.records - rejected,
         "rejected_files": rejected,
@@ -154,7 +154,7 @@ def _stage_counts(
         "kafka_lag": lag(log, entity.name, CLICKHOUSE_GROUP),
         "raw_rows": raw_rows,
         "raw_unique_keys": raw_keys,
-        "mart_rows": query(client, "queries/table_rows", table=entity.mart_table).first_row[0],
+        "mart_rows": one_row(client, "queries/table_rows", table=entity.mart_table)[0],
         "mart_rejected_keys": fates.get(REJECTED, NO_KEYS).keys,
     }
 
