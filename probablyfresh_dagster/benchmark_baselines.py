@@ -122,7 +122,8 @@ def _bare_consume(topic: str, bootstrap: str) -> tuple[float, list[tuple[bytes, 
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         ends = consumer.end_offsets(assigned)
-        started, messages = time.perf_counter(), []
+        messages: list[tuple[bytes, bytes]] = []
+        started = time.perf_counter()
         while any(consumer.position(tp) < end for tp, end in ends.items()):
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
                 messages.extend((record.key, record.value) for record in records)

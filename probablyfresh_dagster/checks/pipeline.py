@@ -5,7 +5,7 @@ Each is judged in the step of the asset it checks (see `assets`), right after th
 computed or, in a checks-only run, on what the asset holds now.
 """
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import closing
 from itertools import islice
 
@@ -167,7 +167,7 @@ def _unreconciled(
     fates: dict[str, KeyFate],
     figures: dict[str, int],
     agree: dict[str, bool],
-) -> Iterator[Unreconciled]:
+) -> Generator[Unreconciled, None, None]:
     """The keys of each stage whose counts disagree, lazily (the caller takes the first few)."""
     if not agree[FILES_TO_MONGO]:
         folder, rejects = files.folder(entity), files.rejects(entity)
