@@ -42,6 +42,7 @@ from __future__ import annotations
 import codecs
 import errno
 import gzip
+import io
 import json
 import os
 import stat
@@ -161,6 +162,8 @@ def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
     """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file,
     and one for each entry named like a landing file that is not a regular file (set aside)."""
     with opened_folder(folder) as descriptor:
+        if descriptor is None:
+            return
         for entry in entries(descriptor):
             label = file_label(os.path.join(folder, entry.name))
             name = os.path.basename(label)
@@ -179,6 +182,8 @@ def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
 def source_ids(folder: Path, max_record_bytes: int) -> Iterator[str]:
     """The id of every record `sources` yields, set aside or not, without reading one-record files."""
     with opened_folder(folder) as descriptor:
+        if descriptor is None:
+            return
         for entry in entries(descriptor):
             label = file_label(os.path.join(folder, entry.name))
             if entry.kind is None and entry.name.endswith(BATCH_SUFFIXES):
@@ -320,7 +325,7 @@ def _batch_lines(folder: int, name: str, label: str, max_line_bytes: int) -> Ite
 
 
 @contextmanager
-def _open_batch(folder: int, name: str) -> Iterator[IO[bytes]]:
+def _open_batch(folder: int, name: str) -> Iterator[io.BufferedIOBase]:
     """The file's bytes, decompressed if it is a `.gz`."""
     descriptor, _ = _open_regular_file(folder, name)
     with open(descriptor, "rb") as raw:
@@ -331,7 +336,7 @@ def _open_batch(folder: int, name: str) -> Iterator[IO[bytes]]:
             yield raw
 
 
-def _bounded_lines(handle: IO[bytes], limit: int) -> Iterator[bytes | Invalid]:
+def _bounded_lines(handle: io.BufferedIOBase, limit: int) -> Iterator[bytes | Invalid]:
     """Each line of the handle; a line over `limit` bytes (its newline not counted) comes as
     `Invalid`, skipped a piece at a time, never held whole."""
     while line := handle.readline(limit + 1):

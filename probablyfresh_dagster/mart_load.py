@@ -46,7 +46,8 @@ def prepare(client: Client, entity: Entity) -> None:
 
 def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
     """Per RAW partition, the offsets from the entity's watermark to RAW's end now (if any)."""
-    watermarks = dict(query(client, "queries/mart_watermarks", entity=entity.name).result_rows)
+    rows = query(client, "queries/mart_watermarks", entity=entity.name).result_rows
+    watermarks: dict[int, int] = {partition: offset for partition, offset in rows}
     ends = query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows
     ranges = [OffsetRange(partition, watermarks.get(partition, 0), end) for partition, end in ends]
     return sorted((r for r in ranges if r.lower < r.upper), key=lambda r: r.partition)

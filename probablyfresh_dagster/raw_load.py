@@ -58,7 +58,8 @@ def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RA
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
     run_script(client, "raw_reloads")
-    stored = dict(query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows)
+    rows = query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows
+    stored: dict[int, int] = {partition: offset for partition, offset in rows}
     end = log.end_offsets(entity.name)
     reload = one_row(client, "queries/raw_reload_requested", table=entity.raw_table)[0]
     if reload:

@@ -153,7 +153,8 @@ def _retold_link(error: BaseException, forms: list[str]) -> ScrubbedError:
     kind = f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins.")
     message = _masked(str(error), forms)
     try:
-        clean = _scrubbed_type(type(error))(kind, message)
+        # Classes hash, but mypy does not see `type[...]` as Hashable (python/mypy#11470).
+        clean = _scrubbed_type(type(error))(kind, message)  # type: ignore[arg-type]
         str(clean)  # a type whose `__str__` needs more than a message fails here
     except Exception:
         clean = ScrubbedError(kind, f"{kind}: {message}")

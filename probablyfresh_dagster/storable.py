@@ -51,15 +51,16 @@ def _check_container(value: dict[str, Any] | list[Any], depth: int) -> int:
     Returns the strings under `value`, its field names included."""
     if depth > MAX_DEPTH:
         raise Invalid(f"nested deeper than {MAX_DEPTH} levels")
-    in_array = type(value) is list
-    if in_array:
-        children: Iterable[tuple[str | int, Any]] = enumerate(value)
-        strings = 0
-    else:
+    if type(value) is dict:
+        in_array = False
         if not _known_names.issuperset(value):
             _check_names(value)
-        children = value.items()
+        children: Iterable[tuple[str | int, Any]] = value.items()
         strings = len(value)
+    else:
+        in_array = True
+        children = enumerate(value)
+        strings = 0
     for part, child in children:
         kind = type(child)
         if kind is str:

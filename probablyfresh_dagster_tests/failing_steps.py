@@ -31,11 +31,16 @@ def headlines(result: dg.ExecuteInProcessResult) -> list[str]:
     without its class."""
     found = []
     for event in result.all_events:
-        if event.is_step_failure or event.is_resource_init_failure:
-            error = event.event_specific_data.error
-            if error.cause is not None and error.cls_name.startswith("Dagster"):
-                error = error.cause
-            found.append(error.message.split(": ", 1)[-1].strip().splitlines()[0])
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+        elif event.is_resource_init_failure:
+            error = event.engine_event_data.error
+        else:
+            continue
+        assert error is not None  # Dagster records the error of every failure
+        if error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+            error = error.cause
+        found.append(error.message.split(": ", 1)[-1].strip().splitlines()[0])
     return found
 
 

@@ -8,5 +8,6 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 
 ENV_CHECK_SCRIPT = PROJECT_ROOT / "infra" / "stack" / "env_check.py"
 _spec = importlib.util.spec_from_file_location("env_check", ENV_CHECK_SCRIPT)
+assert _spec is not None and _spec.loader is not None
 env_check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(env_check)

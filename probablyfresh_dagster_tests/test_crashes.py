@@ -117,9 +117,9 @@ def delivery_figures(
         for entity in ENTITIES:
             messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch]
             versions = Counter((dict(m.headers)[SOURCE_ID], dict(m.headers)[VERSION]) for m in messages)
-            raw_rows, raw_positions = client.query(
-                f"SELECT count(), uniqExact(partition, offset) FROM {entity.raw_table}"
-            ).first_row
+            totals = client.query(f"SELECT count(), uniqExact(partition, offset) FROM {entity.raw_table}").first_row
+            assert totals is not None  # an aggregate without GROUP BY has its one row
+            raw_rows, raw_positions = totals
             figures[entity.name] = {
                 "messages": len(messages),
                 "republished_versions": sum(n - 1 for n in versions.values()),

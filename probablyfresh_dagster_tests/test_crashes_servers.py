@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -35,6 +36,7 @@ def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[
         "CLICKHOUSE_DSN": f"chdb:///{root / 'state' / 'clickhouse'}",
         "FERNET_KEY": Fernet.generate_key().decode(),
     }
+    client: MongoClient[dict[str, Any]]
     with MongoClient(env["MONGO_URL"]) as client:
         client.drop_database(MongoResource(url=env["MONGO_URL"]).database)
     return env

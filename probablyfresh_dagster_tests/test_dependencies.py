@@ -19,7 +19,7 @@ PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s;\\]+)(?:\s*;\s*([^\\]+?))?\s*\\?$")
 
 def locked() -> dict[str, str]:
     """Name -> version of every pin whose environment markers hold on this machine."""
-    pins = {}
+    pins: dict[str, str] = {}
     for line in LOCK.read_text(encoding="utf-8").splitlines():
         if match := PIN.match(line):
             name, version, marker = match.groups()

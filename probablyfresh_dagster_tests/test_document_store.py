@@ -54,7 +54,8 @@ def open_store(spec: tuple[str, ...]) -> DocumentStore:
     kind, *where = spec
     if kind == "sqlite":
         return SqliteDocumentStore(*where)
-    return MongoDocumentStore(*where, lease_seconds=LEASE_SECONDS)
+    url, database = where
+    return MongoDocumentStore(url, database, lease_seconds=LEASE_SECONDS)
 
 
 @pytest.fixture(params=backend_params(STORES))
@@ -272,6 +273,7 @@ def test_the_publish_lease_is_exclusive_and_dies_with_its_holder(store_spec: tup
     waiter = threading.Thread(target=take)
     waiter.start()
     assert not taken.wait(LEASE_SECONDS * 1.5), "the lease was taken while its holder was alive"
+    assert holder.pid is not None
     os.kill(holder.pid, signal.SIGKILL)
     holder.join()
     assert taken.wait(LEASE_SECONDS * 3), "the lease outlived its dead holder"

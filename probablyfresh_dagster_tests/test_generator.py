@@ -417,7 +417,7 @@ def test_resolve_seed_prefers_explicit_then_env_then_42(monkeypatch: pytest.Monk
 def test_seed_env_is_used_when_no_seed_is_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    small = {"almost_stores": 2, "maybe_stores": 1, "products_per_category": 2, "purchases": 5}
+    small: dict[str, Any] = {"almost_stores": 2, "maybe_stores": 1, "products_per_category": 2, "purchases": 5}
     monkeypatch.setenv("SEED", "7")
     generate(GeneratorConfig(**small), tmp_path / "from_env")
     generate(GeneratorConfig(seed=8, **small), tmp_path / "explicit")

@@ -323,7 +323,7 @@ def apply(client: Client, call: list[str]) -> None:
 def schema(client: Client) -> set[tuple[str, str]]:
     tables = client.query("SELECT name, create_table_query FROM system.tables WHERE database = currentDatabase()")
     functions = client.query("SELECT name, create_query FROM system.functions WHERE origin = 'SQLUserDefined'")
-    return {*tables.result_rows, *functions.result_rows}
+    return {(name, query) for name, query in (*tables.result_rows, *functions.result_rows)}
 
 
 def test_clickhouse_creates_at_start_every_table_the_dashboard_and_the_alert_read(tmp_path: Path):

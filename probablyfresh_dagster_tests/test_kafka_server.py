@@ -78,7 +78,8 @@ def test_the_broker_runs_on_the_compose_files_kafka_environment(kafka_port: int,
     # listener's login module is a secret setting (the broker never shows its value).
     expected |= {"broker.id": expected["node.id"], "log.dirs": static["log.dirs"], JAAS_CONFIG: None}
     assert sensitive == {JAAS_CONFIG}
-    assert static["listener.security.protocol.map"].split(",")[-1] == "HOST:SASL_PLAINTEXT"
+    protocols = static["listener.security.protocol.map"]
+    assert protocols is not None and protocols.split(",")[-1] == "HOST:SASL_PLAINTEXT"
     assert {name: any_port(value) for name, value in static.items()} == {
         name: any_port(value) for name, value in expected.items()
     }
@@ -122,7 +123,9 @@ def sasl(user: str, password: str) -> dict[str, str]:
 def test_each_listener_is_advertised_at_its_own_port(kafka_dir: Path, kafka_port: int, host_user) -> None:
     host_port = int((kafka_dir / "host_port").read_text())
     static, _, _ = broker_settings(f"127.0.0.1:{kafka_port}")
-    advertised = dict(listener.split("://") for listener in static["advertised.listeners"].split(","))
+    listeners = static["advertised.listeners"]
+    assert listeners is not None
+    advertised = {name: address for name, address in (listener.split("://") for listener in listeners.split(","))}
     assert advertised == {"PLAINTEXT": f"127.0.0.1:{kafka_port}", "HOST": f"127.0.0.1:{host_port}"}
     _, _, cluster = broker_settings(advertised["HOST"], **sasl(*host_user))
     assert [f"{broker['host']}:{broker['port']}" for broker in cluster["brokers"]] == [advertised["HOST"]]

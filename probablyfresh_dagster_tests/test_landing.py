@@ -444,7 +444,7 @@ def test_the_root_and_entity_folders_may_be_links(tmp_path):
     assert rows(platform, "SELECT count() FROM purchases_mart FINAL") == [(200,)]
 
 
-ODD_VALUES = (
+ODD_VALUES: tuple[Any, ...] = (
     None, True, 0, -1, 0.001, 2**63, -(2**63) - 1, 1e300, "", " ", "\0", "2099-01-01", "1969-12-31T23:59:59Z",
     "31/12/2020", [], [[]], [None], {}, {"$set": 1}, {"a.b": 1}, {"": 1}, {"_id": 1},
 )

@@ -8,6 +8,7 @@ import copy
 import json
 import math
 import shutil
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ UPDATED = "updated_at: unparseable or outside [1970-01-02, now]"
 
 # (entity, source file / RAW key, changes to a good document, the reason mart_rejects must give).
 # Where the natural key itself is broken, the RAW key is the broken value the producer published.
-BAD_DOCUMENTS = [
+BAD_DOCUMENTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("stores", "store-blank-id", {"store_id": "  "}, f"store_id: {NOT_TEXT}"),
     ("stores", "store-no-name", {"store_name": DROP}, f"store_name: {NOT_TEXT}"),
     ("stores", "store-future-inventory", {"last_inventory_date": "2999-01-01"}, STORE_DATE),
@@ -80,7 +81,7 @@ BAD_DOCUMENTS = [
     ("purchases", "ord-updated-1969", {"updated_at": "1969-12-31T23:59:59Z"}, UPDATED),
 ]
 # One good document per entity, new to the MART and on the edge of a rule, landed the same way.
-GOOD_DOCUMENTS = [
+GOOD_DOCUMENTS: list[tuple[str, str, dict[str, Any]]] = [
     ("stores", "store-new", {"last_inventory_date": "1970-01-02", "updated_at": None}),  # null: no updated_at
     ("products", "prd-new", {"price": 9999999999.99}),
     ("customers", "cus-new", {"registration_date": "1970-01-02T00:00:00+00:00", "birth_date": "1900-01-01"}),

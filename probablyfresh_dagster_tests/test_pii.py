@@ -76,7 +76,7 @@ def test_protect_encrypts_normalized_values_that_decrypt_back():
     assert document["customer_id"] == "cus-1"
 
 
-def test_protect_covers_all_six_registry_paths_and_leaves_no_clear_text():
+def test_protect_covers_all_six_registry_paths_and_leaves_no_clear_text() -> None:
     cipher = Fernet(Fernet.generate_key())
     clear = {"phone": "8 912 345 67 89", "email": "Someone@Example.com"}
     assert sum(len(entity.pii) for entity in ENTITIES) == 6

@@ -98,7 +98,7 @@ def test_escaped_text_is_judged_as_parsed():
     assert undeclared_clear_text(text.encode(), document, NOTHING).path == ("note",)
 
 
-def test_the_fast_scan_agrees_with_the_exact_walk_on_random_documents():
+def test_the_fast_scan_agrees_with_the_exact_walk_on_random_documents() -> None:
     """The fast path may only say "nothing here" when the exact walk finds nothing: shapes mixing
     declared and undeclared copies, decoys, keys and numbers, in JSON written three ways."""
     rng = random.Random(17)

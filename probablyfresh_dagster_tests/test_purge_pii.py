@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 import orjson
 import pytest
+from clickhouse_connect.driver.client import Client
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster import run
@@ -46,7 +47,7 @@ class Chain:
     entity: Entity
     store: DocumentStore
     log: EventLog
-    client: object
+    client: Client
     cipher: Fernet
 
     def land(self, *customers: dict) -> None:
@@ -59,7 +60,8 @@ class Chain:
         return publish_pending(self.entity, self.store, self.log, encode, batch_size=7).published
 
     def raw_offsets(self) -> list[tuple[int, int]]:
-        return self.client.query(f"SELECT partition, offset FROM {self.entity.raw_table} ORDER BY ALL").result_rows
+        rows = self.client.query(f"SELECT partition, offset FROM {self.entity.raw_table} ORDER BY ALL").result_rows
+        return [(partition, offset) for partition, offset in rows]
 
     def raw_keys(self) -> Counter:
         return Counter(key for (key,) in self.client.query(f"SELECT key FROM {self.entity.raw_table}").result_rows)
@@ -103,6 +105,7 @@ def test_set_aside_named_purged_and_nothing_lost_or_repeated(chain: Chain):
     assert set(chain.raw_keys()) == {f"cus-{n}" for n in range(30)}
     check = raw_pii(chain.entity, chain.client, chain.log)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+    assert check.description is not None
     assert "2 messages set aside" in check.description and "make purge-pii" in check.description
     assert "912" not in check.description and "phone number" in check.description
     assert "note" in check.description and "phone" in check.description

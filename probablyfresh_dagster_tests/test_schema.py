@@ -50,7 +50,7 @@ def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A deep copy with the value at a dotted path (list indexes as numbers) replaced."""
     document = copy.deepcopy(document)
     *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
-    holder = document
+    holder: Any = document
     for part in parents:
         holder = holder[part]
     holder[last] = value
@@ -185,7 +185,7 @@ def test_lists_name_the_failing_index_and_cap_their_length():
     assert refusal(items, [{"id": "a"}, 5]) == ("[1]", "expected an object, got number")
 
 
-def test_every_personal_field_and_the_key_are_declared_as_strings():
+def test_every_personal_field_and_the_key_are_declared_as_strings() -> None:
     for entity in ENTITIES:
         assert entity.schema.fields[entity.key] == Text(required=True)
         for path in entity.pii:

@@ -10,6 +10,7 @@ import re
 import traceback
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
@@ -40,6 +41,7 @@ def texts(error: BaseException) -> Iterator[str]:
     """What may print or store `error`: its str and repr, the traceback text, each chained cause
     or shown context, and Dagster's serialized error (what its storage keeps)."""
     yield "".join(traceback.format_exception(error))
+    assert error.__traceback__ is not None  # every error searched was raised
     yield serializable_error_info_from_exc_info((type(error), error, error.__traceback__)).to_string()
     link: BaseException | None = error
     while link is not None:
@@ -78,8 +80,8 @@ def test_a_cause_showing_a_password_is_scrubbed_along_with_the_error():
         with secrets_kept_out(PASSWORD):
             try:
                 (PASSWORD + "\u00e9").encode("ascii")
-            except UnicodeEncodeError as error:
-                raise ConnectionError("MongoDB at mongo:27017 is not reachable") from error
+            except UnicodeEncodeError as cause:
+                raise ConnectionError("MongoDB at mongo:27017 is not reachable") from cause
     error = caught.value
     assert str(error) == "MongoDB at mongo:27017 is not reachable"
     assert error.__cause__.kind == "UnicodeEncodeError"
@@ -98,17 +100,17 @@ APART = {"username": "probablyfresh", "password": PASSWORD}
 IN_URL = f"probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1"
 
 
-def mongodb(settings: dict[str, str]) -> None:
+def mongodb(settings: dict[str, Any]) -> None:
     with MongoResource(**settings).open():
         pass
 
 
-def clickhouse(settings: dict[str, str]) -> None:
+def clickhouse(settings: dict[str, Any]) -> None:
     with ClickHouseResource(**settings).client():
         pass
 
 
-def kafka(settings: dict[str, str]) -> None:
+def kafka(settings: dict[str, Any]) -> None:
     with KafkaResource(**settings).open() as log:
         log.ensure_topic("purchases")
 

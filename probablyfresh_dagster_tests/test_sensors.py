@@ -33,6 +33,7 @@ def _entities(requests) -> list[str]:
 
 
 def _selected(request: dg.RunRequest) -> set[str]:
+    assert request.asset_selection is not None
     return {key.to_user_string() for key in request.asset_selection}
 
 
