@@ -19,7 +19,7 @@ import dagster as dg
 import pytest
 
 from probablyfresh_dagster import procfs
-from probablyfresh_dagster.dead_runs import RunProcess, is_alive
+from probablyfresh_dagster.local_runs.dead_runs import RunProcess, is_alive
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .processes import local_env, pool_holders, stuck_step_pid, wait_for, with_stuck_clickhouse
