@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
@@ -106,7 +107,7 @@ def test_run_monitoring_fails_a_killed_run_and_frees_its_pool_slot(dev_server):
     instance = dev_server.instance()
     assert pool_holders(instance) == {run_id}
     worker_pid = _run_worker_pid(instance, run_id)
-    code_server_pid = _parent(worker_pid)
+    code_server_pid = psutil.Process(worker_pid).ppid()
 
     # The code server goes first, as when `make dev` itself is killed: it would otherwise notice
     # its run's process exit and fail the run itself; now only run monitoring can.
@@ -155,7 +156,3 @@ def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
         if found:
             return int(found.group(1))
     raise AssertionError("the run reported no process")
-
-
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
