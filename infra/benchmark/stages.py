@@ -65,12 +65,12 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
         started = time.perf_counter()
         generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
         seconds = {"generate": time.perf_counter() - started}
-        # Before the stages: what they leave behind (chDB's memory, a large heap) made the same
-        # loop three times slower after the 1M run than after the 100k one.
+        # Before the stages: what they leave behind (chDB's memory, a large heap) slows the same
+        # loop down, the more so the larger the size.
         floor = floor_rate(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
         rules = rule_costs(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
-        # Loading chDB's library (hundreds of MB) took 0.9-5.8 s in our runs (page cache), once
-        # per process: timed apart, so that RAW's figure is about records.
+        # Loading chDB's library (hundreds of MB) takes seconds, more or fewer with the page cache,
+        # once per process: timed apart, so that RAW's figure is about records.
         started = time.perf_counter()
         with resources["clickhouse"].client() as client:
             client.command("SELECT 1")

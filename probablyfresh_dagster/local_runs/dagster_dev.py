@@ -2,9 +2,9 @@
 
 On Ctrl-C, `dagster dev` stops its webserver and daemon, but the code server it started waits
 for the runs in flight to finish before it exits, and a run waits for its step processes; a step
-in a long chDB query, or waiting for the chDB lock, keeps the lot alive. Measured with a run in
-flight: 2 to 15 s, once more than 90 s. So `dagster dev` runs here in its own process group:
-Ctrl-C (or SIGTERM, SIGHUP) is passed on to the group, and whatever of the group is still alive
+in a long chDB query, or waiting for the chDB lock, keeps the lot alive, at times for more than a minute
+(see the README's Performance). So `dagster dev` runs here in its own process group: Ctrl-C (or
+SIGTERM, SIGHUP) is passed on to the group, and whatever of the group is still alive
 GRACE_SECONDS later is killed. A run killed that way is a dead run: run monitoring (the daemon of
 the next `make dev`) or the next `make run` marks it failed and frees its pool slots.
 """
