@@ -121,7 +121,7 @@ def dev_server(state: Path) -> Iterator:
     try:
         yield graphql
     finally:
-        dev.send_signal(signal.SIGINT)  # dev.py stops the whole of `dagster dev` within seconds
+        dev.send_signal(signal.SIGINT)  # dagster_dev stops the whole of `dagster dev` within seconds
         dev.wait(60)
         log.close()
 
