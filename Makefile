@@ -25,7 +25,7 @@ purge-pii: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## remove clear-text 
 
 # `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
-	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.dev -w workspace.yaml
+	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.local_runs.dagster_dev -w workspace.yaml
 
 # Ruff with pyproject.toml's [tool.ruff] rules, from the locked venv; CI (.ci/run) runs it before `make test`.
 lint: $(VENV)/installed  ## the linter (ruff check), as CI runs it
@@ -78,10 +78,10 @@ clean:  ## forget the local state and the generator's files (not the venv, not t
 	rmdir data 2>/dev/null || true
 
 benchmark: $(VENV)/installed  ## per stage seconds, records/s, peak memory, against the floor (ARGS="10000 100000 --kafka")
-	$(BIN)/python -m probablyfresh_dagster.benchmark $(ARGS)
+	$(BIN)/python infra/benchmark/stages.py $(ARGS)
 
 benchmark-ui: $(VENV)/installed  ## the UI's "Materialize all" against `make run`, same data (ARGS="--purchases 20000")
-	$(BIN)/python -m probablyfresh_dagster.materialize_all $(ARGS)
+	$(BIN)/python infra/benchmark/materialize_all.py $(ARGS)
 
 # infra/stack/env_check.py refuses empty, short or placeholder passwords and a bad FERNET_KEY, one
 # line each, before compose starts anything; the compose `env-check` service checks them again as

@@ -13,7 +13,7 @@ def collecting_new_objects_only() -> Iterator[None]:
 
     A stage allocates objects by the dozen per record, and whenever enough of them outlive a young
     collection the collector walks every object of the process, Dagster's own included. Frozen,
-    the heap the step started with is skipped (the landing took a fifth less time at 100k records).
+    the heap the step started with is skipped.
     Garbage among the frozen objects is collected as usual after the block.
     """
     gc.freeze()

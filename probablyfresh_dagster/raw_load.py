@@ -47,10 +47,8 @@ SET_ASIDE = "and was not loaded into RAW"
 
 RAW_INSERT_ROWS = 3_000
 """Messages per RAW insert (and per offset commit). Each insert makes a part for ClickHouse to
-merge, so larger ones are faster, but chDB's memory grows with them. RAW of 1M purchases, the
-next batch read during each insert: 5,000 took 28 s and peaked at 904 MiB, 3,000 took 28 s and
-peaked at 795 MiB (at 100k: 3.5-3.7 s against 4.0 s). Inserting one batch at a time, 10,000 took
-27-31 s and peaked at 920-990 MiB."""
+merge, so larger ones are faster, but chDB's memory grows with them: with the next batch read
+during each insert, larger ones gained no time and cost memory (figures: README, Performance)."""
 
 
 def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RAW_INSERT_ROWS) -> int:

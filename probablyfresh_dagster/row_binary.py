@@ -1,8 +1,8 @@
 """RAW rows in ClickHouse's RowBinary format, inserted with `Client.raw_insert`.
 
 Not `Client.insert`: clickhouse-connect's insert first asks whether the rows are a pandas
-DataFrame, and asking imports pandas (installed with chDB): 0.5 to 0.9 s in every process that
-loads RAW. RowBinary also carries each payload as the bytes Kafka delivered, with no conversion.
+DataFrame, and asking imports pandas (installed with chDB), a cost paid again in every process
+that loads RAW. RowBinary also carries each payload as the bytes Kafka delivered, with no conversion.
 """
 
 from __future__ import annotations

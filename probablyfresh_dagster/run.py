@@ -17,13 +17,13 @@ from contextlib import AbstractContextManager, nullcontext
 import dagster as dg
 
 from probablyfresh_dagster.checks import CHECKS_JOB
-from probablyfresh_dagster.dead_runs import failing_dead_runs
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES
-from probablyfresh_dagster.pool_waits import pool_wait_logger
+from probablyfresh_dagster.local_runs.dead_runs import failing_dead_runs
+from probablyfresh_dagster.local_runs.launcher import LocalProcessRunLauncher
+from probablyfresh_dagster.local_runs.pool_waits import pool_wait_logger
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.purge_pii import PURGE_JOB
-from probablyfresh_dagster.run_launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.settings import Settings, load_env_file
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
-from probablyfresh_dagster import materialize_all
-from probablyfresh_dagster.benchmark import PYTHON_STAGES, RULES, STAGES, main
+import pytest
+
 from probablyfresh_dagster.definitions import defs
+from probablyfresh_dagster.settings import PROJECT_ROOT
 
 NUMBER = r"([\d,]+(?:\.\d+)?)"
+BENCHMARK_SCRIPTS = PROJECT_ROOT / "infra" / "benchmark"
+
+
+@pytest.fixture(autouse=True)
+def scripts_importable(monkeypatch):
+    """The benchmarks are scripts outside the package, which import each other from their folder."""
+    monkeypatch.syspath_prepend(str(BENCHMARK_SCRIPTS))
 
 
 def positive(text: str) -> float:
@@ -18,7 +27,8 @@ def positive(text: str) -> float:
 
 
 def test_benchmark_prints_every_figure_positive(capsys):
-    main(["300"])
+    stages = importlib.import_module("stages")
+    stages.main(["300"])
     out = capsys.readouterr().out
 
     header = re.search(rf"^300 purchases \(jsonl landing\): peak RSS {NUMBER} MiB, floor {NUMBER} records/s", out, re.M)
@@ -28,12 +38,12 @@ def test_benchmark_prints_every_figure_positive(capsys):
     engine = re.search(rf"^  chDB loaded in {NUMBER} s before the stages; all stages {NUMBER} s$", out, re.M)
     assert engine, out
     assert all(positive(figure) for figure in engine.groups())
-    for stage in ("generate", *STAGES):
-        share = rf"{NUMBER}%" if stage in PYTHON_STAGES else "-"
+    for stage in ("generate", *stages.STAGES):
+        share = rf"{NUMBER}%" if stage in stages.PYTHON_STAGES else "-"
         row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share}$", out, re.M)
         assert row, f"no row for {stage}:\n{out}"
         assert all(positive(figure) for figure in row.groups())
-    for label, _, stage in RULES:
+    for label, _, stage in stages.RULES:
         cost = re.search(rf"{label} {NUMBER} µs \({NUMBER}% of {stage}\)", out)
         assert cost, f"no cost of {label}:\n{out}"
         assert all(positive(figure) for figure in cost.groups())
@@ -45,7 +55,7 @@ def test_benchmark_prints_every_figure_positive(capsys):
 
 def test_benchmark_ui_times_materialize_all_through_the_webserver_against_make_run(capsys):
     """`make benchmark-ui`: both sides succeed on the same data, and every step of the UI run is listed."""
-    assert materialize_all.main(["--purchases", "200"]) == 0
+    assert importlib.import_module("materialize_all").main(["--purchases", "200"]) == 0
     out = capsys.readouterr().out
     run = re.search(rf"^make run: +{NUMBER} s", out, re.M)
     ui = re.search(rf"^Materialize all: +{NUMBER} s +\(SUCCESS, (\d+) steps, {NUMBER}x make run\)", out, re.M)

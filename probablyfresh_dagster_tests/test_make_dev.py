@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
@@ -106,15 +107,18 @@ def test_run_monitoring_fails_a_killed_run_and_frees_its_pool_slot(dev_server):
     instance = dev_server.instance()
     assert pool_holders(instance) == {run_id}
     worker_pid = _run_worker_pid(instance, run_id)
-    code_server_pid = _parent(worker_pid)
+    code_server_pid = psutil.Process(worker_pid).ppid()
 
     # The code server goes first, as when `make dev` itself is killed: it would otherwise notice
     # its run's process exit and fail the run itself; now only run monitoring can.
     killed_at = time.monotonic()
     for pid in (code_server_pid, worker_pid, step_pid):
         os.kill(pid, signal.SIGKILL)
+    # Dagster frees the run's slots, then forgets its steps waiting for one: wait for both.
     wait_for(
-        lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE and not pool_holders(instance),
+        lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+        and not pool_holders(instance)
+        and run_id not in instance.event_log_storage.get_concurrency_run_ids(),
         MONITORING_TIMEOUT_SECONDS,
         "the daemon to fail the run and free its slot",
     )
@@ -155,7 +159,3 @@ def _run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int:
         if found:
             return int(found.group(1))
     raise AssertionError("the run reported no process")
-
-
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])

@@ -174,8 +174,8 @@ def test_an_entry_point_started_without_make_writes_owner_only(tmp_path, entry_p
 def test_make_devs_entry_point_started_without_make_writes_owner_only(tmp_path):
     env = dagster_home_made_by_hand(tmp_path)
     port = free_port()
-    command = [*UNDER_UMASK_022, sys.executable, "-m", "probablyfresh_dagster.dev", "-w", "workspace.yaml",
-               "-p", str(port)]
+    command = [*UNDER_UMASK_022, sys.executable, "-m", "probablyfresh_dagster.local_runs.dagster_dev",
+               "-w", "workspace.yaml", "-p", str(port)]
     with (tmp_path / "dev.log").open("w") as log:
         dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)

@@ -36,8 +36,8 @@ EMBEDDED_SETTINGS = {
 """Session settings of a chDB client: chDB shares the process (and its memory) with Dagster, so
 its blocks stay small, and a query that would pass 768 MiB fails instead of swelling the process.
 ClickHouse squashes an `INSERT … SELECT`'s rows into blocks of `min_insert_block_size_*` before
-writing a part (by default about 1M rows or 256 MiB): with 262,144 rows and 64 MiB the MART of 1M
-purchases peaked at 930 MiB, at these values at 800 MiB, in the same time."""
+writing a part (by default about 1M rows or 256 MiB): smaller blocks lowered the MART's peak and
+took no longer (figures: README, Performance)."""
 
 
 class ClickHouseResource(dg.ConfigurableResource):

@@ -44,7 +44,7 @@ PEEK_MESSAGES = 1000
 """A read of at most this many offsets (a sample's run, a tail) fetches with `PEEK_FETCH`: the
 broker still sends the whole record batch holding the first offset, but no more. With the bulk
 settings each run of the PII check's sample fetched 8 MiB per partition, and kafka-python decoded
-every record of it: 65k records decoded to sample 500 of 30k."""
+every record of it, many times the sample."""
 
 
 class KafkaEventLog:

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from probablyfresh_dagster.private_files import owner_only_process
-from probablyfresh_dagster.settings import PROJECT_ROOT
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 180
 RUN_SECONDS = 900
 
@@ -59,14 +59,14 @@ def main(argv: list[str] | None = None) -> int:
 def environment(state: Path) -> dict[str, str]:
     home = state / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    shutil.copy(REPOSITORY / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
     folders = {"DAGSTER_HOME": home, "PROBABLYFRESH_STATE": state / "state", "PROBABLYFRESH_DATA": state / "data"}
     return {**os.environ, **{name: str(folder) for name, folder in folders.items()}}
 
 
 def time_make_run(state: Path, purchases: int) -> float:
     command = [sys.executable, "-m", "probablyfresh_dagster.run", "--purchases", str(purchases)]
-    done = subprocess.run(command, env=environment(state), cwd=PROJECT_ROOT, capture_output=True, text=True)
+    done = subprocess.run(command, env=environment(state), cwd=REPOSITORY, capture_output=True, text=True)
     timed = re.search(r"^ProbablyFresh: .* in ([\d.]+) s$", done.stdout, flags=re.M)
     if done.returncode or not timed:
         raise RuntimeError(f"make run failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -107,9 +107,10 @@ def dev_server(state: Path) -> Iterator:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "probablyfresh_dagster.dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "probablyfresh_dagster.local_runs.dagster_dev", "-w", "workspace.yaml",
+               "-h", "127.0.0.1", "-p", str(port)]
     log = (state.parent / "dev.log").open("w")
-    dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment(state), stdout=log, stderr=subprocess.STDOUT)
+    dev = subprocess.Popen(command, cwd=REPOSITORY, env=environment(state), stdout=log, stderr=subprocess.STDOUT)
 
     def graphql(query: str, **variables) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
@@ -120,7 +121,7 @@ def dev_server(state: Path) -> Iterator:
     try:
         yield graphql
     finally:
-        dev.send_signal(signal.SIGINT)  # dev.py stops the whole of `dagster dev` within seconds
+        dev.send_signal(signal.SIGINT)  # dagster_dev stops the whole of `dagster dev` within seconds
         dev.wait(60)
         log.close()
 

@@ -7,10 +7,10 @@ event (`EngineEventData` metadata "pid": "Started process for run (pid: N)" for 
 server launches, "Executing steps in process (pid: N)" for `make run`), so a run is dead when
 that process no longer exists.
 
-A pid can be reused by an unrelated process once the first one is gone. On Linux the process's
-start time (from /proc) must not be later than the event that reported the pid; where /proc is
-missing (macOS) only the existence of the pid is checked, so a reused pid reads as alive and the
-run is left alone: this module errs on the side of never failing a live run.
+A pid can be reused by an unrelated process once the first one is gone, so the process's start
+time must not be later than the event that reported the pid. A process the system will not
+describe (another user's) reads as alive and its run is left alone: this module errs on the side
+of never failing a live run.
 
 Pids only mean something on the machine that wrote them: use this for an instance whose runs
 all run here (the local profile), never for one shared with containers or other hosts.
@@ -18,7 +18,6 @@ all run here (the local profile), never for one shared with containers or other 
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -26,11 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
-
-from probablyfresh_dagster import procfs
+import psutil
 
 # How much later than its pid report a process may seem to have started and still be the same
-# process: /proc gives the boot time in whole seconds, and wall-clock corrections shift it.
+# process: Linux counts start times from the boot time, which it gives in whole seconds, and
+# wall-clock corrections shift it.
 CLOCK_SLACK_SECONDS = 5.0
 WATCH_INTERVAL_SECONDS = 5.0
 IN_FLIGHT = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
@@ -80,12 +79,15 @@ def reported_process(instance: dg.DagsterInstance, run_id: str) -> RunProcess | 
 
 def is_alive(process: RunProcess) -> bool:
     """Whether the process that reported itself is still running (a zombie is not)."""
-    if not procfs.available():
-        return _pid_exists(process.pid)
-    stat = procfs.process_stat(process.pid)
-    if stat is None or not stat.running:
+    try:
+        found = psutil.Process(process.pid)
+        if found.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return False
+        return found.create_time() <= process.reported_at + CLOCK_SLACK_SECONDS
+    except psutil.NoSuchProcess:  # also a zombie, where the system will not describe one
         return False
-    return stat.started_at() <= process.reported_at + CLOCK_SLACK_SECONDS
+    except psutil.AccessDenied:  # someone else's process: it exists
+        return True
 
 
 def find_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
@@ -157,13 +159,3 @@ def failing_dead_runs(
     finally:
         stop.set()
         watcher.join()
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        pass
-    return True

@@ -2,9 +2,9 @@
 
 On Ctrl-C, `dagster dev` stops its webserver and daemon, but the code server it started waits
 for the runs in flight to finish before it exits, and a run waits for its step processes; a step
-in a long chDB query, or waiting for the chDB lock, keeps the lot alive. Measured with a run in
-flight: 2 to 15 s, once more than 90 s. So `dagster dev` runs here in its own process group:
-Ctrl-C (or SIGTERM, SIGHUP) is passed on to the group, and whatever of the group is still alive
+in a long chDB query, or waiting for the chDB lock, keeps the lot alive, at times for more than a minute
+(see the README's Performance). So `dagster dev` runs here in its own process group: Ctrl-C (or
+SIGTERM, SIGHUP) is passed on to the group, and whatever of the group is still alive
 GRACE_SECONDS later is killed. A run killed that way is a dead run: run monitoring (the daemon of
 the next `make dev`) or the next `make run` marks it failed and frees its pool slots.
 """
@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 
-from probablyfresh_dagster import procfs
+import psutil
+
 from probablyfresh_dagster.private_files import owner_only_process
 
 # The `dagster` command, without the warning `dagster dev` prints to advise `dg dev` (not installed).
@@ -26,6 +27,7 @@ from probablyfresh_dagster.private_files import owner_only_process
 DAGSTER = (sys.executable, "-W", "ignore:Function `dev_command` is superseded:FutureWarning", "-m", "dagster")
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
+ENDED = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,13 +68,17 @@ def _group_alive(dev: subprocess.Popen) -> bool:
     """Whether a process of the group still runs. Zombies do not count: the exited processes that
     `dagster dev` left to init may wait a while to be reaped (a container's init may never)."""
     dev.poll()  # reap `dagster dev` itself
-    if procfs.available():
-        return any(p.process_group == dev.pid and p.running for p in procfs.all_processes())
+    return any(
+        process.info["status"] not in ENDED and _process_group(process.pid) == dev.pid
+        for process in psutil.process_iter(["status"])
+    )
+
+
+def _process_group(pid: int) -> int | None:
     try:
-        os.killpg(dev.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        return os.getpgid(pid)
+    except ProcessLookupError:  # ended while we looked
+        return None
 
 
 def _signal_group(group: int, signal_number: int) -> None:

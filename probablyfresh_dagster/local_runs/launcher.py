@@ -15,7 +15,7 @@ import dagster as dg
 # import these from the same private package.
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 
-from probablyfresh_dagster.dead_runs import is_alive, reported_process
+from probablyfresh_dagster.local_runs.dead_runs import is_alive, reported_process
 
 
 class LocalProcessRunLauncher(dg.DefaultRunLauncher):

@@ -2,7 +2,7 @@
 
 Each size runs in a fresh process on its own temporary state, so the peak resident memory it
 reports (taken when the last stage ends, before the baselines that follow) belongs to that size
-alone. That process also measures the yardsticks of `benchmark_baselines`: the floor (right after
+alone. That process also measures the yardsticks of `baselines`: the floor (right after
 generating, before the stages), which each
 Python stage is shown as a share of; the source documents' one INSERT per message (on the
 first size only: it does not depend on the size), which RAW is shown as a multiple of; and with
@@ -29,15 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_rate
 
-from probablyfresh_dagster.benchmark_baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_rate
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.events import KafkaResource
-from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
+from probablyfresh_dagster.settings import Settings
 
 STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
 PYTHON_STAGES = ("generate", "mongo_collection", "kafka_topic", "clickhouse_raw")
@@ -51,7 +51,7 @@ RULES = (
 FLOOR_SAMPLE = 20_000
 SINGLE_INSERT_SAMPLE = 10_000
 KAFKA_PARTITIONS = 3
-TESTSERVERS = PROJECT_ROOT / "infra" / "testservers"
+TESTSERVERS = Path(__file__).resolve().parent.parent / "testservers"
 
 
 def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap: str | None) -> dict[str, Any]:
@@ -65,12 +65,12 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
         started = time.perf_counter()
         generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
         seconds = {"generate": time.perf_counter() - started}
-        # Before the stages: what they leave behind (chDB's memory, a large heap) made the same
-        # loop three times slower after the 1M run than after the 100k one.
+        # Before the stages: what they leave behind (chDB's memory, a large heap) slows the same
+        # loop down, the more so the larger the size.
         floor = floor_rate(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
         rules = rule_costs(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
-        # Loading chDB's library (hundreds of MB) took 0.9-5.8 s in our runs (page cache), once
-        # per process: timed apart, so that RAW's figure is about records.
+        # Loading chDB's library (hundreds of MB) takes seconds, more or fewer with the page cache,
+        # once per process: timed apart, so that RAW's figure is about records.
         started = time.perf_counter()
         with resources["clickhouse"].client() as client:
             client.command("SELECT 1")
@@ -119,7 +119,7 @@ def kafka_broker() -> Iterator[str]:
 def run_size(size: int, landing_format: str, single_inserts: int, with_kafka: bool) -> dict[str, Any]:
     """`measure` in a fresh process (on a fresh broker with `with_kafka`)."""
     with kafka_broker() if with_kafka else nullcontext(None) as bootstrap:
-        command = [sys.executable, "-m", "probablyfresh_dagster.benchmark", "--one", str(size),
+        command = [sys.executable, __file__, "--one", str(size),
                    "--format", landing_format, "--single-inserts", str(single_inserts)]
         if bootstrap:
             command += ["--kafka-bootstrap", bootstrap]
