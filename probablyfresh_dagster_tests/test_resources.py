@@ -7,7 +7,7 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from cryptography.fernet import Fernet
 
-from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.settings import Settings
@@ -43,17 +43,17 @@ def test_docker_profile_reads_every_backend_from_the_environment(monkeypatch):
     monkeypatch.delenv("CLICKHOUSE_USER", raising=False)
     monkeypatch.setenv("CLICKHOUSE_PASSWORD", "pw")
     monkeypatch.setenv("FERNET_KEY", Fernet.generate_key().decode())
-    resources = build_resources(Settings(profile="docker"))
+    resources = profile_resources(Settings(profile="docker"))
     with dg.build_resources(resources) as built:
         assert (built.mongo.url, built.mongo.username, built.mongo.password) == (
             "mongodb://mongo:27017", "probablyfresh", "p@ss/w:rd")
         assert (built.clickhouse.username, built.clickhouse.password) == (None, "pw")
-        assert built.kafka.url == "kafka:9092"
+        assert built.kafka.bootstrap_servers == "kafka:9092"
         assert built.clickhouse.dsn.startswith("http://")
         assert built.fernet.dev_key_path is None
     monkeypatch.delenv("FERNET_KEY")
     with pytest.raises(Exception, match="FERNET_KEY"):
-        with dg.build_resources(build_resources(Settings(profile="docker"))):
+        with dg.build_resources(profile_resources(Settings(profile="docker"))):
             pass
 
 
