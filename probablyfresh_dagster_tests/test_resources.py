@@ -7,10 +7,10 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from cryptography.fernet import Fernet
 
-from probablyfresh_dagster.profiles import profile_resources
+from probablyfresh_dagster.profiles import PROFILE_BACKENDS, profile_resources
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.fernet import FernetResource
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.settings import PROFILES, Settings
 
 
 def test_local_dev_key_is_created_once_owner_only_and_reused(tmp_path):
@@ -61,6 +61,10 @@ def test_unknown_profile_is_refused(monkeypatch):
     monkeypatch.setenv("PROBABLYFRESH_PROFILE", "prod")
     with pytest.raises(ValueError, match="PROBABLYFRESH_PROFILE"):
         Settings.from_env()
+
+
+def test_every_profile_the_settings_accept_has_its_backends():
+    assert set(PROFILE_BACKENDS) == set(PROFILES)
 
 
 def _hold_chdb(dsn: str, seconds: float, ready) -> None:
