@@ -6,8 +6,8 @@ from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import CHECKS_JOB, standalone_checks
 from probablyfresh_dagster.private_files import owner_only_process
+from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.purge_pii import purge_pii_job
-from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
 from probablyfresh_dagster.sensors import SENSORS
 from probablyfresh_dagster.settings import Settings
@@ -51,7 +51,7 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
         sensors=[*SENSORS, duplicate_alert_sensor],
         jobs=[pipeline_job, checks_job, purge_pii_job],
         executor=executor,
-        resources=build_resources(settings) | resources,
+        resources=profile_resources(settings) | resources,
     )
 
 

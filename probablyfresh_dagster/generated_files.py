@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from probablyfresh_dagster.documents import batched
 from probablyfresh_dagster.landing_folder import kind_of
 from probablyfresh_dagster.private_files import DIR_MODE, FILE_MODE, private_dir
-from probablyfresh_dagster.resources.documents import batched
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 OWN_FOLDER = ".generator"

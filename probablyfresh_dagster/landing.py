@@ -56,6 +56,7 @@ from typing import IO, Any, NamedTuple
 
 import orjson
 
+from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.failure_causes import naming_the_cause
 from probablyfresh_dagster.free_space import require_free_space
@@ -71,7 +72,6 @@ from probablyfresh_dagster.landing_folder import (
 from probablyfresh_dagster.pii import PiiFields, check_declared_are_text
 from probablyfresh_dagster.pii_scan import clear_text_kind, undeclared_clear_text
 from probablyfresh_dagster.private_files import private_dir
-from probablyfresh_dagster.resources.documents import SourceDocument
 from probablyfresh_dagster.schema import Clock, FieldPath, Invalid
 from probablyfresh_dagster.storable import check_storable
 

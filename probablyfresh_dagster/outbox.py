@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from probablyfresh_dagster.documents import DocumentStore, DocumentVersion, PendingDocument
 from probablyfresh_dagster.entities import Entity
-from probablyfresh_dagster.resources.documents import DocumentStore, DocumentVersion, PendingDocument
-from probablyfresh_dagster.resources.events import EventLog, Message, OutgoingMessage, next_offsets
+from probablyfresh_dagster.events import EventLog, Message, OutgoingMessage, next_offsets
 from probablyfresh_dagster.schema import Invalid
 
 SOURCE_ID, VERSION = "source_id", "version"

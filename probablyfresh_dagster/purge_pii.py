@@ -21,13 +21,15 @@ from dataclasses import dataclass
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
+from probablyfresh_dagster.documents import DocumentStore, DocumentVersion
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Entity
+from probablyfresh_dagster.events import EventLog, Message
 from probablyfresh_dagster.outbox import published_version
 from probablyfresh_dagster.pii_scan import SQL_EMAIL, SQL_PHONE
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, clear_text, record_set_aside, set_aside_row
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
-from probablyfresh_dagster.resources.documents import DocumentStore, DocumentVersion, MongoResource
-from probablyfresh_dagster.resources.events import EventLog, KafkaResource, Message
+from probablyfresh_dagster.resources.documents import DocumentStoreResource
+from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.sql import query, run_script, stream_rows
 
 PURGE_JOB = "purge_pii"
@@ -112,8 +114,8 @@ def purge_clear_pii(
     context: dg.OpExecutionContext,
     config: PurgeConfig,
     clickhouse: ClickHouseResource,
-    kafka: KafkaResource,
-    mongo: MongoResource,
+    kafka: EventLogResource,
+    mongo: DocumentStoreResource,
 ) -> list[str]:
     """Remove set-aside messages from each entity's topic and clear text from its RAW table."""
     described = []

@@ -33,8 +33,8 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, clear_text_kind
-from probablyfresh_dagster.resources.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import one_row, query, run_script
 

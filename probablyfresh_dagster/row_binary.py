@@ -10,8 +10,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+from probablyfresh_dagster.events import Message
 from probablyfresh_dagster.outbox import SOURCE_ID
-from probablyfresh_dagster.resources.events import Message
 
 ROW_BINARY = "RowBinary"
 RAW_COLUMNS = ("topic", "partition", "offset", "key", "source", "payload")

@@ -17,9 +17,10 @@ import dagster as dg
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
 from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.entities import ENTITIES, Entity
+from probablyfresh_dagster.events import lag
 from probablyfresh_dagster.landing_folder import folder_fingerprint, landing_entries
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
-from probablyfresh_dagster.resources.events import KafkaResource, lag
+from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.files import FilesResource
 
 LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
@@ -98,7 +99,7 @@ def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource)
     minimum_interval_seconds=30,
     description="Kafka messages the ClickHouse consumer group has not committed: load RAW and MART.",
 )
-def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: EventLogResource):
     runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_STATUSES))
     requests, waiting = [], []
     with kafka.open() as log:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from probablyfresh_dagster.resources.documents import RESERVED_FIELDS
+from probablyfresh_dagster.documents import RESERVED_FIELDS
 from probablyfresh_dagster.schema import Invalid
 
 MAX_DEPTH = 32

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, STORES
+from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.resources.chdb_repair import SET_ASIDE_SUFFIX
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import OutgoingMessage
 
 from .conftest import Platform, local_platform, materialization, rows
 from .failing_steps import fill, small_filesystem, stage

@@ -26,7 +26,7 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.events import EventLogResource, SqliteEventLogResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .crashing_run import POINTS
@@ -106,11 +106,11 @@ def marts(state: Path, key: bytes | None = None) -> dict[str, list[tuple]]:
 
 
 def delivery_figures(
-    state: Path, kafka: KafkaResource | None = None, clickhouse: ClickHouseResource | None = None
+    state: Path, kafka: EventLogResource | None = None, clickhouse: ClickHouseResource | None = None
 ) -> dict[str, dict[str, int]]:
     """Per entity: messages in the log, versions published more than once, RAW rows, RAW rows
     repeating a (partition, offset) already there. The backends default to the state's own."""
-    kafka = kafka or KafkaResource(url=f"sqlite:///{state / 'kafka.sqlite3'}")
+    kafka = kafka or SqliteEventLogResource(path=str(state / "kafka.sqlite3"))
     clickhouse = clickhouse or ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}")
     figures = {}
     with kafka.open() as log, clickhouse.client() as client:

@@ -15,8 +15,8 @@ from cryptography.fernet import Fernet
 from pymongo import MongoClient
 
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import MongoResource
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
+from probablyfresh_dagster.resources.events import KafkaEventLogResource
 
 from .crashing_run import BROKER_POINTS
 from .servers import running
@@ -38,7 +38,7 @@ def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[
     }
     client: MongoClient[dict[str, Any]]
     with MongoClient(env["MONGO_URL"]) as client:
-        client.drop_database(MongoResource(url=env["MONGO_URL"]).database)
+        client.drop_database(MongoDocumentStoreResource(url=env["MONGO_URL"]).database)
     return env
 
 
@@ -56,7 +56,7 @@ def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
         print(f"{point}: re-run in {time.monotonic() - started:.1f} s")
         figures = delivery_figures(
             tmp_path / "state",
-            KafkaResource(url=f"kafka://{env['KAFKA_BOOTSTRAP_SERVERS']}"),
+            KafkaEventLogResource(bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"]),
             ClickHouseResource(dsn=env["CLICKHOUSE_DSN"]),
         )
 

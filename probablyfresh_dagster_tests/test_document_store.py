@@ -21,15 +21,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from probablyfresh_dagster.documents import DocumentStore, PendingDocument, SourceDocument, UpsertCounts, content_hash
 from probablyfresh_dagster.generator import GeneratorConfig, generate
-from probablyfresh_dagster.resources.documents import (
-    DocumentStore,
-    MongoResource,
-    PendingDocument,
-    SourceDocument,
-    UpsertCounts,
-    content_hash,
-)
+from probablyfresh_dagster.resources.documents import SqliteDocumentStoreResource
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 
@@ -198,11 +192,11 @@ def test_key_states_sort_keys_by_code_point_and_flag_unpublished_ones(store: Doc
     assert [key for key, _ in store.key_states(COLLECTION)] == sorted([*keys, ""])
 
 
-def test_mongo_resource_opens_the_sqlite_store(tmp_path: Path) -> None:
+def test_the_sqlite_resource_opens_a_store_in_a_new_folder(tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "there.sqlite"
-    with MongoResource(url=f"sqlite:///{path}").open() as opened:
+    with SqliteDocumentStoreResource(path=str(path)).open() as opened:
         assert opened.upsert(COLLECTION, [doc("a")]) == UpsertCounts(inserted=1)
-    with MongoResource(url=f"sqlite:///{path}").open() as reopened:
+    with SqliteDocumentStoreResource(path=str(path)).open() as reopened:
         assert reopened.count(COLLECTION) == 1
         assert [d.source_id for batch in reopened.pending(COLLECTION) for d in batch] == ["a"]
 

@@ -1,8 +1,8 @@
-"""Contract tests of the event log, run against every URL in LOG_URLS.
+"""Contract tests of the event log, run against every backend in LOGS.
 
 The embedded SQLite log, and Apache Kafka (started once per session on loopback): every test
-uses its own topic and group names, and the multi-process test opens the log from its URL in
-each process.
+uses its own topic and group names, and the multi-process test opens the log from its resource's
+class and settings in each process.
 """
 
 from __future__ import annotations
@@ -15,40 +15,41 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from probablyfresh_dagster.resources.events import (
-    EventLog,
-    KafkaResource,
-    Message,
-    OutgoingMessage,
-    consume,
-    lag,
-    next_offsets,
-    sample,
-)
+from probablyfresh_dagster.events import EventLog, Message, OutgoingMessage, consume, lag, next_offsets, sample
+from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
 
 from .conftest import backend_params, run_in_processes
 
 PARTITIONS = 3
-LOG_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {
-    "sqlite": lambda request, tmp_path: f"sqlite:///{tmp_path / 'events.sqlite'}",
-    "kafka": lambda request, tmp_path: f"kafka://127.0.0.1:{request.getfixturevalue('kafka_port')}",
+LOGS: dict[str, Callable[[pytest.FixtureRequest, Path], EventLogResource]] = {
+    "sqlite": lambda request, tmp_path: SqliteEventLogResource(path=str(tmp_path / "events.sqlite"), partitions=PARTITIONS),
+    "kafka": lambda request, tmp_path: KafkaEventLogResource(
+        bootstrap_servers=f"127.0.0.1:{request.getfixturevalue('kafka_port')}", partitions=PARTITIONS
+    ),
 }
+Portable = tuple[type[EventLogResource], dict[str, Any]]
+"""A resource's class and settings: resources do not pickle, so a spawned process rebuilds one."""
 
 
-@pytest.fixture(params=backend_params(LOG_URLS))
-def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return LOG_URLS[request.param](request, tmp_path)
+@pytest.fixture(params=backend_params(LOGS))
+def log_resource(request: pytest.FixtureRequest, tmp_path: Path) -> EventLogResource:
+    return LOGS[request.param](request, tmp_path)
 
 
 @pytest.fixture
-def log(log_url: str) -> Iterator[EventLog]:
-    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as opened:
+def log(log_resource: EventLogResource) -> Iterator[EventLog]:
+    with log_resource.open() as opened:
         yield opened
+
+
+def portable(resource: EventLogResource) -> Portable:
+    return type(resource), resource.model_dump()
 
 
 @pytest.fixture
@@ -137,13 +138,13 @@ def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(
 
 
 def test_uncommitted_batch_is_delivered_again(
-    log_url: str, log: EventLog, topic: str, group: str
+    log_resource: EventLogResource, log: EventLog, topic: str, group: str
 ) -> None:
     publish(log, topic, keyed(10))
     crashed = next(iter(consume(log, topic, group, log.end_offsets(topic), batch_size=4)))
     assert len(crashed) == 4
 
-    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as restarted:
+    with log_resource.open() as restarted:
         retried = consume_all(restarted, topic, group)
         assert set(crashed) <= set(retried)
         assert len(retried) == 10
@@ -155,11 +156,11 @@ def test_uncommitted_batch_is_delivered_again(
 
 
 def test_a_key_always_lands_on_the_same_partition(
-    log_url: str, log: EventLog, topic: str, group: str
+    log_resource: EventLogResource, log: EventLog, topic: str, group: str
 ) -> None:
     keys = [f"customer-{i}" for i in range(30)]
     publish(log, topic, [(key, b"first") for key in keys])
-    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as reopened:
+    with log_resource.open() as reopened:
         publish(reopened, topic, [(key, b"second") for key in reversed(keys)])
 
     partitions_by_key: dict[str, set[int]] = defaultdict(set)
@@ -231,16 +232,17 @@ def test_ensure_topic_is_idempotent(log: EventLog, topic: str) -> None:
     assert len(log.end_offsets(topic)) == PARTITIONS
 
 
-def publish_from_process(url: str, topic: str, worker: int, count: int) -> None:
-    with KafkaResource(url=url, partitions=PARTITIONS).open() as opened:
+def publish_from_process(resource: Portable, topic: str, worker: int, count: int) -> None:
+    kind, settings = resource
+    with kind(**settings).open() as opened:
         for i in range(count):
             publish(opened, topic, [(f"key-{i % 7}", f"{worker}:{i}".encode())])
 
 
 def test_publishers_in_several_processes_get_gapless_offsets_and_agree_on_partitions(
-    log_url: str, log: EventLog, topic: str, group: str
+    log_resource: EventLogResource, log: EventLog, topic: str, group: str
 ) -> None:
-    run_in_processes(publish_from_process, [(log_url, topic, n, 150) for n in range(3)])
+    run_in_processes(publish_from_process, [(portable(log_resource), topic, n, 150) for n in range(3)])
 
     messages = consume_all(log, topic, group)
     assert len({m.value for m in messages}) == 450
@@ -250,12 +252,12 @@ def test_publishers_in_several_processes_get_gapless_offsets_and_agree_on_partit
         assert offsets == list(range(end))
 
 
-def test_kafka_resource_opens_the_sqlite_log(tmp_path: Path) -> None:
+def test_the_sqlite_resource_opens_a_log_in_a_new_folder(tmp_path: Path) -> None:
     path = tmp_path / "not" / "yet" / "events.sqlite"
-    with KafkaResource(url=f"sqlite:///{path}", partitions=2).open() as opened:
+    with SqliteEventLogResource(path=str(path), partitions=2).open() as opened:
         opened.ensure_topic("stores")
         assert sum(publish(opened, "stores", keyed(3)).values()) == 3
-    with KafkaResource(url=f"sqlite:///{path}", partitions=2).open() as reopened:
+    with SqliteEventLogResource(path=str(path), partitions=2).open() as reopened:
         assert set(reopened.end_offsets("stores")) == {0, 1}
         assert len(consume_all(reopened, "stores", "raw")) == 3
 
@@ -273,7 +275,7 @@ def test_headers_and_bounds_come_back_as_published(log: EventLog, topic: str) ->
     assert [m for batch in log.read(topic, {}, {partition: 1}) for m in batch] == everything[:1]
 
 
-def publish_then_hang(url: str, topic: str, transactional_id: str, marker: Path) -> None:
+def publish_then_hang(resource: Portable, topic: str, transactional_id: str, marker: Path) -> None:
     """Publish a transactional batch that never ends: the test kills this process mid-batch."""
 
     def endless():
@@ -283,15 +285,18 @@ def publish_then_hang(url: str, topic: str, transactional_id: str, marker: Path)
         time.sleep(600)
         yield OutgoingMessage("last", b"unreachable")
 
-    with KafkaResource(url=url, partitions=PARTITIONS).open() as opened:
+    kind, settings = resource
+    with kind(**settings).open() as opened:
         opened.fence(transactional_id)
         opened.publish(topic, endless(), transactional_id=transactional_id)
 
 
-def test_a_batch_whose_publisher_is_killed_is_never_read(log_url: str, log: EventLog, topic: str, tmp_path: Path) -> None:
+def test_a_batch_whose_publisher_is_killed_is_never_read(
+    log_resource: EventLogResource, log: EventLog, topic: str, tmp_path: Path
+) -> None:
     marker, transactional_id = tmp_path / "sent", f"publisher-of-{topic}"
     publisher = multiprocessing.get_context("spawn").Process(
-        target=publish_then_hang, args=(log_url, topic, transactional_id, marker)
+        target=publish_then_hang, args=(portable(log_resource), topic, transactional_id, marker)
     )
     publisher.start()
     deadline = time.monotonic() + 60
@@ -303,7 +308,7 @@ def test_a_batch_whose_publisher_is_killed_is_never_read(log_url: str, log: Even
     os.kill(publisher.pid, signal.SIGKILL)
     publisher.join()
 
-    with KafkaResource(url=log_url, partitions=PARTITIONS).open() as successor:
+    with log_resource.open() as successor:
         successor.fence(transactional_id)
         assert [m for batch in successor.read(topic, {}, successor.end_offsets(topic)) for m in batch] == []
         successor.publish(topic, [OutgoingMessage("after", b"committed")], transactional_id=transactional_id)
@@ -313,8 +318,8 @@ def test_a_batch_whose_publisher_is_killed_is_never_read(log_url: str, log: Even
 
 @pytest.mark.servers
 def test_a_fenced_kafka_publisher_can_publish_nothing_more(kafka_port: int, tmp_path: Path) -> None:
-    url = f"kafka://127.0.0.1:{kafka_port}"
-    with KafkaResource(url=url).open() as zombie, KafkaResource(url=url).open() as successor:
+    kafka = KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{kafka_port}")
+    with kafka.open() as zombie, kafka.open() as successor:
         topic = f"fenced-{uuid.uuid4().hex[:8]}"
         transactional_id = f"publisher-of-{topic}"
         zombie.ensure_topic(topic)
@@ -331,8 +336,7 @@ def test_a_fenced_kafka_publisher_can_publish_nothing_more(kafka_port: int, tmp_
 def test_a_foreign_message_whose_key_and_headers_are_not_utf8_is_read_not_raised(kafka_port: int) -> None:
     """Another producer may write any bytes: the reader (the RAW loader) must still take the
     message, its key and headers decoded with replacement characters, its value untouched."""
-    url = f"kafka://127.0.0.1:{kafka_port}"
-    with KafkaResource(url=url, partitions=PARTITIONS).open() as log:
+    with KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{kafka_port}", partitions=PARTITIONS).open() as log:
         topic = f"foreign-{uuid.uuid4().hex[:8]}"
         log.ensure_topic(topic)
         producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{kafka_port}")
@@ -348,8 +352,7 @@ def test_a_foreign_message_whose_key_and_headers_are_not_utf8_is_read_not_raised
 def test_a_message_kafka_refuses_fails_the_whole_transactional_batch(kafka_port: int) -> None:
     """One failed send among many: the publish raises naming the topic, the transaction is
     aborted (read_committed readers see none of the batch), and the log publishes again after."""
-    url = f"kafka://127.0.0.1:{kafka_port}"
-    with KafkaResource(url=url, partitions=PARTITIONS).open() as log:
+    with KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{kafka_port}", partitions=PARTITIONS).open() as log:
         topic = f"refused-{uuid.uuid4().hex[:8]}"
         transactional_id = f"publisher-of-{topic}"
         log.ensure_topic(topic)

@@ -17,8 +17,8 @@ from kafka import KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaError
 
-from probablyfresh_dagster.resources import build_resources
-from probablyfresh_dagster.resources.events import OutgoingMessage
+from probablyfresh_dagster.events import OutgoingMessage
+from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.kafka_events import KafkaEventLog
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
@@ -151,7 +151,7 @@ def test_the_host_listener_takes_the_configured_user_through_the_docker_profiles
     monkeypatch.setenv("KAFKA_PARTITIONS", "1")
     monkeypatch.setenv("KAFKA_USER", user)
     monkeypatch.setenv("KAFKA_PASSWORD", password)
-    kafka = build_resources(Settings(profile="docker"))["kafka"]
+    kafka = profile_resources(Settings(profile="docker"))["kafka"]
     with dg.build_resources({"kafka": kafka}) as resources, resources.kafka.open() as log:
         log.ensure_topic("host-listener")
         written = log.publish("host-listener", [OutgoingMessage("key-1", b"through SASL/SCRAM")])

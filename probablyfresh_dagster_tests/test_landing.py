@@ -34,7 +34,7 @@ from probablyfresh_dagster.landing import (
 )
 from probablyfresh_dagster.landing_folder import folder_fingerprint
 from probablyfresh_dagster.pii import PiiFields
-from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid
 from probablyfresh_dagster.settings import Settings
@@ -271,12 +271,12 @@ def test_the_first_rejections_are_in_the_asset_metadata_and_a_reload_keeps_the_l
 
 def test_the_size_limit_comes_from_the_environment_or_the_run_config(tmp_path, monkeypatch):
     settings = Settings(state_dir=tmp_path / "state", data_dir=tmp_path / "data")
-    assert build_resources(settings)["files"].max_file_bytes == DEFAULT_MAX_FILE_BYTES
+    assert profile_resources(settings)["files"].max_file_bytes == DEFAULT_MAX_FILE_BYTES
     monkeypatch.setenv("PROBABLYFRESH_MAX_FILE_BYTES", "2000")
-    assert build_resources(settings)["files"].max_file_bytes == 2000
+    assert profile_resources(settings)["files"].max_file_bytes == 2000
     monkeypatch.setenv("PROBABLYFRESH_MAX_FILE_BYTES", "2k")
     with pytest.raises(ValueError, match="PROBABLYFRESH_MAX_FILE_BYTES must be a whole number"):
-        build_resources(settings)
+        profile_resources(settings)
     monkeypatch.delenv("PROBABLYFRESH_MAX_FILE_BYTES")
 
     with local_platform(tmp_path) as platform:

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from probablyfresh_dagster import mart_load
+from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES, PURCHASES, STORES
-from probablyfresh_dagster.resources.documents import SourceDocument
-from probablyfresh_dagster.resources.events import KafkaResource, OutgoingMessage
+from probablyfresh_dagster.events import OutgoingMessage
+from probablyfresh_dagster.resources.events import SqliteEventLogResource
 
 from .conftest import Platform, check_results, local_platform, make_platform, materialization, rows
 
@@ -326,7 +327,7 @@ def test_a_mart_run_that_dies_midway_is_redone_by_the_next_one(platform, table, 
 
 def test_each_raw_partition_keeps_its_own_watermark(tmp_path, monkeypatch):
     monkeypatch.delenv("FERNET_KEY", raising=False)
-    kafka = KafkaResource(url=f"sqlite:///{tmp_path / 'state' / 'kafka.sqlite3'}", partitions=3)
+    kafka = SqliteEventLogResource(path=str(tmp_path / "state" / "kafka.sqlite3"), partitions=3)
     platform = make_platform(tmp_path, kafka=kafka)
     first = platform.run()
     assert first.success and all(check.passed for check in check_results(first).values())

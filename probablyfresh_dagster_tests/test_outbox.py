@@ -9,13 +9,20 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from probablyfresh_dagster.documents import DocumentStore, PendingDocument, SourceDocument
 from probablyfresh_dagster.entities import STORES, Entity
+from probablyfresh_dagster.events import Message
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION, Publication, publish_pending
-from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource, PendingDocument, SourceDocument
-from probablyfresh_dagster.resources.events import KafkaResource, Message
+from probablyfresh_dagster.resources.documents import (
+    DocumentStoreResource,
+    MongoDocumentStoreResource,
+    SqliteDocumentStoreResource,
+)
+from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
 
 BATCH = 50
 
@@ -23,20 +30,23 @@ BATCH = 50
 @dataclass(frozen=True)
 class Outbox:
     """An entity of its own (so real servers shared by the session see a fresh topic) and the
-    backends to publish it with; plain values, so that a spawned process can rebuild it."""
+    backends to publish it with; plain values (each backend's resource class and settings: resources
+    do not pickle), so that a spawned process can rebuild it."""
 
     entity: Entity
-    mongo_url: str
-    kafka_url: str
+    store: tuple[type[DocumentStoreResource], dict[str, Any]]
+    log: tuple[type[EventLogResource], dict[str, Any]]
     documents: int
     """Enough batches for two publishers to overlap; few on FerretDB (its SQLite backend takes
     about 10 ms per update)."""
 
-    def mongo(self) -> MongoResource:
-        return MongoResource(url=self.mongo_url, database=self.entity.name)
+    def mongo(self) -> DocumentStoreResource:
+        kind, settings = self.store
+        return kind(**settings)
 
-    def kafka(self) -> KafkaResource:
-        return KafkaResource(url=self.kafka_url, partitions=3)
+    def kafka(self) -> EventLogResource:
+        kind, settings = self.log
+        return kind(**settings, partitions=3)
 
     def publish(self) -> Publication:
         with self.mongo().open() as store, self.kafka().open() as log:
@@ -52,11 +62,19 @@ class Outbox:
 def outbox(request: pytest.FixtureRequest, tmp_path: Path) -> Outbox:
     entity = replace(STORES, name=f"outbox_{uuid.uuid4().hex[:8]}")
     if request.param == "embedded":
-        return Outbox(entity, f"sqlite:///{tmp_path / 'mongo.sqlite3'}", f"sqlite:///{tmp_path / 'kafka.sqlite3'}", 2000)
+        return Outbox(
+            entity,
+            (SqliteDocumentStoreResource, {"path": str(tmp_path / "mongo.sqlite3")}),
+            (SqliteEventLogResource, {"path": str(tmp_path / "kafka.sqlite3")}),
+            2000,
+        )
     return Outbox(
         entity,
-        f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}",
-        f"kafka://127.0.0.1:{request.getfixturevalue('kafka_port')}",
+        (
+            MongoDocumentStoreResource,
+            {"url": f"mongodb://127.0.0.1:{request.getfixturevalue('ferretdb_port')}", "database": entity.name},
+        ),
+        (KafkaEventLogResource, {"bootstrap_servers": f"127.0.0.1:{request.getfixturevalue('kafka_port')}"}),
         120,
     )
 

@@ -9,8 +9,8 @@ import dagster as dg
 import orjson
 from cryptography.fernet import Fernet
 
+from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.entities import CUSTOMERS
-from probablyfresh_dagster.resources.documents import SourceDocument
 from probablyfresh_dagster.resources.expectations import EXPECTATIONS_ENV, expectations_from_env
 
 from .conftest import check_results, local_platform, materialization, rows

@@ -12,8 +12,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.pii import normalize_email, normalize_phone
-from probablyfresh_dagster.resources.documents import MongoResource
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
+from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
 
 from .conftest import Platform, make_platform
@@ -32,8 +32,10 @@ def served(
     key = Fernet.generate_key()
     platform = make_platform(
         tmp_path_factory.mktemp("served"),
-        mongo=MongoResource(url=f"mongodb://127.0.0.1:{ferretdb_port}", database=f"probablyfresh_{uuid.uuid4().hex[:8]}"),
-        kafka=KafkaResource(url=f"kafka://127.0.0.1:{kafka_port}", partitions=3),
+        mongo=MongoDocumentStoreResource(
+            url=f"mongodb://127.0.0.1:{ferretdb_port}", database=f"probablyfresh_{uuid.uuid4().hex[:8]}"
+        ),
+        kafka=KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{kafka_port}", partitions=3),
         fernet=FernetResource(key=key.decode()),
     )
     return platform, platform.run(), Fernet(key)

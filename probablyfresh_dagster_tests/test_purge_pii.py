@@ -24,14 +24,16 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster import run
 from probablyfresh_dagster.assets.kafka import Protector
 from probablyfresh_dagster.checks.pii import raw_pii
+from probablyfresh_dagster.documents import DocumentStore, PendingDocument, SourceDocument
 from probablyfresh_dagster.entities import CUSTOMERS, Entity
+from probablyfresh_dagster.events import EventLog, OutgoingMessage
 from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import PiiFields
 from probablyfresh_dagster.purge_pii import PurgeRefused, purge
 from probablyfresh_dagster.raw_load import load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import DocumentStore, MongoResource, PendingDocument, SourceDocument
-from probablyfresh_dagster.resources.events import EventLog, KafkaResource, OutgoingMessage
+from probablyfresh_dagster.resources.documents import SqliteDocumentStoreResource
+from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
 from probablyfresh_dagster.sql import run_script
 
 from .conftest import check_results, local_platform, rows, use_local_state
@@ -78,12 +80,12 @@ def customer(number: int, **extra) -> dict:
 @pytest.fixture(params=["embedded", pytest.param("kafka", marks=pytest.mark.servers)])
 def chain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Chain]:
     entity = replace(CUSTOMERS, name=f"purge_{uuid.uuid4().hex[:8]}")
-    url = f"sqlite:///{tmp_path / 'kafka.sqlite3'}"
+    kafka: EventLogResource = SqliteEventLogResource(path=str(tmp_path / "kafka.sqlite3"), partitions=2)
     if request.param == "kafka":
-        url = f"kafka://127.0.0.1:{request.getfixturevalue('kafka_port')}"
+        kafka = KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{request.getfixturevalue('kafka_port')}", partitions=2)
     with (
-        MongoResource(url=f"sqlite:///{tmp_path / 'mongo.sqlite3'}").open() as store,
-        KafkaResource(url=url, partitions=2).open() as log,
+        SqliteDocumentStoreResource(path=str(tmp_path / "mongo.sqlite3")).open() as store,
+        kafka.open() as log,
         ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client,
     ):
         log.ensure_topic(entity.name)
@@ -187,12 +189,12 @@ from pathlib import Path
 from probablyfresh_dagster.entities import CUSTOMERS
 from probablyfresh_dagster.raw_load import load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.events import SqliteEventLogResource
 from probablyfresh_dagster_tests.crashing_run import Point, install
 
 root, target, after = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "after"
 install(Point(target, after=after), root / "paused")
-with KafkaResource(url=f"sqlite:///{root / 'kafka.sqlite3'}").open() as log, ClickHouseResource(
+with SqliteEventLogResource(path=str(root / "kafka.sqlite3")).open() as log, ClickHouseResource(
     dsn=f"chdb:///{root / 'clickhouse'}"
 ).client() as client:
     load_raw(client, log, replace(CUSTOMERS, name="customers"), batch_size=4)
@@ -207,7 +209,7 @@ with KafkaResource(url=f"sqlite:///{root / 'kafka.sqlite3'}").open() as log, Cli
     ],
 )
 def test_a_loader_killed_around_a_set_aside_batch_records_it_once_and_loads_the_rest_once(tmp_path, target, after):
-    with KafkaResource(url=f"sqlite:///{tmp_path / 'kafka.sqlite3'}").open() as log:  # one partition
+    with SqliteEventLogResource(path=str(tmp_path / "kafka.sqlite3")).open() as log:  # one partition
         log.ensure_topic("customers")
         messages = [OutgoingMessage(f"cus-{n}", orjson.dumps(customer(n, phone="token", email="token"))) for n in range(10)]
         # In the first batch of four, with clean messages after it: below where RAW resumes once they are in.
@@ -225,7 +227,7 @@ def test_a_loader_killed_around_a_set_aside_batch_records_it_once_and_loads_the_
     loader.wait()
 
     with (
-        KafkaResource(url=f"sqlite:///{tmp_path / 'kafka.sqlite3'}").open() as log,
+        SqliteEventLogResource(path=str(tmp_path / "kafka.sqlite3")).open() as log,
         ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client,
     ):
         load_raw(client, log, CUSTOMERS)

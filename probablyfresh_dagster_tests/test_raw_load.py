@@ -11,10 +11,11 @@ import threading
 import pytest
 
 from probablyfresh_dagster.entities import STORES
+from probablyfresh_dagster.events import Message, OutgoingMessage
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import KafkaResource, Message, OutgoingMessage
+from probablyfresh_dagster.resources.events import EventLogResource, SqliteEventLogResource
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.settings import PROJECT_ROOT
 from probablyfresh_dagster.sql import run_script
@@ -52,8 +53,8 @@ class Wrapped:
         return self._replaced.get(name) or getattr(self._inner, name)
 
 
-def stores_log(tmp_path, messages: int) -> KafkaResource:
-    kafka = KafkaResource(url=f"sqlite:///{tmp_path / 'events.sqlite3'}", partitions=1)
+def stores_log(tmp_path, messages: int) -> EventLogResource:
+    kafka = SqliteEventLogResource(path=str(tmp_path / "events.sqlite3"), partitions=1)
     with kafka.open() as log:
         log.ensure_topic(STORES.name)
         log.publish(STORES.name, [OutgoingMessage(f"store-{n:03}", b"{}") for n in range(messages)])
@@ -111,7 +112,7 @@ KILLED_LOAD = textwrap.dedent(
     from probablyfresh_dagster.entities import STORES
     from probablyfresh_dagster.raw_load import load_raw
     from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-    from probablyfresh_dagster.resources.events import KafkaResource
+    from probablyfresh_dagster.resources.events import SqliteEventLogResource
     from probablyfresh_dagster_tests.test_raw_load import Wrapped
 
     root, method, pause_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
@@ -127,7 +128,7 @@ KILLED_LOAD = textwrap.dedent(
             return original(*args, **kwargs)
         return call
 
-    kafka = KafkaResource(url=f"sqlite:///{root / 'events.sqlite3'}", partitions=1)
+    kafka = SqliteEventLogResource(path=str(root / "events.sqlite3"), partitions=1)
     with kafka.open() as log, ClickHouseResource(dsn=f"chdb:///{root / 'ch'}").client() as client:
         if method == "raw_insert":
             client = Wrapped(client, raw_insert=pausing(client.raw_insert))

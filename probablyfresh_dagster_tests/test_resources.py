@@ -7,10 +7,10 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from cryptography.fernet import Fernet
 
-from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.profiles import PROFILE_BACKENDS, profile_resources
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.fernet import FernetResource
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.settings import PROFILES, Settings
 
 
 def test_local_dev_key_is_created_once_owner_only_and_reused(tmp_path):
@@ -43,17 +43,17 @@ def test_docker_profile_reads_every_backend_from_the_environment(monkeypatch):
     monkeypatch.delenv("CLICKHOUSE_USER", raising=False)
     monkeypatch.setenv("CLICKHOUSE_PASSWORD", "pw")
     monkeypatch.setenv("FERNET_KEY", Fernet.generate_key().decode())
-    resources = build_resources(Settings(profile="docker"))
+    resources = profile_resources(Settings(profile="docker"))
     with dg.build_resources(resources) as built:
         assert (built.mongo.url, built.mongo.username, built.mongo.password) == (
             "mongodb://mongo:27017", "probablyfresh", "p@ss/w:rd")
         assert (built.clickhouse.username, built.clickhouse.password) == (None, "pw")
-        assert built.kafka.url == "kafka:9092"
+        assert built.kafka.bootstrap_servers == "kafka:9092"
         assert built.clickhouse.dsn.startswith("http://")
         assert built.fernet.dev_key_path is None
     monkeypatch.delenv("FERNET_KEY")
     with pytest.raises(Exception, match="FERNET_KEY"):
-        with dg.build_resources(build_resources(Settings(profile="docker"))):
+        with dg.build_resources(profile_resources(Settings(profile="docker"))):
             pass
 
 
@@ -61,6 +61,10 @@ def test_unknown_profile_is_refused(monkeypatch):
     monkeypatch.setenv("PROBABLYFRESH_PROFILE", "prod")
     with pytest.raises(ValueError, match="PROBABLYFRESH_PROFILE"):
         Settings.from_env()
+
+
+def test_every_profile_the_settings_accept_has_its_backends():
+    assert set(PROFILE_BACKENDS) == set(PROFILES)
 
 
 def _hold_chdb(dsn: str, seconds: float, ready) -> None:

@@ -18,8 +18,8 @@ from cryptography.fernet import Fernet
 from dagster._utils.error import serializable_error_info_from_exc_info
 
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import MongoResource
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
+from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.scrub import MASK, ScrubbedError, secrets_kept_out
 
@@ -101,7 +101,7 @@ IN_URL = f"probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1"
 
 
 def mongodb(settings: dict[str, Any]) -> None:
-    with MongoResource(**settings).open():
+    with MongoDocumentStoreResource(**settings).open():
         pass
 
 
@@ -111,7 +111,7 @@ def clickhouse(settings: dict[str, Any]) -> None:
 
 
 def kafka(settings: dict[str, Any]) -> None:
-    with KafkaResource(**settings).open() as log:
+    with KafkaEventLogResource(**settings).open() as log:
         log.ensure_topic("purchases")
 
 
@@ -120,7 +120,7 @@ UNREACHABLE = {
     "mongodb-apart": (mongodb, {"url": "mongodb://127.0.0.1:{port}/", **APART}),
     "clickhouse-dsn": (clickhouse, {"dsn": f"http://{IN_URL}:{{port}}/default"}),
     "clickhouse-apart": (clickhouse, {"dsn": "http://127.0.0.1:{port}/default", **APART}),
-    "kafka-sasl": (kafka, {"url": "kafka://127.0.0.1:{port}", **APART}),
+    "kafka-sasl": (kafka, {"bootstrap_servers": "127.0.0.1:{port}", **APART}),
 }
 """How each server's resource is used, and its settings, with the password in the URL
 (percent-encoded) or apart from it (Kafka's SASL password is only apart)."""
@@ -138,10 +138,10 @@ def test_an_unreachable_server_names_no_password(used, settings, caplog):
 def test_a_kafka_address_with_a_password_is_refused_before_anything_reaches_the_network(caplog):
     """kafka-python would look the whole `user:password@host` up as a host name, and log it."""
     caplog.set_level(logging.DEBUG)
-    url = f"kafka://{IN_URL}:{free_port()}"
+    address = f"{IN_URL}:{free_port()}"
     refusal = r"^The Kafka address \(KAFKA_BOOTSTRAP_SERVERS\) holds a user:password@"
     with pytest.raises(ValueError, match=refusal) as caught:
-        with KafkaResource(url=url).open():
+        with KafkaEventLogResource(bootstrap_servers=address).open():
             pass
     assert password_leaks(caught.value, caplog.text) == []
 

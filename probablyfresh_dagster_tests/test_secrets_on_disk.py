@@ -19,9 +19,9 @@ from urllib.parse import quote_plus
 
 import dagster as dg
 
-from probablyfresh_dagster.alerts import BASE_URL_VARIABLE, TOKEN_VARIABLE
 from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
+from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .conftest import make_platform
@@ -158,7 +158,7 @@ def test_a_run_failing_on_an_unreachable_mongodb_keeps_its_password_out_of_every
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
     url = f"mongodb://{IN_URL}:{free_port()}/?authSource=admin"
-    platform = make_platform(tmp_path, mongo=MongoResource(url=url))
+    platform = make_platform(tmp_path, mongo=MongoDocumentStoreResource(url=url))
     with dg.DagsterInstance.from_config(str(home)) as instance:
         result = dataclasses.replace(platform, instance=instance).run()
         failures = [event for event in result.all_events if event.is_step_failure]

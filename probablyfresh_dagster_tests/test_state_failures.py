@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.failure_causes import StateFailure
 from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV, NotEnoughSpace, free_bytes, size
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import MongoResource, SourceDocument
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource, SqliteDocumentStoreResource
+from probablyfresh_dagster.resources.events import KafkaEventLogResource, SqliteEventLogResource
 
 from .conftest import make_platform
 from .failing_steps import fill, headlines, in_subprocess, small_filesystem, stage
@@ -83,12 +84,12 @@ def test_a_step_stops_before_writing_when_free_space_is_under_the_margin(platfor
     assert platform.run(stage(last)).success
 
 
-@pytest.mark.parametrize("backend", [MongoResource, KafkaResource])
+@pytest.mark.parametrize("backend", [SqliteDocumentStoreResource, SqliteEventLogResource])
 def test_an_embedded_store_is_not_even_created_under_the_margin(tmp_path, monkeypatch, backend):
     with small_filesystem(tmp_path / "state", "1m") as state:
         monkeypatch.setenv(MIN_FREE_BYTES_ENV, str(free_bytes(state) + 1))
         with pytest.raises(NotEnoughSpace, match=f"^Not enough free space in {re.escape(str(state))}: "):
-            with backend(url=f"sqlite:///{state / 'backend.sqlite3'}").open():
+            with backend(path=str(state / "backend.sqlite3")).open():
                 pass
         assert list(state.iterdir()) == []
 
@@ -131,7 +132,7 @@ def test_a_disk_filling_up_during_a_step_is_named_with_the_folder_and_its_free_s
 def test_a_transaction_cut_by_a_full_disk_is_reported_as_such_not_as_the_failed_rollback(tmp_path, monkeypatch):
     monkeypatch.setenv(MIN_FREE_BYTES_ENV, "0")
     with small_filesystem(tmp_path / "state", "1m") as state:
-        documents = MongoResource(url=f"sqlite:///{state / 'mongo.sqlite3'}")
+        documents = SqliteDocumentStoreResource(path=str(state / "mongo.sqlite3"))
         big = [SourceDocument(f"s{i}", f"k{i}", {"text": os.urandom(2000).hex()}) for i in range(400)]
         with documents.open() as store, pytest.raises(StateFailure) as failure:
             store.upsert("stores", big)  # one transaction of 400 documents: 1.6 MB
@@ -195,12 +196,12 @@ def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, pa
 
 CLOSED = {
     "mongo": (
-        lambda port: MongoResource(url=f"mongodb://probablyfresh:pw-not-shown@127.0.0.1:{port}/?authSource=admin"),
+        lambda port: MongoDocumentStoreResource(url=f"mongodb://probablyfresh:pw-not-shown@127.0.0.1:{port}/?authSource=admin"),
         "stores_mongo_collection",
         "MongoDB at mongodb://***@127.0.0.1:{port}/",
     ),
     "kafka": (
-        lambda port: KafkaResource(url=f"kafka://127.0.0.1:{port}"),
+        lambda port: KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{port}"),
         "stores_kafka_topic",
         "Kafka at 127.0.0.1:{port}",
     ),

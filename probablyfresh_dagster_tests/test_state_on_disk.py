@@ -19,7 +19,7 @@ from dagster_graphql import DagsterGraphQLClient
 
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.private_files import private_dir
-from probablyfresh_dagster.resources import build_resources
+from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
@@ -43,7 +43,7 @@ def mode(path: Path) -> int:
 
 def modes_while_in_use(state: Path) -> dict[str, str]:
     """Open each embedded backend of the local profile: the mode of every file in `state` then."""
-    resources = build_resources(Settings(profile="local", state_dir=state, data_dir=state.parent / "data"))
+    resources = profile_resources(Settings(profile="local", state_dir=state, data_dir=state.parent / "data"))
     resources["fernet"].cipher()
     with resources["mongo"].open(), resources["kafka"].open(), resources["clickhouse"].client() as client:
         client.command("SELECT 1")

@@ -12,13 +12,9 @@ import dagster as dg
 import pytest
 
 from probablyfresh_dagster import alerts
-from probablyfresh_dagster.alerts import (
-    DUPLICATE_CHECKS,
-    TelegramResource,
-    TelegramSettingsError,
-    duplicate_alert_sensor,
-    failed_duplicate_checks,
-)
+from probablyfresh_dagster.alerts import DUPLICATE_CHECKS, duplicate_alert_sensor, failed_duplicate_checks
+from probablyfresh_dagster.profiles import telegram_from_env
+from probablyfresh_dagster.resources.telegram import TelegramResource, TelegramSettingsError
 
 from .conftest import Platform, check_results, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
@@ -201,8 +197,6 @@ def test_passing_checks_send_nothing(platform, telegram_server):
 
 
 def test_the_token_and_the_base_url_are_wired_from_the_environment_only_when_set(monkeypatch):
-    from probablyfresh_dagster.resources import telegram_from_env
-
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("TELEGRAM_API_BASE_URL", raising=False)
     assert not telegram_from_env().configured

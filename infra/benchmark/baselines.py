@@ -33,7 +33,7 @@ from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX, landing_entr
 from probablyfresh_dagster.pii import PiiFields, protect
 from probablyfresh_dagster.pii_scan import clear_text_in_message, undeclared_clear_text
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.kafka_events import CONSUMER_BULK, PRODUCER_THROUGHPUT
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import run_script
@@ -94,7 +94,7 @@ def _raw_records(folder: Path) -> Iterator[bytes]:
                 yield from lines
 
 
-def single_insert_rate(entity: Entity, kafka: KafkaResource, clickhouse: ClickHouseResource, limit: int) -> float:
+def single_insert_rate(entity: Entity, kafka: EventLogResource, clickhouse: ClickHouseResource, limit: int) -> float:
     """Messages per second inserted one INSERT each into a table made like the entity's RAW table."""
     with kafka.open() as log:
         messages = [m for batch in log.read(entity.name, {}, log.end_offsets(entity.name)) for m in batch][:limit]

@@ -35,8 +35,8 @@ from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
 from probablyfresh_dagster.generator import GeneratorConfig, generate
 from probablyfresh_dagster.private_files import owner_only_process
-from probablyfresh_dagster.resources import build_resources
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.profiles import profile_resources
+from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.settings import Settings
 
 STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
@@ -59,9 +59,9 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
     stage, peak MiB and records (messages) per second of each baseline."""
     with tempfile.TemporaryDirectory() as root:
         settings = Settings(state_dir=Path(root) / "state", data_dir=Path(root) / "data")
-        resources = build_resources(settings)
+        resources = profile_resources(settings)
         if bootstrap:
-            resources["kafka"] = KafkaResource(url=f"kafka://{bootstrap}", partitions=KAFKA_PARTITIONS)
+            resources["kafka"] = KafkaEventLogResource(bootstrap_servers=bootstrap, partitions=KAFKA_PARTITIONS)
         started = time.perf_counter()
         generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
         seconds = {"generate": time.perf_counter() - started}

@@ -19,11 +19,12 @@ from probablyfresh_dagster.checks.pipeline import (
     mart_checks,
 )
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.events import EventLog, lag
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
-from probablyfresh_dagster.resources.documents import MongoResource
-from probablyfresh_dagster.resources.events import EventLog, KafkaResource, lag
+from probablyfresh_dagster.resources.documents import DocumentStoreResource
+from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, one_row, query, run_script
@@ -60,7 +61,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
         pool=CLICKHOUSE_POOL,
         op_tags=CLICKHOUSE_STEP,
     )
-    def clickhouse_raw(context: dg.AssetExecutionContext, kafka: KafkaResource, clickhouse: ClickHouseResource):
+    def clickhouse_raw(context: dg.AssetExecutionContext, kafka: EventLogResource, clickhouse: ClickHouseResource):
         with clickhouse.client() as client, kafka.open() as log:
             if context.selected_asset_keys:
                 yield _load_raw(context, entity, log, client, _repaired(clickhouse))
@@ -121,8 +122,8 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
     def mart(
         context: dg.AssetExecutionContext,
         files: FilesResource,
-        mongo: MongoResource,
-        kafka: KafkaResource,
+        mongo: DocumentStoreResource,
+        kafka: EventLogResource,
         clickhouse: ClickHouseResource,
         expectations: Expectations,
     ):

@@ -8,14 +8,15 @@ from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.checks.pii import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
+from probablyfresh_dagster.documents import PendingDocument
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields, protect
 from probablyfresh_dagster.pii_scan import undeclared_clear_text
-from probablyfresh_dagster.resources.documents import MongoResource, PendingDocument
-from probablyfresh_dagster.resources.events import KafkaResource
+from probablyfresh_dagster.resources.documents import DocumentStoreResource
+from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.fernet import FernetResource
 
@@ -45,8 +46,8 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
     def kafka_topic(
         context: dg.AssetExecutionContext,
         config: KafkaTopicConfig,
-        mongo: MongoResource,
-        kafka: KafkaResource,
+        mongo: DocumentStoreResource,
+        kafka: EventLogResource,
         fernet: FernetResource,
         expectations: Expectations,
     ):
@@ -82,7 +83,7 @@ class Protector:
 
 
 def _publish(
-    context: dg.AssetExecutionContext, entity: Entity, mongo: MongoResource, kafka: KafkaResource, protector: Protector
+    context: dg.AssetExecutionContext, entity: Entity, mongo: DocumentStoreResource, kafka: EventLogResource, protector: Protector
 ) -> dg.MaterializeResult:
     with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
         log.ensure_topic(entity.name)

@@ -14,7 +14,7 @@ from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import read_documents, replacing_reject_log
 from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
 from probablyfresh_dagster.markdown import markdown_table
-from probablyfresh_dagster.resources.documents import MongoResource
+from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
 
@@ -35,7 +35,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
         ],
     )
     def mongo_collection(
-        context: dg.AssetExecutionContext, files: FilesResource, mongo: MongoResource, expectations: Expectations
+        context: dg.AssetExecutionContext, files: FilesResource, mongo: DocumentStoreResource, expectations: Expectations
     ) -> dg.MaterializeResult:
         survey = survey_folder(files.folder(entity))
         rejects_path = files.rejects(entity)

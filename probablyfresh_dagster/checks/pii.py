@@ -14,8 +14,8 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.events import EventLog, sample
 from probablyfresh_dagster.pii_scan import SQL_EMAIL, SQL_PHONE, clear_text_in_message
-from probablyfresh_dagster.resources.events import EventLog, sample
 from probablyfresh_dagster.sql import one_row, run_script
 
 NO_CLEAR_TEXT_PII = "no_clear_text_pii"

@@ -23,12 +23,12 @@ from probablyfresh_dagster.checks.reconcile import (
     landed_records,
     raw_vs_mart,
 )
+from probablyfresh_dagster.documents import DocumentStore
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.events import EventLog, lag
 from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
-from probablyfresh_dagster.resources.documents import DocumentStore
-from probablyfresh_dagster.resources.events import EventLog, lag
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import one_row, query, stream_rows
 

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from probablyfresh_dagster.documents import DocumentStore, batched
 from probablyfresh_dagster.landing import source_id, source_ids, source_label
 from probablyfresh_dagster.mart_load import NO_KEYS, NOT_JUDGED, UNEXPLAINED, KeyFate
-from probablyfresh_dagster.resources.documents import DocumentStore, batched
 
 BATCH_SIZE = 1000
 

@@ -21,7 +21,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetad
 from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from kafka.serializer import DefaultSerializer
 
-from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMessage
+from probablyfresh_dagster.events import Headers, Message, OutgoingMessage
 
 SASL_MECHANISM = "SCRAM-SHA-512"
 """The mechanism of the stack's host listener (docker-compose.yml); only a client with a user uses it."""

@@ -18,7 +18,7 @@ from pymongo import ASCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
-from probablyfresh_dagster.resources.documents import (
+from probablyfresh_dagster.documents import (
     RESERVED_FIELDS,
     DocumentVersion,
     PendingDocument,

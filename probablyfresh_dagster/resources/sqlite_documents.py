@@ -14,8 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from probablyfresh_dagster.file_lock import exclusive_file_lock
-from probablyfresh_dagster.resources.documents import (
+from probablyfresh_dagster.documents import (
     DocumentVersion,
     PendingDocument,
     SourceDocument,
@@ -23,6 +22,7 @@ from probablyfresh_dagster.resources.documents import (
     batched,
     content_hash,
 )
+from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 UPSERT_BATCH_SIZE = 1000

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 
 import orjson
 
-from probablyfresh_dagster.resources.events import Headers, Message, OutgoingMessage
+from probablyfresh_dagster.events import Headers, Message, OutgoingMessage
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 SCHEMA = """
