@@ -21,7 +21,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.resources.documents import (
     DocumentStore,
     MongoResource,

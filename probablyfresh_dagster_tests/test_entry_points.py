@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-ENTRY_POINTS = ["run", "benchmark", "materialize_all", "dev", "generator", "definitions", "sensors", "alerts"]
+ENTRY_POINTS = ["run", "benchmark", "materialize_all", "dev", "generator.__main__", "definitions", "sensors", "alerts"]
 
 
 @pytest.mark.parametrize("module", ENTRY_POINTS)
