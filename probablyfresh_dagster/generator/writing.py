@@ -17,12 +17,12 @@ from pathlib import Path
 from faker import Faker
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES
-from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.generator.config import GeneratorConfig, check_config, resolve_seed
 from probablyfresh_dagster.generator.formats import write_records
 from probablyfresh_dagster.generator.own_files import MANIFEST, OWN_FOLDER, GeneratedFiles, Written, generated_files, lock_path
 from probablyfresh_dagster.generator.purchases import iter_purchases, make_purchase_parts
 from probablyfresh_dagster.generator.records import make_customers, make_products, make_stores
+from probablyfresh_dagster.lock_waits import exclusive_file_lock
 
 
 def exclusive(root: Path) -> AbstractContextManager[None]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from probablyfresh_dagster.file_lock import exclusive_file_lock
+from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.resources.documents import (
     DocumentVersion,
     PendingDocument,
