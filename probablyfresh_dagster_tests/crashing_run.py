@@ -44,9 +44,9 @@ SQL_SCRIPT = "probablyfresh_dagster.sql:run_script"
 POINTS: dict[str, Point] = {
     # the generator
     "generate: stores, products, customers written, purchases not yet": Point(
-        "probablyfresh_dagster.generator:write_records", when="purchases"
+        "probablyfresh_dagster.generator.writing:write_records", when="purchases"
     ),
-    "generate: 120 of 200 purchases built": Point("probablyfresh_dagster.generator:iter_purchases", yields=120),
+    "generate: 120 of 200 purchases built": Point("probablyfresh_dagster.generator.writing:iter_purchases", yields=120),
     # JSON files -> MongoDB
     "mongo: inside the first stores upsert transaction": Point(f"{SQLITE_STORE}._upsert_batch", when="stores"),
     "mongo: after the customers upsert, before the asset ends": Point(f"{SQLITE_STORE}.upsert", when="customers", after=True),

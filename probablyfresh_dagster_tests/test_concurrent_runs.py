@@ -10,7 +10,8 @@ import time
 
 import dagster as dg
 
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 
 from .test_crashes import RERUN_SECONDS, delivery_figures, run_environment
 

@@ -22,7 +22,8 @@ import orjson
 import pytest
 
 from probablyfresh_dagster.documents import DocumentStore, PendingDocument, SourceDocument, UpsertCounts, content_hash
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.resources.documents import SqliteDocumentStoreResource
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore

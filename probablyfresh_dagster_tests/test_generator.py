@@ -23,20 +23,12 @@ import pytest
 from faker import Faker
 
 from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.generated_files import NOT_THE_GENERATORS, OWN_FOLDER, SCRATCH, Written, lock_path
-from probablyfresh_dagster.generator import (
-    CATEGORIES,
-    GeneratorConfig,
-    exclusive,
-    generate,
-    iter_purchases,
-    main,
-    make_customers,
-    make_products,
-    make_purchase_parts,
-    make_stores,
-    resolve_seed,
-)
+from probablyfresh_dagster.generator.__main__ import main
+from probablyfresh_dagster.generator.config import GeneratorConfig, resolve_seed
+from probablyfresh_dagster.generator.own_files import NOT_THE_GENERATORS, OWN_FOLDER, SCRATCH, Written, lock_path
+from probablyfresh_dagster.generator.purchases import iter_purchases, make_purchase_parts
+from probablyfresh_dagster.generator.records import CATEGORIES, make_customers, make_products, make_stores
+from probablyfresh_dagster.generator.writing import exclusive, generate
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.settings import PROJECT_ROOT
 

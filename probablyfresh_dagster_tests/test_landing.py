@@ -22,7 +22,8 @@ import dagster as dg
 import pytest
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.landing import (
     Rejection,
     RejectLog,

@@ -15,7 +15,8 @@ import pytest
 
 from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.entities import ENTITIES, PURCHASES
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.sensors import LOAD_STAGES
 
 from .conftest import Platform, check_results, loaded_platform, local_platform, rows

@@ -10,7 +10,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields
 from probablyfresh_dagster.pii_scan import (
     EMAIL_KIND,

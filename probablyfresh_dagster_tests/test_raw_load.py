@@ -174,7 +174,8 @@ def test_neither_raw_nor_mart_imports_pandas(tmp_path):
         from pathlib import Path
         import dagster as dg
         from probablyfresh_dagster.definitions import build_definitions
-        from probablyfresh_dagster.generator import GeneratorConfig, generate
+        from probablyfresh_dagster.generator.config import GeneratorConfig
+        from probablyfresh_dagster.generator.writing import generate
         from probablyfresh_dagster.settings import Settings
 
         settings = Settings(

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.schema import (
     MAX_AMOUNT,

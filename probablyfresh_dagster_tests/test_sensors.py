@@ -10,7 +10,8 @@ from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.events import OutgoingMessage
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.landing_folder import folder_fingerprint
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.sensors import UNFINISHED_STATUSES, json_files_sensor, kafka_lag_sensor

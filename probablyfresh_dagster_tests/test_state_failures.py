@@ -17,7 +17,8 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.failure_causes import StateFailure
 from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV, NotEnoughSpace, free_bytes, size
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource, SqliteDocumentStoreResource
 from probablyfresh_dagster.resources.events import KafkaEventLogResource, SqliteEventLogResource

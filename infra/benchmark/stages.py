@@ -33,7 +33,8 @@ from baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_ra
 
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
-from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.events import KafkaEventLogResource

@@ -7,8 +7,9 @@ import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import OWNERS
 from probablyfresh_dagster.entities import ENTITIES
-from probablyfresh_dagster.generated_files import left_alone
-from probablyfresh_dagster.generator import GeneratorConfig, generate, resolve_seed
+from probablyfresh_dagster.generator.config import GeneratorConfig, resolve_seed
+from probablyfresh_dagster.generator.own_files import left_alone
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.resources.files import FilesResource
 
 

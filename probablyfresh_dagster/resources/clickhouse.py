@@ -13,8 +13,8 @@ from clickhouse_connect.driver.exceptions import Error as ClickHouseError
 from pydantic import PrivateAttr
 
 from probablyfresh_dagster.failure_causes import naming_the_cause, naming_the_server
-from probablyfresh_dagster.file_lock import exclusive_file_lock
 from probablyfresh_dagster.free_space import require_free_space
+from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources import chdb_repair
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password

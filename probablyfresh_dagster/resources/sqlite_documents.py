@@ -22,7 +22,7 @@ from probablyfresh_dagster.documents import (
     batched,
     content_hash,
 )
-from probablyfresh_dagster.file_lock import exclusive_file_lock
+from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
 
 UPSERT_BATCH_SIZE = 1000

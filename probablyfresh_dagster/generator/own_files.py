@@ -122,7 +122,7 @@ def lock_path(root: Path) -> Path:
 
 @contextmanager
 def generated_files(root: Path, folders: Iterable[str]) -> Iterator[GeneratedFiles]:
-    """The generator's files in `folders` under `root`, for one generation; hold the generator's lock."""
+    """The generator's files in `folders` under `root`, for one generation (under the generator's lock)."""
     files = GeneratedFiles(root, folders)
     try:
         yield files

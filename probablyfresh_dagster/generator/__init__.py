@@ -1,0 +1,6 @@
+"""Deterministic generator of the ProbablyFresh source files.
+
+`config` says what a generation writes; `records` and `purchases` fake it; `formats` turns records
+into files; `own_files` writes them, replacing and removing only the generator's own; `writing`
+runs a generation under its lock; `__main__` is the command line.
+"""

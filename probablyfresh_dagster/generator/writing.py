@@ -1,0 +1,76 @@
+"""A generation written under a data root, one generator at a time, and `--remove`.
+
+A second generator waits on the lock file in the generator's own folder (an `flock`, which the
+kernel releases when its holder dies, so a killed generator never blocks the next). The landing
+zone is the user's: the generator writes, replaces and removes only the files it wrote, each
+written aside and renamed into place (see `own_files`). The same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from contextlib import AbstractContextManager, suppress
+from datetime import date
+from pathlib import Path
+
+from faker import Faker
+
+from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES
+from probablyfresh_dagster.generator.config import GeneratorConfig, check_config, resolve_seed
+from probablyfresh_dagster.generator.formats import write_records
+from probablyfresh_dagster.generator.own_files import MANIFEST, OWN_FOLDER, GeneratedFiles, Written, generated_files, lock_path
+from probablyfresh_dagster.generator.purchases import iter_purchases, make_purchase_parts
+from probablyfresh_dagster.generator.records import make_customers, make_products, make_stores
+from probablyfresh_dagster.lock_waits import exclusive_file_lock
+
+
+def exclusive(root: Path) -> AbstractContextManager[None]:
+    """Hold the data root's generator lock, waiting (and saying so) while another holds it."""
+    return exclusive_file_lock(lock_path(root), f"the generator writing to {root} to finish")
+
+
+def generate(config: GeneratorConfig, root: Path) -> dict[str, Written]:
+    """Write a generation's landing files under `root`, leaving alone every name the generator
+    did not write; return what it did per entity."""
+    as_of = check_config(config)
+    seed = resolve_seed(config.seed)
+    root = Path(root)
+    with exclusive(root), generated_files(root, [entity.name for entity in ENTITIES]) as files:
+        written = _generate(config, seed, as_of, files)
+        files.remove_stale()
+    return written
+
+
+def remove_generated(root: Path) -> int:
+    """Remove the landing files the generator wrote under `root` and nobody changed since, its own
+    folder, and the entity folders left empty (what `make clean` forgets); everything else stays.
+    The number of files removed."""
+    root = Path(root)
+    if not (root / OWN_FOLDER / MANIFEST).exists():
+        return 0
+    with exclusive(root), generated_files(root, []) as files:
+        removed = files.remove_stale()
+    shutil.rmtree(root / OWN_FOLDER)
+    for entity in ENTITIES:
+        with suppress(OSError):  # not empty: what is left is the user's
+            (root / entity.name).rmdir()
+    return removed
+
+
+def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedFiles) -> dict[str, Written]:
+    rng = random.Random(seed)
+    fake = Faker("ru_RU")
+    fake.seed_instance(seed)
+    stores = make_stores(config, rng, fake, as_of)
+    products = make_products(config, rng, fake)
+    customers = make_customers(stores, config, rng, fake, as_of)
+    parts = make_purchase_parts(stores, customers, products)
+    purchases = iter_purchases(config.purchases, parts, rng, as_of)
+    return {
+        STORES.name: write_records(files, STORES, stores, config.format),
+        PRODUCTS.name: write_records(files, PRODUCTS, products, config.format),
+        CUSTOMERS.name: write_records(files, CUSTOMERS, customers, config.format),
+        PURCHASES.name: write_records(files, PURCHASES, purchases, config.format),
+    }
+
