@@ -51,7 +51,7 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
         sensors=[*SENSORS, duplicate_alert_sensor],
         jobs=[pipeline_job, checks_job, purge_pii_job],
         executor=executor,
-        resources=profile_resources(settings) | resources,
+        resources={**profile_resources(settings), **resources},
     )
 
 

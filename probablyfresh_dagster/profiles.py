@@ -5,22 +5,40 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any, TypedDict
 
 import dagster as dg
 
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource, SqliteDocumentStoreResource
-from probablyfresh_dagster.resources.events import KafkaEventLogResource, SqliteEventLogResource
-from probablyfresh_dagster.resources.expectations import expectations_from_env
+from probablyfresh_dagster.resources.documents import (
+    DocumentStoreResource,
+    MongoDocumentStoreResource,
+    SqliteDocumentStoreResource,
+)
+from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
+from probablyfresh_dagster.resources.expectations import Expectations, expectations_from_env
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE, TelegramResource
 from probablyfresh_dagster.settings import Settings
 
-Resources = dict[str, dg.ConfigurableResource]
+
+class Backends(TypedDict):
+    """What a profile chooses: the same keys and protocols on both."""
+
+    mongo: DocumentStoreResource
+    kafka: EventLogResource
+    clickhouse: ClickHouseResource
+    fernet: FernetResource
 
 
-def local_backends(settings: Settings) -> Resources:
+class Resources(Backends):
+    files: FilesResource
+    telegram: TelegramResource
+    expectations: Expectations
+
+
+def local_backends(settings: Settings) -> Backends:
     state = settings.state_dir
     return {
         "mongo": SqliteDocumentStoreResource(path=str(state / "mongo.sqlite3")),
@@ -30,7 +48,7 @@ def local_backends(settings: Settings) -> Resources:
     }
 
 
-def docker_backends(settings: Settings) -> Resources:
+def docker_backends(settings: Settings) -> Backends:
     return {
         "mongo": MongoDocumentStoreResource(
             url=dg.EnvVar("MONGO_URL"), username=optional_env("MONGO_USER"), password=optional_env("MONGO_PASSWORD")
@@ -50,7 +68,7 @@ def docker_backends(settings: Settings) -> Resources:
     }
 
 
-PROFILE_BACKENDS: dict[str, Callable[[Settings], Resources]] = {"local": local_backends, "docker": docker_backends}
+PROFILE_BACKENDS: dict[str, Callable[[Settings], Backends]] = {"local": local_backends, "docker": docker_backends}
 
 
 def profile_resources(settings: Settings) -> Resources:
@@ -82,8 +100,7 @@ def telegram_from_env() -> TelegramResource:
     """The bot token and the base URL are `EnvVar`s (the URL holds the token once built, and a
     proxy's may hold a password of its own), used only when set."""
     base_url = optional_env(BASE_URL_VARIABLE)
+    unless_default: dict[str, Any] = {"api_base_url": base_url} if base_url else {}
     return TelegramResource(
-        bot_token=optional_env(TOKEN_VARIABLE),
-        chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None,
-        **({"api_base_url": base_url} if base_url else {}),
+        bot_token=optional_env(TOKEN_VARIABLE), chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None, **unless_default
     )

@@ -63,11 +63,15 @@ def rule_costs(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> dict
     texts = list(islice(_raw_records(folder), limit))
     bodies = [orjson.loads(text) for text in texts]
     strings = [check_storable(body) for body in bodies]
+    def repeated_names() -> list[tuple[bytes, Any, int]]:
+        records = list(zip(texts, bodies, strings, strict=True))
+        for record in records:
+            check_unique_names(*record)
+        return records
+
     with collecting_new_objects_only():
         costs = {
-            "repeated_names": _per_record(
-                lambda: [check_unique_names(*record) for record in zip(texts, bodies, strings, strict=True)]
-            ),
+            "repeated_names": _per_record(repeated_names),
             "clear_text": _per_record(
                 lambda: [undeclared_clear_text(t, b, personal) for t, b in zip(texts, bodies, strict=True)]
             ),

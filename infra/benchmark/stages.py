@@ -33,7 +33,7 @@ from baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_ra
 
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES
-from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.config import GeneratorConfig, LandingFormat
 from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
@@ -55,7 +55,7 @@ KAFKA_PARTITIONS = 3
 TESTSERVERS = Path(__file__).resolve().parent.parent / "testservers"
 
 
-def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap: str | None) -> dict[str, Any]:
+def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, bootstrap: str | None) -> dict[str, Any]:
     """Generate, materialize the purchases stages one by one, then the baselines; seconds per
     stage, peak MiB and records (messages) per second of each baseline."""
     with tempfile.TemporaryDirectory() as root:

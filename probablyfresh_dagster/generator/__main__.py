@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, get_args, get_origin
+from typing import Any, Literal, cast, get_args, get_origin
 
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.own_files import left_alone
@@ -26,7 +26,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
             if get_origin(field.annotation) is Literal:
                 parser.add_argument(option, choices=get_args(field.annotation), help=f"default: {field.default}")
             else:
-                parser.add_argument(option, type=field.annotation, help=f"default: {field.default}")
+                # int or str: the type itself parses the option
+                parser.add_argument(option, type=cast(Callable[[str], Any], field.annotation), help=f"default: {field.default}")
     parser.add_argument("--out", type=Path, default=Path("data"), help="data root (default: data)")
     parser.add_argument("--remove", action="store_true",
                         help="remove the files the generator wrote and nobody changed since, nothing else")

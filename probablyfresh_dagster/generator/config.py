@@ -10,6 +10,8 @@ import dagster as dg
 
 DEFAULT_SEED = 42
 
+LandingFormat = Literal["json", "jsonl", "jsonl.gz"]
+
 
 class GeneratorConfig(dg.Config):
     """How much to generate and from which seed."""
@@ -29,7 +31,7 @@ class GeneratorConfig(dg.Config):
     A fixed date rather than the wall clock, so a seed yields byte-identical files whenever it
     is run; move it forward to get recent-looking data.
     """
-    format: Literal["json", "jsonl", "jsonl.gz"] = "json"
+    format: LandingFormat = "json"
     """`json`: one file per record; `jsonl` (`jsonl.gz`): one batch file per entity, a record a line."""
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from typing import IO
 
 import orjson
@@ -48,7 +48,7 @@ def _batch(records: Iterable[Record], file_format: str) -> Content:
     return write
 
 
-def _compressed(raw: IO[bytes], file_format: str) -> AbstractContextManager[IO[bytes]]:
+def _compressed(raw: IO[bytes], file_format: str) -> gzip.GzipFile | nullcontext[IO[bytes]]:
     """`raw` itself, or a gzip stream onto it dated 0, so that a seed still yields identical bytes."""
     if file_format.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)

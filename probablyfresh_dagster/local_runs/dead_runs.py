@@ -72,7 +72,7 @@ def reported_process(instance: dg.DagsterInstance, run_id: str) -> RunProcess | 
     for record in records:
         entry = record.event_log_entry
         pid = entry.dagster_event.engine_event_data.metadata.get("pid") if entry.dagster_event else None
-        if pid is not None:
+        if isinstance(pid, dg.TextMetadataValue) and pid.value is not None:
             return RunProcess(int(pid.value), entry.timestamp)
     return None
 
@@ -103,7 +103,8 @@ def find_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
             continue
         # Read the status again now that the process is known gone: it may have finished the
         # run between the first read and its exit, and a gone process writes nothing more.
-        if instance.get_run_by_id(run.run_id).status in IN_FLIGHT:
+        now = instance.get_run_by_id(run.run_id)
+        if now is not None and now.status in IN_FLIGHT:
             dead.append(DeadRun(run, process, held_slots(instance, run.run_id)))
     return dead
 

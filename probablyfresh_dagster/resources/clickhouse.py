@@ -67,10 +67,12 @@ class ClickHouseResource(dg.ConfigurableResource):
     @contextmanager
     def client(self) -> Iterator[Client]:
         with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive() as repair:
-            options = {"username": self.username, "password": self.password}
-            if self.dsn.startswith(_CHDB):
-                options["settings"] = EMBEDDED_SETTINGS
-            client = clickhouse_connect.get_client(dsn=self.dsn, **{k: v for k, v in options.items() if v})
+            client = clickhouse_connect.get_client(
+                dsn=self.dsn,
+                username=self.username or None,
+                password=self.password or "",
+                settings=EMBEDDED_SETTINGS if self.dsn.startswith(_CHDB) else None,
+            )
             try:
                 if repair:
                     self._repairs += chdb_repair.restore(client, repair)

@@ -31,7 +31,7 @@ class FernetResource(dg.ConfigurableResource):
         if not self.key and self.dev_key_path:
             path = Path(self.dev_key_path)
             created = _create_once(path)
-            context.log.warning(
+            dg.get_dagster_logger().warning(
                 f"FERNET_KEY is not set: {'created' if created else 'using'} the local dev key in {path}. "
                 "Set FERNET_KEY for anything but local development."
             )

@@ -289,7 +289,7 @@ class KafkaEventLog:
         """
         positions = self._positions(consumer, ends)
         last_progress = time.monotonic()
-        while any(positions[tp] is None or positions[tp] < end for tp, end in ends.items()):
+        while any((position := positions[tp]) is None or position < end for tp, end in ends.items()):
             polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=batch_size)
             batch = [
                 Message(tp.topic, tp.partition, record.offset, _text(record.key), record.value, _headers(record.headers))
