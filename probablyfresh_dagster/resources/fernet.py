@@ -31,7 +31,8 @@ class FernetResource(dg.ConfigurableResource):
         if not self.key and self.dev_key_path:
             path = Path(self.dev_key_path)
             created = _create_once(path)
-            dg.get_dagster_logger().warning(
+            # The run's log; Dagster's logger when the resource is built outside a run.
+            (context.log or dg.get_dagster_logger()).warning(
                 f"FERNET_KEY is not set: {'created' if created else 'using'} the local dev key in {path}. "
                 "Set FERNET_KEY for anything but local development."
             )
