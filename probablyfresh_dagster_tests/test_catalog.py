@@ -6,7 +6,7 @@ from probablyfresh_dagster.assets.clickhouse import RAW_SQL
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PURCHASES
 from probablyfresh_dagster.sql import code_version
 
-from .conftest import materialization
+from .platforms import materialization
 
 
 def test_raw_and_mart_assets_name_their_table_and_version_their_sql(platform):

@@ -23,9 +23,9 @@ from probablyfresh_dagster.resources.chdb_repair import SET_ASIDE_SUFFIX
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import OutgoingMessage
 
-from .conftest import Platform, local_platform, materialization, rows
 from .failing_steps import fill, small_filesystem, stage
-from .test_crashes import delivery_figures, marts
+from .platforms import Platform, local_platform, materialization, rows
+from .run_state import delivery_figures, marts
 
 UPSTREAM = " ".join(stage(name) for name in ("json_files", "mongo_collection", "kafka_topic"))
 RAW = stage("clickhouse_raw")

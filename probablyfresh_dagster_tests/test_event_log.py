@@ -31,7 +31,8 @@ from probablyfresh_dagster.resources.events import (
     sample,
 )
 
-from .conftest import backend_params, run_in_processes
+from .servers import backend_params
+from .support import run_in_processes
 
 PARTITIONS = 3
 LOG_URLS: dict[str, Callable[[pytest.FixtureRequest, Path], str]] = {

@@ -27,16 +27,14 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 from .processes import (
     command_line,
     descendant_sessions,
-    free_port,
     kill,
-    local_env,
     pool_holders,
     session_processes,
     stuck_step_pid,
-    wait_for,
     webserver_answers,
     with_stuck_clickhouse,
 )
+from .support import free_port, local_env, wait_for
 
 STARTUP_TIMEOUT_SECONDS = 180
 CTRL_C_LIMIT_SECONDS = 10

@@ -10,7 +10,7 @@ from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.pii import normalize_email, normalize_phone
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 
-from .conftest import check_results, materialization, rows, triple_purchase_files
+from .platforms import check_results, materialization, rows, triple_purchase_files
 from .test_generator import GENERATED_NAMES, plant_foreign_entries, snapshot
 
 CHECKS = {

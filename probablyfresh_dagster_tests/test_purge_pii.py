@@ -33,7 +33,8 @@ from probablyfresh_dagster.resources.documents import DocumentStore, MongoResour
 from probablyfresh_dagster.resources.events import EventLog, KafkaResource, OutgoingMessage
 from probablyfresh_dagster.sql import run_script
 
-from .conftest import check_results, local_platform, rows, use_local_state
+from .platforms import check_results, local_platform, rows
+from .support import use_local_state
 
 CLEAR_PHONE = "8 (912) 345-67-89"
 

@@ -20,7 +20,7 @@ from probablyfresh_dagster.alerts import (
     failed_duplicate_checks,
 )
 
-from .conftest import Platform, check_results, local_platform, triple_purchase_files
+from .platforms import Platform, check_results, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
 from .test_scrub import leaks, texts
 
