@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from .platforms import Platform, loaded_platform, make_platform
+from .platforms import Platform, local_platform, make_platform
 from .processes import make_run
 from .run_state import delivery_figures, marts
 from .servers import running
@@ -22,11 +23,32 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
     return make_platform(tmp_path)
 
 
+# The fixtures that materialize a state once for several tests (`loaded_run` for the whole
+# session, the others for their module). Under xdist (`--dist loadgroup`) the tests using one of
+# them go to one worker, so that it is materialized once, not once per worker.
+SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        shared = [name for name in SHARED_STATES if name in getattr(item, "fixturenames", ())]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+
+
 @pytest.fixture(scope="session")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Platform:
-    """A platform after one whole run, for the tests that only read it: they must leave it as
-    they found it (its state is shared by every such test of the worker)."""
-    return loaded_platform(tmp_path_factory.mktemp("loaded"))
+def loaded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dg.ExecuteInProcessResult]:
+    """One whole run of the pipeline, shared by the tests that only read its state or its result:
+    they must leave the state as they found it."""
+    with local_platform(tmp_path_factory.mktemp("loaded")) as platform:
+        result = platform.run()
+    assert result.success
+    return platform, result
+
+
+@pytest.fixture(scope="session")
+def loaded(loaded_run: tuple[Platform, dg.ExecuteInProcessResult]) -> Platform:
+    return loaded_run[0]
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,8 @@ def test_raw_and_mart_assets_name_their_table_and_version_their_sql(platform):
     assert len(versions) == len(ENTITIES)  # each MART also versions its own marts/E.sql
 
 
-def test_a_materialized_mart_reports_its_columns_as_clickhouse_has_them(platform):
-    result = platform.run()
+def test_a_materialized_mart_reports_its_columns_as_clickhouse_has_them(loaded_run):
+    _, result = loaded_run
     schema = materialization(result, CUSTOMERS.asset("mart"))["dagster/column_schema"]
     columns = {column.name: column for column in schema.columns}
     assert columns["customer_id"].type == "String" and columns["customer_id"].description is None

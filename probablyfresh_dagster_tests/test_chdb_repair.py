@@ -62,6 +62,10 @@ def figures(platform: Platform) -> dict:
     }
 
 
+# Every test copies the module's loaded state: under xdist they share a worker, which loads it once.
+pytestmark = pytest.mark.xdist_group("chdb_repair")
+
+
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     """A state after a whole run, then a foreign producer's messages loaded (read-only: tests
