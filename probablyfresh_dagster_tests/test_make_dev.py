@@ -36,6 +36,10 @@ from .processes import (
 )
 from .support import free_port, local_env, wait_for
 
+# `make dev` runs in the repository, and rebuilds its venv when that is older than the lock: two
+# xdist workers must not do so at once (make test has built it first; a bare pytest may not have).
+pytestmark = pytest.mark.xdist_group("make_dev")
+
 STARTUP_TIMEOUT_SECONDS = 180
 CTRL_C_LIMIT_SECONDS = 10
 MONITORING_TIMEOUT_SECONDS = 90
