@@ -31,11 +31,15 @@ dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the sa
 lint: $(VENV)/installed  ## the linter (ruff check), as CI runs it
 	$(BIN)/ruff check .
 
+# On every core (pytest-xdist): each worker starts its own servers and shares one materialized
+# state among its read-only tests; tests marked xdist_group run on one worker (loadgroup).
+PYTEST := $(BIN)/pytest -q -n auto --dist loadgroup
+
 test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
-	$(BIN)/pytest -q --durations=15
+	$(PYTEST) --durations=15
 
 test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (no Java, Go or kcat needed)
-	$(BIN)/pytest -q -m "not servers"
+	$(PYTEST) -m "not servers"
 
 # What the real-server tests need: kcat and the PostgreSQL server from Debian (CI runs as root), then
 # the Kafka jars and the FerretDB and Docker Compose binaries, fetched and built once into

@@ -1,90 +1,63 @@
-"""A platform in a temporary folder as tests build it (embedded backends unless overridden),
-and the real servers, started once per session for the tests marked `servers`."""
+"""The fixtures: a platform in a temporary folder, the state of one whole run shared by the tests
+that only read it, and the real servers, started once per session (per xdist worker) for the
+tests marked `servers`."""
 
 from __future__ import annotations
 
-import multiprocessing
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
-
+from .platforms import Platform, local_platform, make_platform
+from .processes import make_run
+from .run_state import delivery_figures, marts
 from .servers import running
-
-# Backends of the contract suites that run on a real server, not in process.
-REAL_SERVERS = {"ferretdb", "kafka"}
-
-
-@dataclass
-class Platform:
-    settings: Settings
-    defs: dg.Definitions
-    instance: dg.DagsterInstance
-
-    def resource(self, name: str):
-        return self.defs.resources[name]
-
-    def run(self, selection: str | None = None, **generator) -> dg.ExecuteInProcessResult:
-        """Run the pipeline job (or a subset of its assets) in process, failures returned, not raised."""
-        job = self.defs.resolve_job_def("pipeline")
-        return job.execute_in_process(
-            instance=self.instance,
-            run_config={"ops": {"generated_json_files": {"config": generator}}} if selection is None else None,
-            asset_selection=[dg.AssetKey(s) for s in selection.split()] if selection else None,
-            raise_on_error=False,
-        )
-
-    def check(self, **expectations) -> dg.ExecuteInProcessResult:
-        """Run the checks job, with `expectations` set as the launchpad sets them (run config)."""
-        run_config = {"resources": {"expectations": {"config": expectations}}} if expectations else None
-        job = self.defs.resolve_job_def("checks")
-        return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=False)
-
-
-def make_platform(root: Path, **resources: dg.ConfigurableResource) -> Platform:
-    """The local profile's platform, with `resources` replacing the embedded ones of those names."""
-    settings = Settings(profile="local", state_dir=root / "state", data_dir=root / "data")
-    return Platform(settings, build_definitions(settings, **resources), dg.DagsterInstance.ephemeral())
-
-
-@contextmanager
-def local_platform(root: Path) -> Iterator[Platform]:
-    """A platform on the local dev key (FERNET_KEY unset while it is in use)."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.delenv("FERNET_KEY", raising=False)
-        yield make_platform(root)
-
-
-def loaded_platform(root: Path) -> Platform:
-    """A platform after one successful run of the whole pipeline (for module-scoped fixtures)."""
-    with local_platform(root) as platform:
-        assert platform.run().success
-    return platform
-
-
-def use_local_state(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point `make run`'s entry point (and any `Settings.from_env`) at `root`: the state and data
-    folders a `make_platform(root)` uses, and a DAGSTER_HOME with the local instance's settings."""
-    home = root / "dagster_home"
-    home.mkdir(exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("PROBABLYFRESH_STATE", str(root / "state"))
-    monkeypatch.setenv("PROBABLYFRESH_DATA", str(root / "data"))
-    monkeypatch.delenv("FERNET_KEY", raising=False)
+from .support import local_run_env
 
 
 @pytest.fixture
 def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
     monkeypatch.delenv("FERNET_KEY", raising=False)
     return make_platform(tmp_path)
+
+
+# The fixtures that materialize a state once for several tests (`loaded_run` for the whole
+# session, the others for their module). Under xdist (`--dist loadgroup`) the tests using one of
+# them go to one worker, so that it is materialized once, not once per worker.
+SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        shared = [name for name in SHARED_STATES if name in getattr(item, "fixturenames", ())]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+
+
+@pytest.fixture(scope="session")
+def loaded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dg.ExecuteInProcessResult]:
+    """One whole run of the pipeline, shared by the tests that only read its state or its result:
+    they must leave the state as they found it."""
+    with local_platform(tmp_path_factory.mktemp("loaded")) as platform:
+        result = platform.run()
+    assert result.success
+    return platform, result
+
+
+@pytest.fixture(scope="session")
+def loaded(loaded_run: tuple[Platform, dg.ExecuteInProcessResult]) -> Platform:
+    return loaded_run[0]
+
+
+@pytest.fixture(scope="session")
+def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """The MARTs and delivery figures of a `make run` that nothing interrupted."""
+    root = tmp_path_factory.mktemp("clean")
+    env = local_run_env(root)
+    assert make_run(env, root / "run.log") == 0, (root / "run.log").read_text()[-3000:]
+    return marts(root / "state"), delivery_figures(root / "state")
 
 
 @pytest.fixture(scope="session")
@@ -105,42 +78,3 @@ def kafka_port(kafka_dir: Path) -> int:
 def ferretdb_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     with running("ferretdb", tmp_path_factory.mktemp("ferretdb")) as port:
         yield port
-
-
-def backend_params(backends: dict) -> list:
-    """One fixture parameter per backend; those on a real server are marked `servers`."""
-    return [pytest.param(name, marks=pytest.mark.servers) if name in REAL_SERVERS else name for name in sorted(backends)]
-
-
-def rows(platform: Platform, sql: str, **parameters) -> list[tuple]:
-    """Query the platform's ClickHouse (tests only; the product's SQL lives in infra/clickhouse)."""
-    with platform.resource("clickhouse").client() as client:
-        return client.query(sql, parameters=parameters).result_rows
-
-
-def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {c.asset_check_key.to_user_string(): c for c in result.get_asset_check_evaluations()}
-
-
-def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
-    return {name: value.value for name, value in event.materialization.metadata.items()}
-
-
-def run_in_processes(target, argument_tuples: list[tuple]) -> None:
-    """Run `target` once per argument tuple, each in its own spawned process, all at once."""
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=target, args=args) for args in argument_tuples]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert [worker.exitcode for worker in workers] == [0] * len(workers)
-
-
-def triple_purchase_files(platform: Platform) -> None:
-    """Copy every purchase file twice under new names: the same purchases from new sources."""
-    folder = platform.settings.data_dir / "purchases"
-    for path in sorted(folder.glob("*.json")):
-        for copy in ("copy1", "copy2"):
-            shutil.copy(path, folder / f"{path.stem}-{copy}.json")

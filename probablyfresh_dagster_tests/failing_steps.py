@@ -23,7 +23,7 @@ from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.free_space import free_bytes
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .conftest import make_platform
+from .platforms import make_platform
 
 
 def headlines(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from probablyfresh_dagster_tests.compose import compose_model, filled_in, write_env_file
-from probablyfresh_dagster_tests.servers import free_ports
+from probablyfresh_dagster_tests.support import free_ports
 
 SERVICE = "kafka"
 # A host and port in a listener (`NAME://host:port`, the host empty for every interface) or a

@@ -8,29 +8,54 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import dagster as dg
 
-T = TypeVar("T")
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+from .support import wait_for
 
 STUCK_CLICKHOUSE = Path(__file__).parent / "stuck_clickhouse"
+MAKE_RUN = [sys.executable, "-m", "probablyfresh_dagster.run"]
+REACH_SECONDS = 120
+RERUN_SECONDS = 240
 
 
-def local_env(root: Path) -> dict[str, str]:
-    """The environment of `make run` / `make dev` on a fresh instance and state under `root`."""
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(root / "dagster_home"),
-        "PROBABLYFRESH_STATE": str(root / "state"),
-        "PROBABLYFRESH_DATA": str(root / "data"),
-    }
-    env.pop("FERNET_KEY", None)
-    return env
+def start_make_run(env: dict[str, str], log: Path, *arguments: str) -> subprocess.Popen:
+    """`make run`'s entry point in its own process group, its output in `log`."""
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [*MAKE_RUN, *arguments], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def make_run(env: dict[str, str], log: Path) -> int:
+    """Run it to the end (in RERUN_SECONDS at most); its exit code."""
+    return start_make_run(env, log).wait(timeout=RERUN_SECONDS)
+
+
+def kill_at(point: str, env: dict[str, str], root: Path) -> None:
+    """Start the crashing run, wait until it reaches `point`, SIGKILL its process group."""
+    marker, log = root / "paused", root / "crashed.log"
+    with log.open("w") as output:
+        crashing = subprocess.Popen(
+            [sys.executable, "-m", "probablyfresh_dagster_tests.crashing_run", point, str(marker)],
+            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + REACH_SECONDS
+    while not marker.exists() and crashing.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        assert marker.exists(), f"the run never reached {point!r}:\n{log.read_text()[-3000:]}"
+    finally:
+        os.killpg(crashing.pid, signal.SIGKILL)
+        crashing.wait()
 
 
 def with_stuck_clickhouse(env: dict[str, str], marker: Path) -> dict[str, str]:
@@ -38,17 +63,6 @@ def with_stuck_clickhouse(env: dict[str, str], marker: Path) -> dict[str, str]:
     (see stuck_clickhouse/sitecustomize.py)."""
     python_path = os.pathsep.join(p for p in (str(STUCK_CLICKHOUSE), env.get("PYTHONPATH")) if p)
     return {**env, "PYTHONPATH": python_path, "PROBABLYFRESH_TEST_STUCK_CLICKHOUSE": str(marker)}
-
-
-def wait_for(condition: Callable[[], T], timeout: float, what: str) -> T:
-    """The first truthy value of `condition()`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def stuck_step_pid(marker: Path, timeout: float = 180) -> int:
@@ -76,12 +90,6 @@ def descendant_sessions(root: int) -> set[int]:
     while children := {pid for pid, (_, ppid, _) in processes.items() if ppid in family} - family:
         family |= children
     return {processes[pid][2] for pid in family if pid in processes}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def webserver_answers(port: int) -> bool:

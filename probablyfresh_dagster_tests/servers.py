@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,24 +18,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 SCRIPTS = PROJECT_ROOT / "infra" / "testservers"
+# Where infra/testservers/common.sh keeps what it builds.
+CACHE = Path(os.environ.get("TESTSERVERS_CACHE", PROJECT_ROOT / ".cache" / "testservers"))
+# Backends of the contract suites that run on a real server, not in process.
+REAL_SERVERS = {"ferretdb", "kafka"}
 # What each server or tool in infra/testservers/ needs to be built or started with.
 TOOLS = {"kafka": ("java", "mvn", "go"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct TCP ports free on loopback right now (the kernel picks them)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
+def backend_params(backends: dict) -> list:
+    """One fixture parameter per backend; those on a real server are marked `servers`."""
+    return [pytest.param(name, marks=pytest.mark.servers) if name in REAL_SERVERS else name for name in sorted(backends)]
 
 
 def in_ci() -> bool:
@@ -62,7 +59,11 @@ def require_build_tools(name: str) -> None:
 def installed(name: str) -> Path:
     """The path infra/testservers/install-NAME.sh prints once it has built NAME (cached)."""
     require_build_tools(name)
-    result = subprocess.run([SCRIPTS / f"install-{name}.sh"], capture_output=True, text=True)
+    # `make test-servers` installs everything before pytest starts; without it, two xdist workers
+    # would build the same binary into the same place at once.
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(CACHE / f"install-{name}.lock"):
+        result = subprocess.run([SCRIPTS / f"install-{name}.sh"], capture_output=True, text=True)
     if result.returncode != 0:
         pytest.fail(f"{name} did not install:\n{result.stdout}{result.stderr}", pytrace=False)
     return Path(result.stdout.strip())
@@ -72,7 +73,10 @@ def installed(name: str) -> Path:
 def running(server: str, workdir: Path, env: dict[str, str] | None = None) -> Iterator[int]:
     """Start `server` ("kafka", "ferretdb" or "postgres") with its data in `workdir` and `env` added
     to its script's environment; yield its port; stop it."""
-    require_build_tools(server)
+    if (SCRIPTS / f"install-{server}.sh").exists():
+        installed(server)  # the start script installs it too, not under the lock
+    else:
+        require_build_tools(server)
     # start-kafka.sh resolves docker-compose.yml with this interpreter (see kafka_compose.py).
     environment = os.environ | {"TESTSERVERS_PYTHON": sys.executable} | (env or {})
     started = subprocess.run(

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -23,7 +22,7 @@ import yaml
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .servers import free_ports
+from .support import free_ports, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 HEALTH_TIMEOUT_S = 180
@@ -116,11 +115,12 @@ def service(name: str, command: list[str], healthcheck: list[str], env: dict[str
     log = (cwd / f"{name}.log").open("wb")
     process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while subprocess.run(healthcheck, env=env, cwd=cwd, capture_output=True, timeout=60).returncode != 0:
+
+        def healthy() -> bool:
             assert process.poll() is None, f"{name} exited: {tail(cwd / f'{name}.log')}"
-            assert time.monotonic() < deadline, f"{name} not healthy after {HEALTH_TIMEOUT_S} s: {tail(cwd / f'{name}.log')}"
-            time.sleep(1)
+            return subprocess.run(healthcheck, env=env, cwd=cwd, capture_output=True, timeout=60).returncode == 0
+
+        wait_for(healthy, HEALTH_TIMEOUT_S, f"{name} to be healthy", interval=1)
         yield
     finally:
         stop_group(process)

@@ -6,7 +6,7 @@ from probablyfresh_dagster.assets.clickhouse import RAW_SQL
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PURCHASES
 from probablyfresh_dagster.sql import code_version
 
-from .conftest import materialization
+from .platforms import materialization
 
 
 def test_raw_and_mart_assets_name_their_table_and_version_their_sql(platform):
@@ -23,8 +23,8 @@ def test_raw_and_mart_assets_name_their_table_and_version_their_sql(platform):
     assert len(versions) == len(ENTITIES)  # each MART also versions its own marts/E.sql
 
 
-def test_a_materialized_mart_reports_its_columns_as_clickhouse_has_them(platform):
-    result = platform.run()
+def test_a_materialized_mart_reports_its_columns_as_clickhouse_has_them(loaded_run):
+    _, result = loaded_run
     schema = materialization(result, CUSTOMERS.asset("mart"))["dagster/column_schema"]
     columns = {column.name: column for column in schema.columns}
     assert columns["customer_id"].type == "String" and columns["customer_id"].description is None

@@ -23,9 +23,9 @@ from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
 from probablyfresh_dagster.resources.chdb_repair import SET_ASIDE_SUFFIX
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 
-from .conftest import Platform, local_platform, materialization, rows
 from .failing_steps import fill, small_filesystem, stage
-from .test_crashes import delivery_figures, marts
+from .platforms import Platform, local_platform, materialization, rows
+from .run_state import delivery_figures, marts
 
 UPSTREAM = " ".join(stage(name) for name in ("json_files", "mongo_collection", "kafka_topic"))
 RAW = stage("clickhouse_raw")
@@ -60,6 +60,10 @@ def figures(platform: Platform) -> dict:
         "delivery": delivery_figures(state),
         **{table: sorted(rows(platform, sql)) for table, sql in BOOKKEEPING.items()},
     }
+
+
+# Every test copies the module's loaded state: under xdist they share a worker, which loads it once.
+pytestmark = pytest.mark.xdist_group("chdb_repair")
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,7 @@ import pytest
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.resources.expectations import EXPECTATIONS_ENV, expectations_from_env
 
-from .conftest import check_results, loaded_platform
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory):
-    return loaded_platform(tmp_path_factory.mktemp("loaded"))
+from .platforms import check_results
 
 
 def test_the_checks_job_judges_what_the_assets_hold_and_materializes_nothing(loaded):

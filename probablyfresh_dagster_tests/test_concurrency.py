@@ -1,11 +1,11 @@
 """"Materialize all" as the UI does it: the multiprocess executor, steps in parallel processes."""
 
-import shutil
-
 import dagster as dg
 
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
+from probablyfresh_dagster.settings import Settings
+
+from .support import local_dagster_home
 
 
 def pipeline_job() -> dg.JobDefinition:
@@ -17,11 +17,8 @@ def test_materialize_all_with_the_multiprocess_executor(tmp_path, monkeypatch):
     monkeypatch.setenv("PROBABLYFRESH_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("PROBABLYFRESH_DATA", str(tmp_path / "data"))
     monkeypatch.delenv("FERNET_KEY", raising=False)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
 
-    instance = dg.DagsterInstance.from_config(str(home))
+    instance = dg.DagsterInstance.from_config(str(local_dagster_home(tmp_path)))
     assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
     run_config = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
     with dg.execute_job(dg.reconstructable(pipeline_job), instance=instance, run_config=run_config) as result:

@@ -13,7 +13,9 @@ import dagster as dg
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
 
-from .test_crashes import RERUN_SECONDS, delivery_figures, run_environment
+from .processes import RERUN_SECONDS
+from .run_state import delivery_figures
+from .support import local_run_env
 
 PURCHASES = 3000
 EXPECTED = {"stores": 45, "products": 100, "customers": 45, "purchases": PURCHASES}
@@ -42,7 +44,7 @@ sys.exit(0 if result.success and checks and not failed else 1)
 
 
 def test_two_runs_at_once_publish_and_load_every_record_once(tmp_path) -> None:
-    env = run_environment(tmp_path)
+    env = local_run_env(tmp_path)
     # An instance used before: two processes creating its SQLite storage at the same moment
     # trip over each other's CREATE TABLE (Dagster's own race, not the platform's).
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:

@@ -19,8 +19,10 @@ from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.resources.events import KafkaEventLogResource
 
 from .crashing_run import BROKER_POINTS
+from .processes import kill_at, make_run
+from .run_state import delivery_figures, marts
 from .servers import running
-from .test_crashes import clean_run, delivery_figures, kill_at, make_run, marts, run_environment  # noqa: F401 (a fixture)
+from .support import local_run_env
 
 pytestmark = pytest.mark.servers
 
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.servers
 def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[str, str]:
     """The docker profile on the test servers, its MongoDB database emptied (only these tests use
     the profile's default database name on the shared FerretDB)."""
-    env = run_environment(root) | {
+    env = local_run_env(root) | {
         "PROBABLYFRESH_PROFILE": "docker",
         "MONGO_URL": f"mongodb://127.0.0.1:{ferretdb_port}/",
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",

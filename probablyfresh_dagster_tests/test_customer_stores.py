@@ -11,7 +11,7 @@ import pytest
 from probablyfresh_dagster.entities import CUSTOMERS, STORES
 from probablyfresh_dagster.sql import query
 
-from .conftest import Platform, check_results, loaded_platform, rows
+from .platforms import Platform, check_results, loaded_platform, rows
 
 CHECK = "customers_mart:every_store_has_a_customer"
 NO_MATCH = "no store_id and no address match"

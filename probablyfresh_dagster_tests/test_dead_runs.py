@@ -8,7 +8,6 @@ stuck on demand (see processes.with_stuck_clickhouse), so the test knows the slo
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,24 +20,14 @@ import psutil
 from probablyfresh_dagster.local_runs.dead_runs import RunProcess, is_alive
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .processes import local_env, pool_holders, stuck_step_pid, wait_for, with_stuck_clickhouse
+from .processes import MAKE_RUN, pool_holders, start_make_run, stuck_step_pid, with_stuck_clickhouse
+from .support import local_dagster_home, local_env, wait_for
 
-MAKE_RUN = [sys.executable, "-m", "probablyfresh_dagster.run"]
 RUN_TIMEOUT_SECONDS = 240
 
 
 def local_instance(root: Path) -> dg.DagsterInstance:
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
-    return dg.DagsterInstance.from_config(str(home))
-
-
-def start_make_run(env: dict[str, str], output: Path) -> subprocess.Popen:
-    with output.open("w") as sink:
-        return subprocess.Popen(
-            MAKE_RUN, cwd=PROJECT_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    return dg.DagsterInstance.from_config(str(local_dagster_home(root)))
 
 
 def kill_group(process: subprocess.Popen) -> None:

@@ -28,7 +28,8 @@ from probablyfresh_dagster.resources.documents import SqliteDocumentStoreResourc
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 
-from .conftest import backend_params, run_in_processes
+from .servers import backend_params
+from .support import run_in_processes
 
 LEASE_SECONDS = 2.0
 """The MongoDB lease's lifetime in these tests, so that a dead holder's lease expires quickly."""

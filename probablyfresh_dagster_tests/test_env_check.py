@@ -86,7 +86,7 @@ def test_make_up_hands_a_strong_env_to_compose_untouched(tmp_path: Path):
     Fernet.generate_key().decode() + "\n#",  # skipped by a lenient decoder
     "clé-" + Fernet.generate_key().decode(),
     "bm90LWEtZmVybmV0LWtleQ==",  # base64, 16 bytes
-])
+], ids=["not-base64", "cut-short", "no-padding", "trailing-comment", "non-ascii", "16-bytes"])
 def test_an_invalid_fernet_key_is_refused(key: str):
     assert env_check.fernet_key_problem(key) == "is not a Fernet key (URL-safe base64 of 32 bytes)"
     assert env_check.fernet_key_problem("") == "is empty"

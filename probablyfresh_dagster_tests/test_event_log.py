@@ -24,7 +24,8 @@ from kafka.errors import KafkaError
 from probablyfresh_dagster.events import EventLog, Message, OutgoingMessage, consume, lag, next_offsets, sample
 from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
 
-from .conftest import backend_params, run_in_processes
+from .servers import backend_params
+from .support import run_in_processes
 
 PARTITIONS = 3
 LOGS: dict[str, Callable[[pytest.FixtureRequest, Path], EventLogResource]] = {

@@ -22,7 +22,7 @@ from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
 from probablyfresh_dagster.sql import run_script
 
-from .conftest import Platform, loaded_platform, rows
+from .platforms import Platform, rows
 
 GRAFANA = PROJECT_ROOT / "infra/grafana"
 ALERT_RULE = GRAFANA / "provisioning/alerting/duplicates.yaml"
@@ -77,11 +77,6 @@ def runnable(sql: str) -> str:
     sql = TIME_FILTER.sub(r"\1 BETWEEN toDateTime64('1970-01-02 00:00:00', 3, 'UTC') AND now64(3)", sql)
     assert "$" not in sql, f"a Grafana macro the test does not know: {sql}"
     return sql
-
-
-@pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> Platform:
-    return loaded_platform(tmp_path_factory.mktemp("grafana"))
 
 
 def run_panel(platform: Platform, title: str) -> list[tuple]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .processes import local_env
+from .support import local_run_env
 
 # `make run`, printing first where the package and its SQL were imported from.
 RUN = """
@@ -36,9 +36,7 @@ def test_a_wheel_install_runs_the_whole_pipeline_on_the_sql_it_ships(tmp_path):
     target = tmp_path / "installed"
     subprocess.run([*pip, "install", "--no-deps", "--target", target, wheel], check=True)
 
-    env = local_env(tmp_path) | {"PYTHONPATH": str(target)}
-    (tmp_path / "dagster_home").mkdir()
-    shutil.copy(PROJECT_ROOT / "infra/dagster/local.yaml", tmp_path / "dagster_home/dagster.yaml")
+    env = local_run_env(tmp_path) | {"PYTHONPATH": str(target)}
     result = subprocess.run(
         [sys.executable, "-c", RUN], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )

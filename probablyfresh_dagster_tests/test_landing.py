@@ -40,7 +40,7 @@ from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid
 from probablyfresh_dagster.settings import Settings
 
-from .conftest import check_results, local_platform, materialization, rows
+from .platforms import check_results, local_platform, materialization, rows
 from .processes import bound_unix_socket
 from .test_schema import changed, without
 

@@ -28,16 +28,18 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 from .processes import (
     command_line,
     descendant_sessions,
-    free_port,
     kill,
-    local_env,
     pool_holders,
     session_processes,
     stuck_step_pid,
-    wait_for,
     webserver_answers,
     with_stuck_clickhouse,
 )
+from .support import free_port, local_env, wait_for
+
+# `make dev` runs in the repository, and rebuilds its venv when that is older than the lock: two
+# xdist workers must not do so at once (make test has built it first; a bare pytest may not have).
+pytestmark = pytest.mark.xdist_group("make_dev")
 
 STARTUP_TIMEOUT_SECONDS = 180
 CTRL_C_LIMIT_SECONDS = 10

@@ -18,7 +18,7 @@ from probablyfresh_dagster.entities import BY_NAME, ENTITIES, PURCHASES, STORES
 from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.resources.events import SqliteEventLogResource
 
-from .conftest import Platform, check_results, local_platform, make_platform, materialization, rows
+from .platforms import Platform, check_results, local_platform, make_platform, materialization, rows
 
 DROP = object()
 """A change that removes the field."""

@@ -19,7 +19,7 @@ from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.sensors import LOAD_STAGES
 
-from .conftest import Platform, check_results, loaded_platform, local_platform, rows
+from .platforms import Platform, check_results, loaded_platform, local_platform, rows
 from .test_mart_rejects import land_past_the_rules, load_downstream
 
 LOAD = " ".join(PURCHASES.asset(stage) for stage in LOAD_STAGES)

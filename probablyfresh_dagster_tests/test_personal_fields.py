@@ -13,7 +13,7 @@ from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.entities import CUSTOMERS
 from probablyfresh_dagster.resources.expectations import EXPECTATIONS_ENV, expectations_from_env
 
-from .conftest import check_results, local_platform, materialization, rows
+from .platforms import check_results, local_platform, materialization, rows
 
 LOAD_CUSTOMERS = "customers_mongo_collection customers_kafka_topic customers_clickhouse_raw customers_mart"
 SECOND_PHONE = "8 (912) 345-67-89"

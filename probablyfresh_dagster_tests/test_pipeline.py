@@ -10,7 +10,7 @@ from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.pii import normalize_email, normalize_phone
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 
-from .conftest import check_results, materialization, rows, triple_purchase_files
+from .platforms import check_results, materialization, rows, triple_purchase_files
 from .test_generator import GENERATED_NAMES, plant_foreign_entries, snapshot
 
 CHECKS = {
@@ -33,8 +33,8 @@ def mart_snapshot(platform) -> dict[str, list[tuple]]:
     return {table: rows(platform, f"SELECT * FROM {table} ORDER BY ALL") for table in tables}
 
 
-def test_whole_graph_passes_every_check_with_the_expected_contents(platform):
-    result = platform.run()
+def test_whole_graph_passes_every_check_with_the_expected_contents(loaded_run):
+    platform, result = loaded_run
     assert_whole_graph_passed(platform, result)
     kafka_pii = check_results(result)["purchases_kafka_topic:no_clear_text_pii"].metadata
     assert (kafka_pii["messages_sampled"].value, kafka_pii["topic_offsets"].value) == (200, 200)
@@ -73,8 +73,8 @@ def assert_whole_graph_passed(platform, result, purchases: int = 200) -> None:
     assert materialization(result, "purchases_mart")["duplicate_percentage"] == 0.0
 
 
-def test_raw_keeps_the_published_json_with_pii_encrypted_only(platform):
-    assert platform.run().success
+def test_raw_keeps_the_published_json_with_pii_encrypted_only(loaded_run):
+    platform, _ = loaded_run
     cipher = Fernet(Path(platform.settings.state_dir / "fernet.key").read_bytes())
     data = platform.settings.data_dir
     payloads = rows(platform, "SELECT topic, partition, offset, key, payload FROM customers_raw ORDER BY offset")

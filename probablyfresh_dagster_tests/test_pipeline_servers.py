@@ -16,7 +16,7 @@ from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
 
-from .conftest import Platform, make_platform
+from .platforms import Platform, make_platform
 from .servers import require_tool
 from .test_pipeline import assert_whole_graph_passed
 

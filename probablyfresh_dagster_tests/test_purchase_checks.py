@@ -11,7 +11,7 @@ import pytest
 from probablyfresh_dagster.entities import ENTITIES, PURCHASES
 from probablyfresh_dagster.sensors import LOAD_STAGES
 
-from .conftest import check_results, loaded_platform, local_platform
+from .platforms import check_results, loaded_platform, local_platform
 
 REFERENCES = "purchases_mart:every_purchase_refers_to_known_entities"
 TOTALS = "purchases_mart:purchase_totals_match_lines"

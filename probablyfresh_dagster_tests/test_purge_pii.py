@@ -36,7 +36,8 @@ from probablyfresh_dagster.resources.documents import SqliteDocumentStoreResourc
 from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
 from probablyfresh_dagster.sql import run_script
 
-from .conftest import check_results, local_platform, rows, use_local_state
+from .platforms import check_results, local_platform, rows
+from .support import use_local_state
 
 CLEAR_PHONE = "8 (912) 345-67-89"
 

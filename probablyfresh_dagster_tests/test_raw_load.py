@@ -20,7 +20,7 @@ from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.settings import PROJECT_ROOT
 from probablyfresh_dagster.sql import run_script
 
-from .processes import wait_for
+from .support import wait_for
 
 
 def test_raw_rows_reach_clickhouse_byte_for_byte(tmp_path):

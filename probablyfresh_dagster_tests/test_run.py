@@ -5,7 +5,7 @@ import re
 from probablyfresh_dagster import run
 from probablyfresh_dagster.definitions import defs
 
-from .conftest import use_local_state
+from .support import use_local_state
 
 CHECKS = len(defs.resolve_asset_graph().asset_check_keys)
 

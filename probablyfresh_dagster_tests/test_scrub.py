@@ -23,7 +23,7 @@ from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.scrub import MASK, ScrubbedError, secrets_kept_out
 
-from .processes import free_port
+from .support import free_port
 
 PASSWORD = "Pf7Kilo:pass@word/Pf7Lima"
 """Characters a URL must percent-encode, so each resource also meets it encoded."""
@@ -146,7 +146,7 @@ def test_a_kafka_address_with_a_password_is_refused_before_anything_reaches_the_
     assert password_leaks(caught.value, caplog.text) == []
 
 
-@pytest.mark.parametrize("key", [ODD_SECRET, Fernet.generate_key().decode()[:-2] + "\u00e9\n"])
+@pytest.mark.parametrize("key", [ODD_SECRET, Fernet.generate_key().decode()[:-2] + "\u00e9\n"], ids=["odd-secret", "cut-short"])
 def test_a_malformed_fernet_key_is_named_never_shown(key):
     with pytest.raises(ValueError, match="^FERNET_KEY is not a valid Fernet key") as caught:
         FernetResource(key=key).cipher()

@@ -7,7 +7,6 @@ and data folders and the output are searched for the secret and each distinctive
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,8 +23,9 @@ from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .conftest import make_platform
-from .processes import descendant_sessions, free_port, kill, local_env, session_processes, wait_for
+from .platforms import make_platform
+from .processes import descendant_sessions, kill, session_processes
+from .support import free_port, local_dagster_home, local_env, wait_for
 from .test_scrub import IN_URL, PASSWORD, needles
 from .test_telegram import report_failed_duplicate_check
 
@@ -90,8 +90,7 @@ def test_the_daemon_keeps_malformed_telegram_settings_out_of_every_file_and_its_
 def _running(case: Daemon, base_url: str) -> Iterator[None]:
     """`dagster-daemon run` on a fresh local instance holding one failed duplicate check (so the
     sensor has an alert to send), with the Telegram settings given, until the block ends."""
-    case.home.mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", case.home / "dagster.yaml")
+    local_dagster_home(case.root)
     with case.instance() as instance:
         report_failed_duplicate_check(instance)
     env = local_env(case.root) | {
@@ -154,9 +153,7 @@ def _files(root: Path) -> list[Path]:
 def test_a_run_failing_on_an_unreachable_mongodb_keeps_its_password_out_of_every_file(tmp_path, capfd):
     """The whole pipeline on a DAGSTER_HOME, MongoDB's password written in its URL: each
     `*_mongo_collection` step fails, and the failures Dagster records name the server, not it."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+    home = local_dagster_home(tmp_path)
     url = f"mongodb://{IN_URL}:{free_port()}/?authSource=admin"
     platform = make_platform(tmp_path, mongo=MongoDocumentStoreResource(url=url))
     with dg.DagsterInstance.from_config(str(home)) as instance:

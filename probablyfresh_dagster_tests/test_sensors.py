@@ -16,7 +16,7 @@ from probablyfresh_dagster.landing_folder import folder_fingerprint
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.sensors import UNFINISHED_STATUSES, json_files_sensor, kafka_lag_sensor
 
-from .conftest import materialization
+from .platforms import materialization
 
 LOAD_ALL_MONGO = " ".join(e.asset("mongo_collection") for e in ENTITIES)
 PUBLISH_PURCHASES = "purchases_mongo_collection purchases_kafka_topic"

@@ -14,7 +14,7 @@ from probablyfresh_dagster.resources.expectations import EXPECTATIONS_ENV
 from probablyfresh_dagster.sensors import LOAD_STAGES
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .conftest import check_results, make_platform
+from .platforms import check_results, make_platform
 
 SEED = PROJECT_ROOT.parent / "shared" / "seeds" / "001_20d9d3f2274baf99.txt"
 README_SETTING = {"store_networks": {"Большая Пикча": 30, "Маленькая Пикча": 15}}

@@ -19,9 +19,9 @@ from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.settings import Settings
 
 from .compose import compose_model, filled_in, write_env_file
-from .processes import wait_for
 from .servers import running
 from .stack import dagster_services
+from .support import wait_for
 
 pytestmark = pytest.mark.servers
 RUN_TIMEOUT_S = 600

@@ -23,9 +23,9 @@ from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource, SqliteDocumentStoreResource
 from probablyfresh_dagster.resources.events import KafkaEventLogResource, SqliteEventLogResource
 
-from .conftest import make_platform
 from .failing_steps import fill, headlines, in_subprocess, small_filesystem, stage
-from .processes import free_port
+from .platforms import make_platform
+from .support import free_port
 
 STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
 FULL = r"Disk full: {folder} has \d+(\.\d)? (B|KiB|MiB) free \(.+\)"

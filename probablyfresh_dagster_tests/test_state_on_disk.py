@@ -23,8 +23,8 @@ from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
-from .conftest import run_in_processes
-from .processes import descendant_sessions, free_port, kill, local_env, session_processes, wait_for, webserver_answers
+from .processes import descendant_sessions, kill, session_processes, webserver_answers
+from .support import LOCAL_INSTANCE, free_port, local_env, run_in_processes, wait_for
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def dagster_home_made_by_hand(root: Path) -> dict[str, str]:
     previous = os.umask(0o022)
     try:
         home.mkdir()
-        shutil.copy(PROJECT_ROOT / "infra" / "dagster" / "local.yaml", home / "dagster.yaml")
+        shutil.copy(LOCAL_INSTANCE, home / "dagster.yaml")
     finally:
         os.umask(previous)
     return env

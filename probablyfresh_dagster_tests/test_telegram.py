@@ -16,7 +16,7 @@ from probablyfresh_dagster.alerts import DUPLICATE_CHECKS, duplicate_alert_senso
 from probablyfresh_dagster.profiles import telegram_from_env
 from probablyfresh_dagster.resources.telegram import TelegramResource, TelegramSettingsError
 
-from .conftest import Platform, check_results, local_platform, triple_purchase_files
+from .platforms import Platform, check_results, local_platform, triple_purchase_files
 from .test_pipeline import LOAD_PURCHASES
 from .test_scrub import leaks, texts
 
