@@ -32,20 +32,20 @@ import dagster as dg
 
 from probablyfresh_dagster.benchmark_baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_rate
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import PURCHASES
+from probablyfresh_dagster.entities import LOAD_STAGES, PURCHASES, Stage
 from probablyfresh_dagster.generator import GeneratorConfig, generate
+from probablyfresh_dagster.jobs import pipeline_job
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.resources import build_resources
 from probablyfresh_dagster.resources.events import KafkaResource
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 
-STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
-PYTHON_STAGES = ("generate", "mongo_collection", "kafka_topic", "clickhouse_raw")
+PYTHON_STAGES = ("generate", Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC, Stage.CLICKHOUSE_RAW)
 """The stages whose per-record work is Python's, so the floor applies; MART is ClickHouse SQL."""
 RULES = (
-    ("repeated names", "repeated_names", "mongo_collection"),
-    ("clear text", "clear_text", "mongo_collection"),
-    ("RAW's screen", "raw_screen", "clickhouse_raw"),
+    ("repeated names", "repeated_names", Stage.MONGO_COLLECTION),
+    ("clear text", "clear_text", Stage.MONGO_COLLECTION),
+    ("RAW's screen", "raw_screen", Stage.CLICKHOUSE_RAW),
 )
 """The rules `rule_costs` times, each shown as a share of its stage's time per record."""
 FLOOR_SAMPLE = 20_000
@@ -75,12 +75,12 @@ def measure(purchases: int, landing_format: str, single_inserts: int, bootstrap:
         with resources["clickhouse"].client() as client:
             client.command("SELECT 1")
         engine_start = time.perf_counter() - started
-        job = build_definitions(settings, **resources).resolve_job_def("pipeline")
+        job = build_definitions(settings, **resources).resolve_job_def(pipeline_job.name)
         with dg.DagsterInstance.ephemeral() as instance:
-            for stage in STAGES:
+            for stage in LOAD_STAGES:
                 started = time.perf_counter()
                 result = job.execute_in_process(
-                    instance=instance, asset_selection=[dg.AssetKey(PURCHASES.asset(stage))]
+                    instance=instance, asset_selection=[PURCHASES.asset_key(stage)]
                 )
                 assert result.success, stage
                 seconds[stage] = time.perf_counter() - started

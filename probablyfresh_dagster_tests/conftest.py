@@ -127,6 +127,11 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {name: value.value for name, value in event.materialization.metadata.items()}
 
 
+def table_rows(table: dg.TableMetadataValue) -> list[tuple]:
+    """A table metadata value's column names, then its records' values, as tuples."""
+    return [tuple(column.name for column in table.schema.columns), *(tuple(r.data.values()) for r in table.records)]
+
+
 def run_in_processes(target, argument_tuples: list[tuple]) -> None:
     """Run `target` once per argument tuple, each in its own spawned process, all at once."""
     context = multiprocessing.get_context("spawn")
