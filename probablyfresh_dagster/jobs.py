@@ -20,6 +20,3 @@ checks_job = dg.define_asset_job(
 @dg.job(name="purge_pii", description="Remove clear-text phones and emails from the topics and RAW (`make purge-pii`).")
 def purge_pii_job() -> None:
     purge_clear_pii()
-
-
-JOBS = [pipeline_job, checks_job, purge_pii_job]
