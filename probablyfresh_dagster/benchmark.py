@@ -144,13 +144,11 @@ def report(size: int, landing_format: str, figures: dict[str, Any], single_inser
         f"{label} {figures['rules'][rule] * 1e6:.1f} µs ({figures['rules'][rule] * size / seconds[stage]:.1%} of {stage})"
         for label, rule, stage in RULES
     ))
-    print(f"  one INSERT per message: {single_insert:,.0f}/s; clickhouse_raw is "
-          f"{rates['clickhouse_raw'] / single_insert:,.1f}x that")
+    raw, kafka = Stage.CLICKHOUSE_RAW, Stage.KAFKA_TOPIC
+    print(f"  one INSERT per message: {single_insert:,.0f}/s; {raw} is {rates[raw] / single_insert:,.1f}x that")
     if "bare_producer" in figures:
-        print(f"  bare producer {figures['bare_producer']:,.0f} msg/s: kafka_topic at "
-              f"{rates['kafka_topic'] / figures['bare_producer']:.0%}")
-        print(f"  bare consumer {figures['bare_consumer']:,.0f} msg/s: clickhouse_raw at "
-              f"{rates['clickhouse_raw'] / figures['bare_consumer']:.0%}")
+        print(f"  bare producer {figures['bare_producer']:,.0f} msg/s: {kafka} at {rates[kafka] / figures['bare_producer']:.0%}")
+        print(f"  bare consumer {figures['bare_consumer']:,.0f} msg/s: {raw} at {rates[raw] / figures['bare_consumer']:.0%}")
 
 
 def main(argv: list[str] | None = None) -> None:
