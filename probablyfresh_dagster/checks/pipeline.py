@@ -158,6 +158,10 @@ def _stage_counts(
     client: Client,
     fates: dict[str, KeyFate],
 ) -> StageCounts:
+    """Each stage counted so that it compares with the next: landing records, not files (a batch file
+    holds many); keys from MongoDB on, since several documents or RAW rows may hold one key and the
+    MART keeps one row per key; Kafka by RAW's lag, not by offsets (see `reconcile`). The MART's
+    rejected keys come from `fates`, which the step has already read."""
     rejects = files.rejects(entity)
     rejected = sum(1 for _ in rejects.open(encoding="utf-8")) if rejects.exists() else 0
     landed = landed_records(entity.name, files.folder(entity), files.max_file_bytes, store)
