@@ -12,10 +12,10 @@ from typing import Any
 
 import dagster as dg
 
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, Stage, entity_of
 from probablyfresh_dagster.resources.telegram import TelegramError, TelegramResource
 
-DUPLICATE_CHECKS = [dg.AssetCheckKey(dg.AssetKey(e.asset("mart")), "duplicate_share") for e in ENTITIES]
+DUPLICATE_CHECKS = [dg.AssetCheckKey(e.asset_key(Stage.MART), "duplicate_share") for e in ENTITIES]
 HISTORY_PER_TICK = 100
 """Executions read per page of a check's history."""
 
@@ -52,7 +52,7 @@ def failed_duplicate_checks(instance: dg.DagsterInstance, after_id: int) -> list
             failures.append(
                 DuplicateFailure(
                     execution_id=record.id,
-                    entity=key.asset_key.to_user_string().removesuffix("_mart"),
+                    entity=entity_of(key.asset_key).name,
                     run_id=record.run_id,
                     duplicate_percentage=figures.get("duplicate_percentage"),
                     threshold_percent=float(figures["threshold_percent"]),

@@ -1,13 +1,13 @@
-"""The code location: every asset, check, sensor and the pipeline job, on the profile's backends."""
+"""The code location: every asset, check, sensor and job, on the profile's backends."""
 
 import dagster as dg
 
 from probablyfresh_dagster.alerts import duplicate_alert_sensor
 from probablyfresh_dagster.assets import all_assets
-from probablyfresh_dagster.checks import CHECKS_JOB, standalone_checks
+from probablyfresh_dagster.checks import standalone_checks
+from probablyfresh_dagster.jobs import checks_job, pipeline_job, purge_pii_job
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
-from probablyfresh_dagster.purge_pii import purge_pii_job
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
 from probablyfresh_dagster.sensors import SENSORS
 from probablyfresh_dagster.settings import Settings
@@ -15,17 +15,6 @@ from probablyfresh_dagster.settings import Settings
 # An entry point too: `dagster dev|asset materialize -m probablyfresh_dagster.definitions`, code
 # servers and run workers import this module first of the project's.
 owner_only_process()
-
-pipeline_job = dg.define_asset_job(
-    "pipeline",
-    selection=dg.AssetSelection.all(),
-    description="Generate the files and carry every entity from JSON to MART, with every check.",
-)
-checks_job = dg.define_asset_job(
-    CHECKS_JOB,
-    selection=dg.AssetSelection.all_asset_checks(),
-    description="Every asset check on what the assets hold now, materializing nothing (`make check`).",
-)
 
 
 # Dagster's multiprocess executor, tuned for steps that are short and mostly wait for ClickHouse:

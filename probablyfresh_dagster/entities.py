@@ -6,6 +6,9 @@ Assets, checks, sensors and SQL are built from this table, never copied per enti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+import dagster as dg
 
 from probablyfresh_dagster.schema import (
     MAX_AMOUNT,
@@ -19,6 +22,21 @@ from probablyfresh_dagster.schema import (
     Record,
     Text,
 )
+
+
+class Stage(StrEnum):
+    """An entity's stages in order, each an asset built from the one before it."""
+
+    JSON_FILES = "json_files"
+    MONGO_COLLECTION = "mongo_collection"
+    KAFKA_TOPIC = "kafka_topic"
+    CLICKHOUSE_RAW = "clickhouse_raw"
+    MART = "mart"
+
+
+LOAD_STAGES = tuple(Stage)[1:]
+"""What a load of an entity materializes: every stage after its files."""
+CLICKHOUSE_STAGES = (Stage.CLICKHOUSE_RAW, Stage.MART)
 
 
 @dataclass(frozen=True)
@@ -41,9 +59,12 @@ class Entity:
         if not self.mart_key:
             object.__setattr__(self, "mart_key", self.key)
 
-    def asset(self, stage: str) -> str:
-        """The asset name of a stage: `json_files`, `mongo_collection`, `kafka_topic`, …"""
+    def asset_name(self, stage: Stage) -> str:
+        """The name of the entity's asset at `stage`, as the UI, the steps and `dagster asset` show it."""
         return f"{self.name}_{stage}"
+
+    def asset_key(self, stage: Stage) -> dg.AssetKey:
+        return dg.AssetKey(self.asset_name(stage))
 
     @property
     def raw_table(self) -> str:
@@ -174,3 +195,9 @@ PURCHASES = Entity(
 
 ENTITIES: tuple[Entity, ...] = (STORES, PRODUCTS, CUSTOMERS, PURCHASES)
 BY_NAME = {entity.name: entity for entity in ENTITIES}
+_BY_ASSET_KEY = {entity.asset_key(stage): entity for entity in ENTITIES for stage in Stage}
+
+
+def entity_of(asset_key: dg.AssetKey) -> Entity:
+    """The entity one of whose stages `asset_key` is."""
+    return _BY_ASSET_KEY[asset_key]

@@ -58,6 +58,7 @@ import orjson
 
 from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.failure_causes import naming_the_cause
 from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.landing_folder import (
@@ -106,15 +107,14 @@ class Source(NamedTuple):
 class RejectLog:
     """Streams rejections to a JSON-lines handle, keeping only the first few in memory."""
 
-    def __init__(self, handle: IO[str], keep: int = 10) -> None:
+    def __init__(self, handle: IO[str]) -> None:
         self._handle = handle
-        self._keep = keep
         self.count = 0
         self.first: list[Rejection] = []
 
     def add(self, rejection: Rejection) -> None:
         self.count += 1
-        if len(self.first) < self._keep:
+        if len(self.first) < EXAMPLES_SHOWN:
             self.first.append(rejection)
         self._handle.write(json.dumps(asdict(rejection), ensure_ascii=False) + "\n")
 

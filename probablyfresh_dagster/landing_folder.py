@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
+
 ONE_RECORD_SUFFIX = ".json"
 BATCH_SUFFIXES = (".jsonl", ".jsonl.gz")
 LANDING_SUFFIXES = (ONE_RECORD_SUFFIX, *BATCH_SUFFIXES)
@@ -61,13 +63,12 @@ class Ignored:
     """The entries of a folder whose names are not landing files' (hidden, other extensions,
     subfolders): counted, and the first few named as `file_label` shows them (a folder with `/`)."""
 
-    keep: int = 10
     count: int = 0
     first: list[str] = field(default_factory=list)
 
     def add(self, entry: os.DirEntry[str]) -> None:
         self.count += 1
-        if len(self.first) < self.keep:
+        if len(self.first) < EXAMPLES_SHOWN:
             self.first.append(file_label(entry.name) + ("/" if entry.is_dir(follow_symlinks=False) else ""))
 
 

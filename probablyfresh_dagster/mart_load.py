@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.sql import query, run_script
 
 
@@ -94,7 +95,7 @@ KEPT, NOT_JUDGED, REJECTED, UNEXPLAINED = "kept", "not judged", "rejected", "une
 class KeyFate:
     keys: int
     examples: list[tuple[str, str]]
-    """Up to 10 (key, latest reason recorded in mart_rejects, or '')."""
+    """Up to `EXAMPLES_SHOWN` (key, latest reason recorded in mart_rejects, or '')."""
 
 
 NO_KEYS = KeyFate(0, [])
@@ -103,6 +104,11 @@ NO_KEYS = KeyFate(0, [])
 def key_fates(client: Client, entity: Entity) -> dict[str, KeyFate]:
     """RAW keys by fate in the MART (a fate no key has is absent)."""
     result = query(
-        client, "queries/mart_key_fates", entity=entity.name, raw_table=entity.raw_table, mart_table=entity.mart_table
+        client,
+        "queries/mart_key_fates",
+        entity=entity.name,
+        raw_table=entity.raw_table,
+        mart_table=entity.mart_table,
+        limit=EXAMPLES_SHOWN,
     )
     return {fate: KeyFate(keys, [tuple(e) for e in examples]) for fate, keys, examples in result.result_rows}

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from probablyfresh_dagster.documents import DocumentStore, DocumentVersion, PendingDocument
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.events import EventLog, Message, OutgoingMessage, next_offsets
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.schema import Invalid
 
 SOURCE_ID, VERSION = "source_id", "version"
-WITHHELD_SHOWN = 10
 """The headers naming the document version a message publishes."""
 
 
@@ -46,7 +46,7 @@ class Publication:
     withheld: int = 0
     """Documents `encode` refused; they stay pending."""
     first_withheld: list[tuple[str, Invalid]] = field(default_factory=list)
-    """The source id of the first `WITHHELD_SHOWN` of them, and why."""
+    """The source id of the first `EXAMPLES_SHOWN` of them, and why."""
 
 
 def transactional_id(entity: Entity) -> str:
@@ -76,7 +76,7 @@ def publish_pending(
                     value = encode(document)
                 except Invalid as refused:
                     withheld += 1
-                    if len(first_withheld) < WITHHELD_SHOWN:
+                    if len(first_withheld) < EXAMPLES_SHOWN:
                         first_withheld.append((document.source_id, refused))
                     continue
                 headers = ((SOURCE_ID, document.source_id), (VERSION, document.content_hash))

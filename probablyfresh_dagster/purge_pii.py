@@ -1,7 +1,7 @@
 """`make purge-pii ENTITY=customers`: take clear-text phones and emails out of an entity's topic and RAW.
 
 The RAW loader never copies a message holding one (see `raw_load`): it sets it aside, and the RAW
-check names it while it is still in the log. This job (`purge_pii`, also in the launchpad) removes:
+check names it while it is still in the log. The `purge_pii` job (see `jobs`, also in the launchpad) removes:
 
 - from RAW, the rows holding one that an older version loaded: recorded as set aside (with field and
   reason), then deleted;
@@ -22,7 +22,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.documents import DocumentStore, DocumentVersion
-from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Entity
+from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Entity, Stage
 from probablyfresh_dagster.events import EventLog, Message
 from probablyfresh_dagster.outbox import published_version
 from probablyfresh_dagster.pii_scan import SQL_EMAIL, SQL_PHONE
@@ -31,8 +31,6 @@ from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHou
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.sql import query, run_script, stream_rows
-
-PURGE_JOB = "purge_pii"
 
 
 class PurgeRefused(Exception):
@@ -53,7 +51,7 @@ class Purge:
         return (
             f"{entity.name}: {self.raw_rows_moved} RAW rows moved out of {entity.raw_table}; topic "
             f"{entity.name} now starts at (partition: offset) {moved}; {self.republished} document versions "
-            f"to publish again with {entity.asset('kafka_topic')}"
+            f"to publish again with {entity.asset_name(Stage.KAFKA_TOPIC)}"
         )
 
 
@@ -91,10 +89,10 @@ def _move_raw_leaks(entity: Entity, client: Client) -> int:
 def _refuse_losses(entity: Entity, log: EventLog, store: DocumentStore, starts: dict[int, int]) -> None:
     consumed, marked = log.committed(entity.name, CLICKHOUSE_GROUP), store.checkpoint(entity.name)
     for partition, start in sorted(starts.items()):
-        for behind, asset in ((consumed, "clickhouse_raw"), (marked, "kafka_topic")):
+        for behind, stage in ((consumed, Stage.CLICKHOUSE_RAW), (marked, Stage.KAFKA_TOPIC)):
             if behind.get(partition, 0) < start:
                 raise PurgeRefused(
-                    f"{entity.name}: partition {partition} would start at {start}, but {entity.asset(asset)} has "
+                    f"{entity.name}: partition {partition} would start at {start}, but {entity.asset_name(stage)} has "
                     f"only reached offset {behind.get(partition, 0)}: materialize it first, so that no message "
                     "before it is lost or published again"
                 )
@@ -128,8 +126,3 @@ def purge_clear_pii(
             described.append(purge(entity, client, log, store).describe(entity))
             context.log.info(described[-1])
     return described
-
-
-@dg.job(name=PURGE_JOB, description="Remove clear-text phones and emails from the topics and RAW (`make purge-pii`).")
-def purge_pii_job() -> None:
-    purge_clear_pii()

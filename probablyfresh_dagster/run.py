@@ -16,14 +16,13 @@ from contextlib import AbstractContextManager, nullcontext
 
 import dagster as dg
 
-from probablyfresh_dagster.checks import CHECKS_JOB
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import BY_NAME, ENTITIES
+from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Stage
+from probablyfresh_dagster.jobs import checks_job, pipeline_job, purge_pii_job
 from probablyfresh_dagster.local_runs.dead_runs import failing_dead_runs
 from probablyfresh_dagster.local_runs.launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.local_runs.pool_waits import pool_wait_logger
 from probablyfresh_dagster.private_files import owner_only_process
-from probablyfresh_dagster.purge_pii import PURGE_JOB
 from probablyfresh_dagster.settings import Settings, load_env_file
 
 
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)}
     )
     definitions = dg.Definitions.merge(build_definitions(settings), loggers)
-    job = definitions.resolve_job_def(CHECKS_JOB if args.checks else "pipeline")
+    job = definitions.resolve_job_def((checks_job if args.checks else pipeline_job).name)
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
     if not args.checks:
         run_config["ops"] = {"generated_json_files": {"config": generator}}
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def purge_pii(entities: list[str]) -> int:
     """Run the `purge_pii` job in this process; print what it did, or why it refused."""
-    job = build_definitions(Settings.from_env()).resolve_job_def(PURGE_JOB)
+    job = build_definitions(Settings.from_env()).resolve_job_def(purge_pii_job.name)
     run_config = {"ops": {"purge_clear_pii": {"config": {"entities": entities}}}}
     with watching_dead_runs(instance := dg.DagsterInstance.get()):
         result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
@@ -93,13 +92,13 @@ def watching_dead_runs(instance: dg.DagsterInstance) -> AbstractContextManager[N
 def print_summary(result: dg.ExecuteInProcessResult, seconds: float, settings: Settings) -> None:
     # Each MART asset reports `<table>_rows` for every table of its entity (purchases: two).
     materialized = {
-        event.asset_key.to_user_string(): event.materialization.metadata
+        event.asset_key: event.materialization.metadata
         for event in result.get_asset_materialization_events()
     }
     tables = [
-        (table, materialized[entity.asset("mart")][f"{table}_rows"].value)
+        (table, materialized[entity.asset_key(Stage.MART)][f"{table}_rows"].value)
         for entity in ENTITIES
-        if entity.asset("mart") in materialized
+        if entity.asset_key(Stage.MART) in materialized
         for table in entity.marts
     ]
     print(f"\nProbablyFresh: {settings.profile} profile, run {result.run_id} in {seconds:.1f} s")

@@ -15,16 +15,14 @@ from collections.abc import Sequence
 import dagster as dg
 
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
-from probablyfresh_dagster.checks import CHECKS_JOB
-from probablyfresh_dagster.entities import ENTITIES, Entity
+from probablyfresh_dagster.entities import CLICKHOUSE_STAGES, ENTITIES, LOAD_STAGES, Entity, Stage
 from probablyfresh_dagster.events import lag
+from probablyfresh_dagster.jobs import checks_job
 from probablyfresh_dagster.landing_folder import folder_fingerprint, landing_entries
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.files import FilesResource
 
-LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
-CLICKHOUSE_STAGES = ("clickhouse_raw", "mart")
 UNFINISHED_STATUSES = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.QUEUED,
@@ -34,12 +32,12 @@ UNFINISHED_STATUSES = [
 """The statuses of a run that may still materialize its assets (one being canceled will not)."""
 
 
-def _selection(stages: tuple[str, ...]) -> dg.AssetSelection:
-    return dg.AssetSelection.assets(*(e.asset(s) for e in ENTITIES for s in stages))
+def _selection(stages: tuple[Stage, ...]) -> dg.AssetSelection:
+    return dg.AssetSelection.assets(*(e.asset_key(s) for e in ENTITIES for s in stages))
 
 
-def _assets(entity: Entity, stages: tuple[str, ...]) -> list[dg.AssetKey]:
-    return [dg.AssetKey(entity.asset(stage)) for stage in stages]
+def _assets(entity: Entity, stages: tuple[Stage, ...]) -> list[dg.AssetKey]:
+    return [entity.asset_key(stage) for stage in stages]
 
 
 def _run_that_will_load(runs: Sequence[dg.DagsterRun], asset: dg.AssetKey) -> str | None:
@@ -48,7 +46,7 @@ def _run_that_will_load(runs: Sequence[dg.DagsterRun], asset: dg.AssetKey) -> st
 
     def loads(run: dg.DagsterRun) -> bool:
         if run.asset_selection is None:
-            return run.job_name != CHECKS_JOB
+            return run.job_name != checks_job.name
         return asset in run.asset_selection
 
     return next((run.run_id for run in runs if loads(run)), None)
@@ -57,7 +55,7 @@ def _run_that_will_load(runs: Sequence[dg.DagsterRun], asset: dg.AssetKey) -> st
 def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource, fingerprint: str) -> bool:
     """Whether the latest MongoDB load of `entity` read its folder as it is now. A folder never
     loaded is up to date while it holds nothing named like a landing file."""
-    event = instance.get_latest_materialization_event(dg.AssetKey(entity.asset("mongo_collection")))
+    event = instance.get_latest_materialization_event(entity.asset_key(Stage.MONGO_COLLECTION))
     if event is None or event.asset_materialization is None:
         return next(landing_entries(files.folder(entity)), None) is None
     loaded = event.asset_materialization.metadata.get(FOLDER_FINGERPRINT)
@@ -76,7 +74,7 @@ def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource)
         fingerprint = folder_fingerprint(files.folder(entity))
         if _is_loaded(context.instance, entity, files, fingerprint):
             continue
-        run_id = _run_that_will_load(runs, dg.AssetKey(entity.asset("mongo_collection")))
+        run_id = _run_that_will_load(runs, entity.asset_key(Stage.MONGO_COLLECTION))
         if run_id:
             waiting.append(f"{entity.name}: files changed, run {run_id} will load them")
             continue
@@ -110,7 +108,7 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: EventLogResourc
                 continue
             if not behind:
                 continue
-            run_id = _run_that_will_load(runs, dg.AssetKey(entity.asset("clickhouse_raw")))
+            run_id = _run_that_will_load(runs, entity.asset_key(Stage.CLICKHOUSE_RAW))
             if run_id:
                 waiting.append(f"{entity.name}: {behind} messages not yet in ClickHouse, run {run_id} will load them")
                 continue

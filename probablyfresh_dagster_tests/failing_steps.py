@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.free_space import free_bytes
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
@@ -44,9 +44,9 @@ def headlines(result: dg.ExecuteInProcessResult) -> list[str]:
     return found
 
 
-def stage(name: str) -> str:
+def stage(name: Stage) -> str:
     """The selection of one stage (`mongo_collection`, …) of every entity."""
-    return " ".join(entity.asset(name) for entity in ENTITIES)
+    return " ".join(entity.asset_name(name) for entity in ENTITIES)
 
 
 @contextmanager

@@ -78,6 +78,11 @@ def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {name: value.value for name, value in event.materialization.metadata.items()}
 
 
+def table_rows(table: dg.TableMetadataValue) -> list[tuple]:
+    """A table metadata value's column names, then its records' values, as tuples."""
+    return [tuple(column.name for column in table.schema.columns), *(tuple(r.data.values()) for r in table.records)]
+
+
 def triple_purchase_files(platform: Platform) -> None:
     """Copy every purchase file twice under new names: the same purchases from new sources."""
     folder = platform.settings.data_dir / "purchases"

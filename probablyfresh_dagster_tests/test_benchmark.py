@@ -8,6 +8,8 @@ import re
 import pytest
 
 from probablyfresh_dagster.definitions import defs
+from probablyfresh_dagster.entities import LOAD_STAGES
+from probablyfresh_dagster.jobs import pipeline_job
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 NUMBER = r"([\d,]+(?:\.\d+)?)"
@@ -38,7 +40,7 @@ def test_benchmark_prints_every_figure_positive(capsys):
     engine = re.search(rf"^  chDB loaded in {NUMBER} s before the stages; all stages {NUMBER} s$", out, re.M)
     assert engine, out
     assert all(positive(figure) for figure in engine.groups())
-    for stage in ("generate", *stages.STAGES):
+    for stage in ("generate", *LOAD_STAGES):
         share = rf"{NUMBER}%" if stage in stages.PYTHON_STAGES else "-"
         row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share}$", out, re.M)
         assert row, f"no row for {stage}:\n{out}"
@@ -62,5 +64,5 @@ def test_benchmark_ui_times_materialize_all_through_the_webserver_against_make_r
     assert run and ui, out
     assert positive(run[1]) and positive(ui[1]) and positive(ui[3])
     steps = re.findall(r"^  (\S+) +starts at", out, re.M)
-    nodes = {node.name for node in defs.resolve_job_def("pipeline").graph.nodes}
+    nodes = {node.name for node in defs.resolve_job_def(pipeline_job.name).graph.nodes}
     assert len(steps) == int(ui[2]) and set(steps) == nodes

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, STORES
+from probablyfresh_dagster.entities import CLICKHOUSE_STAGES, CUSTOMERS, ENTITIES, STORES, Stage
 from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV
 from probablyfresh_dagster.outbox import SOURCE_ID, VERSION
@@ -27,9 +27,9 @@ from .failing_steps import fill, small_filesystem, stage
 from .platforms import Platform, local_platform, materialization, rows
 from .run_state import delivery_figures, marts
 
-UPSTREAM = " ".join(stage(name) for name in ("json_files", "mongo_collection", "kafka_topic"))
-RAW = stage("clickhouse_raw")
-MART = stage("mart")
+UPSTREAM = " ".join(stage(name) for name in (Stage.JSON_FILES, Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC))
+RAW = stage(Stage.CLICKHOUSE_RAW)
+MART = stage(Stage.MART)
 HEADERS = ((SOURCE_ID, "another-producer"), (VERSION, "1"))
 FOREIGN = {
     STORES.name: OutgoingMessage("store-999", b'{"store_id": "store-999"}', HEADERS),  # no name: a MART reject
@@ -111,7 +111,7 @@ def set_aside_files(platform: Platform) -> list[str]:
 
 def repaired(result) -> str:
     """What the RAW and MART steps report of the repair (the first step to open chDB does it)."""
-    steps = [*(f"{e.name}_clickhouse_raw" for e in ENTITIES), *(f"{e.name}_mart" for e in ENTITIES)]
+    steps = [e.asset_name(stage) for stage in CLICKHOUSE_STAGES for e in ENTITIES]
     return "\n".join(str(materialization(result, step).get("chdb_repaired", "")) for step in steps)
 
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from probablyfresh_dagster import jobs
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.settings import Settings
 
@@ -10,7 +11,7 @@ from .support import local_dagster_home
 
 def pipeline_job() -> dg.JobDefinition:
     """Rebuilt in every step process from the environment the test sets."""
-    return build_definitions(Settings.from_env()).resolve_job_def("pipeline")
+    return build_definitions(Settings.from_env()).resolve_job_def(jobs.pipeline_job.name)
 
 
 def test_materialize_all_with_the_multiprocess_executor(tmp_path, monkeypatch):
@@ -33,4 +34,4 @@ def test_materialize_all_with_the_multiprocess_executor(tmp_path, monkeypatch):
     # One step per node: each asset of an entity's chain (its checks judged in its step), the
     # generator, and each check that reads several assets.
     steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
-    assert steps == {node.name for node in defs.resolve_job_def("pipeline").graph.nodes}
+    assert steps == {node.name for node in defs.resolve_job_def(jobs.pipeline_job.name).graph.nodes}

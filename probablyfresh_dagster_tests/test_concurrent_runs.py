@@ -26,12 +26,12 @@ RUN_WHEN_TOLD = """
 import pathlib, sys, time
 import dagster as dg
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES
+from probablyfresh_dagster.jobs import pipeline_job
 from probablyfresh_dagster.settings import Settings
 ready, go = map(pathlib.Path, sys.argv[1:])
-job = build_definitions(Settings.from_env()).resolve_job_def("pipeline")
-stages = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
-loads = [dg.AssetKey(entity.asset(stage)) for entity in ENTITIES for stage in stages]
+job = build_definitions(Settings.from_env()).resolve_job_def(pipeline_job.name)
+loads = [entity.asset_key(stage) for entity in ENTITIES for stage in LOAD_STAGES]
 ready.touch()
 while not go.exists():
     time.sleep(0.001)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from probablyfresh_dagster.entities import CUSTOMERS, STORES
+from probablyfresh_dagster.entities import CUSTOMERS, LOAD_STAGES, STORES
 from probablyfresh_dagster.sql import query
 
 from .platforms import Platform, check_results, loaded_platform, rows
@@ -21,8 +21,7 @@ SEVERAL = "address matches several stores"
 
 def reload(platform: Platform, *entities) -> dict:
     """Land the entities' files again and carry them to the MART; the checks that ran, by name."""
-    stages = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
-    result = platform.run(" ".join(entity.asset(stage) for entity in entities for stage in stages))
+    result = platform.run(" ".join(entity.asset_name(stage) for entity in entities for stage in LOAD_STAGES))
     assert result.success
     return check_results(result)
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 
-from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, LOAD_STAGES, PRODUCTS, PURCHASES, STORES, Entity, Stage
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
+from probablyfresh_dagster.jobs import pipeline_job
 from probablyfresh_dagster.landing import (
     Rejection,
     RejectLog,
@@ -40,11 +40,10 @@ from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid
 from probablyfresh_dagster.settings import Settings
 
-from .platforms import check_results, local_platform, materialization, rows
+from .platforms import check_results, local_platform, materialization, rows, table_rows
 from .processes import bound_unix_socket
 from .test_schema import changed, without
 
-LOAD_STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
 CUSTOMER_PII = PiiFields.parse(CUSTOMERS.pii)
 KEYED = object()
 """The expected record of a bad document: the `bad-<name>` key it was given."""
@@ -204,7 +203,7 @@ def rejections(platform, entity: Entity) -> dict[str, dict[str, Any]]:
 
 
 def load_selection(entities=ENTITIES) -> str:
-    return " ".join(entity.asset(stage) for entity in entities for stage in LOAD_STAGES)
+    return " ".join(entity.asset_name(stage) for entity in entities for stage in LOAD_STAGES)
 
 
 def first_documents(root: Path) -> dict[str, dict[str, Any]]:
@@ -232,7 +231,7 @@ def test_every_bad_input_is_set_aside_and_every_good_file_reaches_the_mart(tmp_p
     for entity in ENTITIES:
         expected = [bad for bad in corpus if bad.entity is entity]
         found = rejections(platform, entity)
-        assert len(found) == len(expected) == materialization(result, entity.asset("mongo_collection"))["rejected"]
+        assert len(found) == len(expected) == materialization(result, entity.asset_name(Stage.MONGO_COLLECTION))["rejected"]
         for bad in expected:
             label = os.fsdecode(bad.name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
             rejection = found[label]
@@ -257,15 +256,16 @@ def test_the_first_rejections_are_in_the_asset_metadata_and_a_reload_keeps_the_l
         folder = platform.settings.data_dir / "customers"
         for number in range(12):
             (folder / f"broken-{number:02d}.json").write_text("{", encoding="utf-8")
-        first = platform.run(CUSTOMERS.asset("mongo_collection"))
+        first = platform.run(CUSTOMERS.asset_name(Stage.MONGO_COLLECTION))
         listed = (platform.settings.data_dir / "_rejected" / "customers.jsonl").read_bytes()
-        second = platform.run(CUSTOMERS.asset("mongo_collection"))
-    metadata = materialization(first, CUSTOMERS.asset("mongo_collection"))
+        second = platform.run(CUSTOMERS.asset_name(Stage.MONGO_COLLECTION))
+    metadata = materialization(first, CUSTOMERS.asset_name(Stage.MONGO_COLLECTION))
     assert metadata["rejected"] == 12
-    table = metadata["first_rejections"].splitlines()
-    assert table[0] == "| file | record | field | reason |" and len(table) == 2 + 10
-    assert "(file)" in table[2] and "not valid JSON" in table[2]
-    assert materialization(second, CUSTOMERS.asset("mongo_collection"))["rejected"] == 12
+    table = table_rows(metadata["first_rejections"])
+    assert table[0] == ("file", "record", "field", "reason") and len(table) == 1 + 10
+    first = [str(value) for value in table[1]]
+    assert any("(file)" in cell for cell in first) and any("not valid JSON" in cell for cell in first)
+    assert materialization(second, CUSTOMERS.asset_name(Stage.MONGO_COLLECTION))["rejected"] == 12
     assert (platform.settings.data_dir / "_rejected" / "customers.jsonl").read_bytes() == listed
     assert [p.name for p in (platform.settings.data_dir / "_rejected").iterdir()] == ["customers.jsonl"]
 
@@ -283,12 +283,12 @@ def test_the_size_limit_comes_from_the_environment_or_the_run_config(tmp_path, m
     with local_platform(tmp_path) as platform:
         generate(GeneratorConfig(purchases=3), platform.settings.data_dir)
         files = {"root": str(platform.settings.data_dir), "max_file_bytes": 1000}
-        result = platform.defs.resolve_job_def("pipeline").execute_in_process(
+        result = platform.defs.resolve_job_def(pipeline_job.name).execute_in_process(
             instance=platform.instance,
-            asset_selection=[dg.AssetKey(PURCHASES.asset("mongo_collection"))],
+            asset_selection=[PURCHASES.asset_key(Stage.MONGO_COLLECTION)],
             run_config={"resources": {"files": {"config": files}}},
         )
-    assert materialization(result, PURCHASES.asset("mongo_collection"))["rejected"] == 3
+    assert materialization(result, PURCHASES.asset_name(Stage.MONGO_COLLECTION))["rejected"] == 3
     assert all("over the limit of 1000" in r["reason"] for r in rejections(platform, PURCHASES).values())
 
 
@@ -415,7 +415,7 @@ def test_only_regular_files_inside_the_folder_are_read_the_rest_set_aside_or_lis
             assert store.count(PURCHASES.name) == 200
         assert all(check.passed for check in check_results(result).values())
 
-        loaded = materialization(result, PURCHASES.asset("mongo_collection"))
+        loaded = materialization(result, PURCHASES.asset_name(Stage.MONGO_COLLECTION))
         assert (loaded["rejected"], loaded["ignored"]) == (len(reasons), len(ignored))
         assert sorted(loaded["first_ignored"].split(", ")) == sorted(ignored)
         warnings = [e.user_message for e in platform.instance.all_logs(result.run_id) if e.level == logging.WARNING]
@@ -427,8 +427,8 @@ def test_only_regular_files_inside_the_folder_are_read_the_rest_set_aside_or_lis
         assert loaded["folder_fingerprint"] == folder_fingerprint(folder)
         (folder / "late.json").symlink_to("ord-00002.json")  # a new link changes what the sensor compares
         assert folder_fingerprint(folder) != loaded["folder_fingerprint"]
-        reloaded = platform.run(PURCHASES.asset("mongo_collection"))
-    assert materialization(reloaded, PURCHASES.asset("mongo_collection"))["rejected"] == len(reasons) + 1
+        reloaded = platform.run(PURCHASES.asset_name(Stage.MONGO_COLLECTION))
+    assert materialization(reloaded, PURCHASES.asset_name(Stage.MONGO_COLLECTION))["rejected"] == len(reasons) + 1
     assert rejections(platform, PURCHASES)["late.json"]["reason"] == "a symbolic link: not followed"
 
 
@@ -570,7 +570,7 @@ def test_a_batch_file_is_read_a_line_at_a_time_however_long_it_or_a_line_is(tmp_
 
 def test_batch_lines_reconcile_and_a_rerun_publishes_only_the_lines_that_changed(tmp_path):
     load = load_selection([CUSTOMERS])
-    publish = f"{CUSTOMERS.asset('mongo_collection')} {CUSTOMERS.asset('kafka_topic')}"
+    publish = f"{CUSTOMERS.asset_name(Stage.MONGO_COLLECTION)} {CUSTOMERS.asset_name(Stage.KAFKA_TOPIC)}"
     with local_platform(tmp_path) as platform:
         generate(GeneratorConfig(purchases=0, format="jsonl"), platform.settings.data_dir)
         path = platform.settings.data_dir / "customers" / "customers.jsonl"

@@ -14,11 +14,11 @@ import pytest
 
 from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.documents import SourceDocument
-from probablyfresh_dagster.entities import BY_NAME, ENTITIES, PURCHASES, STORES
+from probablyfresh_dagster.entities import BY_NAME, CLICKHOUSE_STAGES, ENTITIES, PURCHASES, STORES, Stage
 from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.resources.events import SqliteEventLogResource
 
-from .platforms import Platform, check_results, local_platform, make_platform, materialization, rows
+from .platforms import Platform, check_results, local_platform, make_platform, materialization, rows, table_rows
 
 DROP = object()
 """A change that removes the field."""
@@ -134,8 +134,8 @@ def raw_key(entity: str, name: str, changes: dict) -> str:
 
 def load_downstream(platform: Platform):
     """Kafka, RAW and MART of every entity (the landing step is not re-run)."""
-    stages = ("kafka_topic", "clickhouse_raw", "mart")
-    return platform.run(" ".join(entity.asset(stage) for entity in ENTITIES for stage in stages))
+    stages = (Stage.KAFKA_TOPIC, *CLICKHOUSE_STAGES)
+    return platform.run(" ".join(entity.asset_name(stage) for entity in ENTITIES for stage in stages))
 
 
 @pytest.fixture(scope="module")
@@ -182,29 +182,30 @@ def test_item_lines_of_a_rejected_purchase_are_not_loaded(rejected):
 def test_the_mart_asset_shows_this_runs_rejects(rejected):
     _, result = rejected
     for entity in ENTITIES:
-        figures = materialization(result, entity.asset("mart"))
+        figures = materialization(result, entity.asset_name(Stage.MART))
         bad = [(n, r) for e, n, _, r in BAD_DOCUMENTS if e == entity.name]
         assert figures["rejected_this_run"] == figures["rejected_keys"] == len(bad), entity.name
-        table = figures["first_rejects"].splitlines()
-        assert table[0] == "| key | partition | offset | reason |"
-        assert len(table) == 2 + min(len(bad), 10)
+        table = table_rows(figures["first_rejects"])
+        assert table[0] == ("key", "partition", "offset", "reason")
+        assert len(table) == 1 + min(len(bad), 10)
     # Published in source-id order after the 200 generated purchases: the first reject is at offset 200.
     first, reason = min((n, r) for e, n, _, r in BAD_DOCUMENTS if e == "purchases")
-    first_row = materialization(result, "purchases_mart")["first_rejects"].splitlines()[2]
-    assert first_row == f"| {first} | 0 | 200 | {reason} |"
+    first_row = table_rows(materialization(result, "purchases_mart")["first_rejects"])[1]
+    assert first_row == (first, 0, 200, reason)
 
 
 def test_reconcile_passes_when_every_missing_key_has_a_recorded_reason(rejected):
     _, result = rejected
     for entity in ENTITIES:
-        check = check_results(result)[f"{entity.asset('mart')}:counts_reconcile"]
+        check = check_results(result)[f"{entity.asset_name(Stage.MART)}:counts_reconcile"]
         figures = {name: value.value for name, value in check.metadata.items()}
         assert check.passed, entity.name
         bad = sum(1 for e, *_ in BAD_DOCUMENTS if e == entity.name)
         assert figures["mart_rejected_keys"] == bad
         assert figures["raw_unique_keys"] == figures["mart_rows"] + bad
         assert "unreconciled_keys" not in figures
-        assert figures["mart_rejected_examples"].count("dropped by the MART: ") == min(bad, 10)
+        dropped = table_rows(figures["mart_rejected_examples"])[1:]
+        assert sum(why.count("dropped by the MART: ") for _, why in dropped) == min(bad, 10)
 
 
 def mart_rows_from(platform: Platform, entity, keys: list[str]) -> int:
@@ -236,16 +237,16 @@ def test_reconcile_names_the_keys_that_do_not_reconcile_and_why(platform):
     result = platform.run("stores_mart")
     check = check_results(result)["stores_mart:counts_reconcile"]
     assert not check.passed
-    assert check.metadata["unreconciled_keys"].value.splitlines()[2:] == [
-        "| files → MongoDB | store-unloaded.json | neither in MongoDB nor in the rejects file: not loaded yet |",
-        "| MongoDB → RAW | store-ghost | in RAW, not in MongoDB: its documents were removed, or another producer published it |",
-        "| MongoDB → RAW | store-unpublished-1 | in MongoDB, not in RAW: not yet published |",
-        "| MongoDB → RAW | store-unpublished-2 | in MongoDB, not in RAW: not yet published |",
-        "| RAW → MART | store-003 | in RAW, not in the MART: no reason recorded |",
+    assert table_rows(check.metadata["unreconciled_keys"].value)[1:] == [
+        ("files → MongoDB", "store-unloaded.json", "neither in MongoDB nor in the rejects file: not loaded yet"),
+        ("MongoDB → RAW", "store-ghost", "in RAW, not in MongoDB: its documents were removed, or another producer published it"),
+        ("MongoDB → RAW", "store-unpublished-1", "in MongoDB, not in RAW: not yet published"),
+        ("MongoDB → RAW", "store-unpublished-2", "in MongoDB, not in RAW: not yet published"),
+        ("RAW → MART", "store-003", "in RAW, not in the MART: no reason recorded"),
     ]
     assert check.metadata["documents_without_record"].value == 2  # store-001 and 002: kept, counted apart
-    assert check.metadata["mart_rejected_examples"].value.splitlines()[2:] == [
-        "| store-ghost | dropped by the MART: payload: not a JSON object |"
+    assert table_rows(check.metadata["mart_rejected_examples"].value)[1:] == [
+        ("store-ghost", "dropped by the MART: payload: not a JSON object")
     ]
 
 
@@ -343,7 +344,7 @@ def test_each_raw_partition_keeps_its_own_watermark(tmp_path, monkeypatch):
 
     second = platform.run()
     assert second.success and all(check.passed for check in check_results(second).values())
-    assert {materialization(second, e.asset("mart"))["judged_rows"] for e in ENTITIES} == {0}
+    assert {materialization(second, e.asset_name(Stage.MART))["judged_rows"] for e in ENTITIES} == {0}
 
 
 def test_a_state_from_before_rejects_and_watermarks_is_taken_over(platform):
@@ -358,7 +359,7 @@ def test_a_state_from_before_rejects_and_watermarks_is_taken_over(platform):
     ):
         execute(platform, statement)
 
-    result = platform.run(" ".join(e.asset("mart") for e in ENTITIES))
+    result = platform.run(" ".join(e.asset_name(Stage.MART) for e in ENTITIES))
     assert result.success and all(check.passed for check in check_results(result).values())
     assert materialization(result, "purchases_mart")["judged_rows"] == 200
     after = {table: rows(platform, f"SELECT * FROM {table} FINAL ORDER BY ALL") for table in before}

@@ -14,15 +14,14 @@ from pathlib import Path
 import pytest
 
 from probablyfresh_dagster import mart_load
-from probablyfresh_dagster.entities import ENTITIES, PURCHASES
+from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, PURCHASES
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
-from probablyfresh_dagster.sensors import LOAD_STAGES
 
 from .platforms import Platform, check_results, loaded_platform, local_platform, rows
 from .test_mart_rejects import land_past_the_rules, load_downstream
 
-LOAD = " ".join(PURCHASES.asset(stage) for stage in LOAD_STAGES)
+LOAD = " ".join(PURCHASES.asset_name(stage) for stage in LOAD_STAGES)
 BATCH = "purchases.jsonl"
 
 
@@ -190,7 +189,7 @@ def test_tables_made_before_the_rule_gain_its_columns_and_follow_it(tmp_path, te
     (folder / "ord-00007-fix.json").write_text(json.dumps({**old, "payment_method": "fixed"}), encoding="utf-8")
     land(folder, template, [Version("ord-00008", "ord-00008-late", lines=1, updated_at="2024-01-01T00:00:00Z")], {})
 
-    result = platform.run(" ".join(entity.asset(stage) for entity in ENTITIES for stage in LOAD_STAGES))
+    result = platform.run(" ".join(entity.asset_name(stage) for entity in ENTITIES for stage in LOAD_STAGES))
     assert result.success and all(check.passed for check in check_results(result).values())
     for entity in ENTITIES:
         assert columns(platform, entity.mart_table)[-4:] == ["_offset", "_ingested_at", "_updated_at", "_source"]

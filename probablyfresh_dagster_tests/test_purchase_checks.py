@@ -8,14 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from probablyfresh_dagster.entities import ENTITIES, PURCHASES
-from probablyfresh_dagster.sensors import LOAD_STAGES
+from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, PURCHASES, Stage
 
 from .platforms import check_results, loaded_platform, local_platform
 
 REFERENCES = "purchases_mart:every_purchase_refers_to_known_entities"
 TOTALS = "purchases_mart:purchase_totals_match_lines"
-LOAD_PURCHASES = " ".join(PURCHASES.asset(stage) for stage in LOAD_STAGES)
+LOAD_PURCHASES = " ".join(PURCHASES.asset_name(stage) for stage in LOAD_STAGES)
 
 
 def lines_total(purchase: dict) -> Decimal:
@@ -73,7 +72,7 @@ def test_a_total_more_than_a_cent_off_its_lines_fails_and_half_a_cent_passes(jud
 
 def test_the_references_are_not_judged_before_the_marts_they_need_are_built(tmp_path):
     with local_platform(tmp_path) as platform:
-        generated = platform.run(" ".join(e.asset("json_files") for e in ENTITIES))
+        generated = platform.run(" ".join(e.asset_name(Stage.JSON_FILES) for e in ENTITIES))
         result = platform.run(LOAD_PURCHASES)
     assert generated.success and result.success
     check = check_results(result)[REFERENCES]

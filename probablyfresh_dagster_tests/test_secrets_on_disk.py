@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 
 import dagster as dg
 
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE
 from probablyfresh_dagster.settings import PROJECT_ROOT
@@ -159,7 +159,7 @@ def test_a_run_failing_on_an_unreachable_mongodb_keeps_its_password_out_of_every
     with dg.DagsterInstance.from_config(str(home)) as instance:
         result = dataclasses.replace(platform, instance=instance).run()
         failures = [event for event in result.all_events if event.is_step_failure]
-    assert {event.step_key for event in failures} == {e.asset("mongo_collection") for e in ENTITIES}
+    assert {event.step_key for event in failures} == {e.asset_name(Stage.MONGO_COLLECTION) for e in ENTITIES}
     for event in failures:
         assert "127.0.0.1" in event.step_failure_data.error.to_string()
 

@@ -7,18 +7,18 @@ import pytest
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from probablyfresh_dagster.checks import CHECKS_JOB
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
+from probablyfresh_dagster.jobs import checks_job, pipeline_job
 from probablyfresh_dagster.landing_folder import folder_fingerprint
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.sensors import UNFINISHED_STATUSES, json_files_sensor, kafka_lag_sensor
 
 from .platforms import materialization
 
-LOAD_ALL_MONGO = " ".join(e.asset("mongo_collection") for e in ENTITIES)
+LOAD_ALL_MONGO = " ".join(e.asset_name(Stage.MONGO_COLLECTION) for e in ENTITIES)
 PUBLISH_PURCHASES = "purchases_mongo_collection purchases_kafka_topic"
 
 
@@ -46,7 +46,7 @@ REPOSITORY_ORIGIN = RemoteRepositoryOrigin(
 from a loaded workspace, hence the internal classes here."""
 
 
-def _run_record(platform, status: dg.DagsterRunStatus, assets: str | None, job: str = "pipeline") -> dg.DagsterRun:
+def _run_record(platform, status: dg.DagsterRunStatus, assets: str | None, job: str = pipeline_job.name) -> dg.DagsterRun:
     """A run of `job` recorded in `status`, as the daemon queues or starts one; nothing executes
     it. `assets` is its selection, None for the whole job (as `make run` starts it)."""
     run = dg.DagsterRun(
@@ -157,7 +157,7 @@ def test_a_run_of_the_whole_job_holds_both_sensors_back_until_it_ends(platform):
     path = platform.settings.data_dir / "purchases" / "ord-00003.json"
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
 
-    _run_record(platform, dg.DagsterRunStatus.STARTED, None, job=CHECKS_JOB)  # materializes nothing
+    _run_record(platform, dg.DagsterRunStatus.STARTED, None, job=checks_job.name)  # materializes nothing
     assert sorted(_entities(_evaluate(json_files_sensor, platform))) == sorted(e.name for e in ENTITIES)
     assert _entities(_evaluate(kafka_lag_sensor, platform, "kafka")) == ["purchases"]
 

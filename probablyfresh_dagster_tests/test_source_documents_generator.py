@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES
 from probablyfresh_dagster.resources.expectations import EXPECTATIONS_ENV
-from probablyfresh_dagster.sensors import LOAD_STAGES
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .platforms import check_results, make_platform
@@ -36,7 +35,7 @@ def test_the_source_documents_data_passes_every_check_but_the_one_it_breaks(tmp_
     monkeypatch.delenv("FERNET_KEY", raising=False)
     platform = make_platform(tmp_path)  # its data folder is where the script wrote: tmp_path/data
 
-    result = platform.run(selection=" ".join(e.asset(stage) for e in ENTITIES for stage in LOAD_STAGES))
+    result = platform.run(selection=" ".join(e.asset_name(stage) for e in ENTITIES for stage in LOAD_STAGES))
 
     checks = check_results(result)
     # Nothing set aside: its ids, INNs, barcodes, coordinates and amounts are not taken for phones.

@@ -15,6 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.documents import SourceDocument
+from probablyfresh_dagster.entities import LOAD_STAGES, Stage
 from probablyfresh_dagster.failure_causes import StateFailure
 from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV, NotEnoughSpace, free_bytes, size
 from probablyfresh_dagster.generator.config import GeneratorConfig
@@ -27,7 +28,6 @@ from .failing_steps import fill, headlines, in_subprocess, small_filesystem, sta
 from .platforms import make_platform
 from .support import free_port
 
-STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
 FULL = r"Disk full: {folder} has \d+(\.\d)? (B|KiB|MiB) free \(.+\)"
 
 
@@ -44,7 +44,7 @@ def platform_root(tmp_path, monkeypatch):
 def run_up_to(root: Path, last: str):
     """Run every stage before `last` (they must pass), and return a platform on `root`."""
     platform = make_platform(root)
-    for earlier in STAGES[: STAGES.index(last)]:
+    for earlier in LOAD_STAGES[: LOAD_STAGES.index(last)]:
         assert platform.run(stage(earlier)).success, earlier
     return platform
 
@@ -60,15 +60,15 @@ def tree(root: Path) -> dict[str, tuple[bool, int, int]]:
 
 
 MARGIN_FOLDERS = {
-    "mongo_collection": "data/_rejected",
-    "kafka_topic": "state",
-    "clickhouse_raw": "state/clickhouse",
-    "mart": "state/clickhouse",
+    Stage.MONGO_COLLECTION: "data/_rejected",
+    Stage.KAFKA_TOPIC: "state",
+    Stage.CLICKHOUSE_RAW: "state/clickhouse",
+    Stage.MART: "state/clickhouse",
 }
 """The first folder each stage writes, where it finds the margin missing."""
 
 
-@pytest.mark.parametrize("last", STAGES)
+@pytest.mark.parametrize("last", LOAD_STAGES)
 def test_a_step_stops_before_writing_when_free_space_is_under_the_margin(platform_root, monkeypatch, last):
     platform = run_up_to(platform_root, last)
     free, before = free_bytes(platform_root), tree(platform_root)
@@ -111,11 +111,11 @@ def test_the_margin_defaults_to_64_mib_and_refuses_what_is_not_a_byte_count(plat
 @pytest.mark.parametrize(
     ("last", "leave", "folder"),
     [
-        ("mongo_collection", 16 << 10, "state"),  # SQLite: "database or disk is full" as it opens
-        ("kafka_topic", 16 << 10, "state"),  # SQLite: a bare "disk I/O error" switching to WAL
-        ("clickhouse_raw", 300 << 10, "state/clickhouse"),  # chDB: "Cannot reserve 1.00 MiB"
-        ("mart", 300 << 10, "state/clickhouse"),
-        ("mart", 16 << 10, "state/clickhouse"),  # chDB: "There is no metadata of table", then no engine
+        (Stage.MONGO_COLLECTION, 16 << 10, "state"),  # SQLite: "database or disk is full" as it opens
+        (Stage.KAFKA_TOPIC, 16 << 10, "state"),  # SQLite: a bare "disk I/O error" switching to WAL
+        (Stage.CLICKHOUSE_RAW, 300 << 10, "state/clickhouse"),  # chDB: "Cannot reserve 1.00 MiB"
+        (Stage.MART, 300 << 10, "state/clickhouse"),
+        (Stage.MART, 16 << 10, "state/clickhouse"),  # chDB: "There is no metadata of table", then no engine
     ],
 )
 def test_a_disk_filling_up_during_a_step_is_named_with_the_folder_and_its_free_space(
@@ -156,8 +156,8 @@ def test_a_full_rejects_folder_is_named(platform_root):
 
 
 @pytest.mark.parametrize(("last", "purchases", "what", "folder"), [
-    ("mongo_collection", 20, "the SQLite file mongo.sqlite3", "state"),  # SQLite: "disk I/O error"
-    ("clickhouse_raw", 200, "ClickHouse (chDB)", "state/clickhouse"),  # chDB: "[Errno 27] File too large"
+    (Stage.MONGO_COLLECTION, 20, "the SQLite file mongo.sqlite3", "state"),  # SQLite: "disk I/O error"
+    (Stage.CLICKHOUSE_RAW, 200, "ClickHouse (chDB)", "state/clickhouse"),  # chDB: "[Errno 27] File too large"
 ])
 def test_a_file_passing_the_file_size_limit_is_named(tmp_path, monkeypatch, last, purchases, what, folder):
     monkeypatch.delenv("FERNET_KEY", raising=False)
@@ -177,8 +177,8 @@ WITHOUT_OVERRIDING_MODES = ("setpriv", "--bounding-set=-dac_override,-dac_read_s
 
 
 @pytest.mark.parametrize(("last", "path"), [
-    ("kafka_topic", "state/mongo.sqlite3"),
-    ("clickhouse_raw", "state/clickhouse"),
+    (Stage.KAFKA_TOPIC, "state/mongo.sqlite3"),
+    (Stage.CLICKHOUSE_RAW, "state/clickhouse"),
 ])
 def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, path):
     monkeypatch.delenv("FERNET_KEY", raising=False)
@@ -192,7 +192,7 @@ def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, pa
     failed = in_subprocess(tmp_path, stage(last), *WITHOUT_OVERRIDING_MODES, env=env)
 
     assert failed and set(failed) == {f"Permission denied: {tmp_path / path} (uid 0; " + (
-        "the SQLite file mongo.sqlite3)" if last == "kafka_topic" else "ClickHouse (chDB))")}
+        "the SQLite file mongo.sqlite3)" if last == Stage.KAFKA_TOPIC else "ClickHouse (chDB))")}
 
 
 CLOSED = {

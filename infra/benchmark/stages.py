@@ -32,21 +32,21 @@ import dagster as dg
 from baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_rate
 
 from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import PURCHASES
+from probablyfresh_dagster.entities import LOAD_STAGES, PURCHASES, Stage
 from probablyfresh_dagster.generator.config import GeneratorConfig, LandingFormat
 from probablyfresh_dagster.generator.writing import generate
+from probablyfresh_dagster.jobs import pipeline_job
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.settings import Settings
 
-STAGES = ("mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
-PYTHON_STAGES = ("generate", "mongo_collection", "kafka_topic", "clickhouse_raw")
+PYTHON_STAGES = ("generate", Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC, Stage.CLICKHOUSE_RAW)
 """The stages whose per-record work is Python's, so the floor applies; MART is ClickHouse SQL."""
 RULES = (
-    ("repeated names", "repeated_names", "mongo_collection"),
-    ("clear text", "clear_text", "mongo_collection"),
-    ("RAW's screen", "raw_screen", "clickhouse_raw"),
+    ("repeated names", "repeated_names", Stage.MONGO_COLLECTION),
+    ("clear text", "clear_text", Stage.MONGO_COLLECTION),
+    ("RAW's screen", "raw_screen", Stage.CLICKHOUSE_RAW),
 )
 """The rules `rule_costs` times, each shown as a share of its stage's time per record."""
 FLOOR_SAMPLE = 20_000
@@ -76,12 +76,12 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         with resources["clickhouse"].client() as client:
             client.command("SELECT 1")
         engine_start = time.perf_counter() - started
-        job = build_definitions(settings, **resources).resolve_job_def("pipeline")
+        job = build_definitions(settings, **resources).resolve_job_def(pipeline_job.name)
         with dg.DagsterInstance.ephemeral() as instance:
-            for stage in STAGES:
+            for stage in LOAD_STAGES:
                 started = time.perf_counter()
                 result = job.execute_in_process(
-                    instance=instance, asset_selection=[dg.AssetKey(PURCHASES.asset(stage))]
+                    instance=instance, asset_selection=[PURCHASES.asset_key(stage)]
                 )
                 assert result.success, stage
                 seconds[stage] = time.perf_counter() - started
@@ -145,13 +145,11 @@ def report(size: int, landing_format: str, figures: dict[str, Any], single_inser
         f"{label} {figures['rules'][rule] * 1e6:.1f} µs ({figures['rules'][rule] * size / seconds[stage]:.1%} of {stage})"
         for label, rule, stage in RULES
     ))
-    print(f"  one INSERT per message: {single_insert:,.0f}/s; clickhouse_raw is "
-          f"{rates['clickhouse_raw'] / single_insert:,.1f}x that")
+    raw, kafka = Stage.CLICKHOUSE_RAW, Stage.KAFKA_TOPIC
+    print(f"  one INSERT per message: {single_insert:,.0f}/s; {raw} is {rates[raw] / single_insert:,.1f}x that")
     if "bare_producer" in figures:
-        print(f"  bare producer {figures['bare_producer']:,.0f} msg/s: kafka_topic at "
-              f"{rates['kafka_topic'] / figures['bare_producer']:.0%}")
-        print(f"  bare consumer {figures['bare_consumer']:,.0f} msg/s: clickhouse_raw at "
-              f"{rates['clickhouse_raw'] / figures['bare_consumer']:.0%}")
+        print(f"  bare producer {figures['bare_producer']:,.0f} msg/s: {kafka} at {rates[kafka] / figures['bare_producer']:.0%}")
+        print(f"  bare consumer {figures['bare_consumer']:,.0f} msg/s: {raw} at {rates[raw] / figures['bare_consumer']:.0%}")
 
 
 def main(argv: list[str] | None = None) -> None:

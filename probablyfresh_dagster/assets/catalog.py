@@ -1,25 +1,25 @@
 """What the Dagster catalog says about an asset of an entity's chain: where it sits, its owners and
 kind, and for a ClickHouse table its name, its SQL's version and, once materialized, its columns
-as ClickHouse reports them."""
+as ClickHouse reports them and what chDB's repair did when the step opened it."""
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.entities import Entity, Stage
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.sql import query
 
 OWNERS = ["team:data-platform"]
-CHAIN = ("json_files", "mongo_collection", "kafka_topic", "clickhouse_raw", "mart")
-"""An entity's stages in order: each depends on the one before it."""
 
 
 def stage_spec(
-    entity: Entity, stage: str, kind: str, description: str, table: str | None = None, code_version: str | None = None
+    entity: Entity, stage: Stage, kind: str, description: str, table: str | None = None, code_version: str | None = None
 ) -> dg.AssetSpec:
     """The asset of `entity` at `stage` (after the first), downstream of the stage before it."""
+    stages = list(Stage)
     return dg.AssetSpec(
-        entity.asset(stage),
-        deps=[entity.asset(CHAIN[CHAIN.index(stage) - 1])],
+        entity.asset_key(stage),
+        deps=[entity.asset_key(stages[stages.index(stage) - 1])],
         group_name=entity.name,
         kinds={kind},
         owners=OWNERS,
@@ -35,3 +35,9 @@ def column_schema(client: Client, table: str) -> dict[str, object]:
         for name, type, comment in query(client, "queries/columns", table=table).result_rows
     ]
     return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+
+
+def chdb_repaired(clickhouse: ClickHouseResource) -> dict[str, dg.MetadataValue]:
+    """What chDB's repair did when this step opened ClickHouse (`chdb_repair`), if anything."""
+    done = clickhouse.repairs()
+    return {"chdb_repaired": dg.MetadataValue.md("\n".join(f"- {line}" for line in done))} if done else {}

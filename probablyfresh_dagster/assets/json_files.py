@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import OWNERS
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.generator.config import GeneratorConfig, resolve_seed
 from probablyfresh_dagster.generator.own_files import left_alone
 from probablyfresh_dagster.generator.writing import generate
@@ -16,7 +16,7 @@ from probablyfresh_dagster.resources.files import FilesResource
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            entity.asset("json_files"),
+            entity.asset_key(Stage.JSON_FILES),
             group_name=entity.name,
             kinds={"json"},
             owners=OWNERS,
@@ -45,4 +45,4 @@ def generated_json_files(context: dg.AssetExecutionContext, config: GeneratorCon
         }
         if first := written[entity.name].first_taken:
             metadata["first_names_left_alone"] = dg.MetadataValue.text(", ".join(first))
-        yield dg.MaterializeResult(asset_key=entity.asset("json_files"), metadata=metadata)
+        yield dg.MaterializeResult(asset_key=entity.asset_key(Stage.JSON_FILES), metadata=metadata)

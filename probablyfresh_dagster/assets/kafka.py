@@ -9,9 +9,9 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.checks.pii import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
 from probablyfresh_dagster.documents import PendingDocument
-from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.entities import Entity, Stage
+from probablyfresh_dagster.examples import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields, protect
 from probablyfresh_dagster.pii_scan import undeclared_clear_text
@@ -30,11 +30,11 @@ class KafkaTopicConfig(dg.Config):
 
 def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name=entity.asset("kafka_topic"),
+        name=entity.asset_name(Stage.KAFKA_TOPIC),
         specs=[
             stage_spec(
                 entity,
-                "kafka_topic",
+                Stage.KAFKA_TOPIC,
                 "kafka",
                 f"Kafka topic `{entity.name}`: each new or changed document once, keyed by "
                 f"`{entity.key}`, phone and email normalized and Fernet-encrypted.",
@@ -110,5 +110,5 @@ def _publish(
         metadata["sample_message"] = dg.MetadataValue.json(orjson.loads(newest[-1].value))
     if publication.first_withheld:
         rows = [(source, refused.field, refused.reason) for source, refused in publication.first_withheld]
-        metadata["first_withheld"] = dg.MetadataValue.md(markdown_table(("source", "field", "reason"), rows, width=200))
-    return dg.MaterializeResult(asset_key=entity.asset("kafka_topic"), metadata=metadata)
+        metadata["first_withheld"] = examples_table(("source", "field", "reason"), rows)
+    return dg.MaterializeResult(asset_key=entity.asset_key(Stage.KAFKA_TOPIC), metadata=metadata)

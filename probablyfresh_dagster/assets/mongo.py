@@ -9,11 +9,11 @@ listing counts the entries that are not landing files, which the load reports bu
 import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import stage_spec
-from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.entities import Entity, Stage
+from probablyfresh_dagster.examples import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import read_documents, replacing_reject_log
 from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
-from probablyfresh_dagster.markdown import markdown_table
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
@@ -24,11 +24,11 @@ FOLDER_FINGERPRINT = "folder_fingerprint"
 
 def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
     @dg.multi_asset(
-        name=entity.asset("mongo_collection"),
+        name=entity.asset_name(Stage.MONGO_COLLECTION),
         specs=[
             stage_spec(
                 entity,
-                "mongo_collection",
+                Stage.MONGO_COLLECTION,
                 "mongodb",
                 f"MongoDB collection `{entity.name}`: one document per file, `{entity.key}` indexed.",
             )
@@ -71,13 +71,9 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
         if ignored.first:
             metadata["first_ignored"] = dg.MetadataValue.text(", ".join(ignored.first))
         if rejects.first:
-            metadata["first_rejections"] = dg.MetadataValue.md(
-                markdown_table(
-                    ("file", "record", "field", "reason"),
-                    [(r.file, r.record or "", r.field, r.reason) for r in rejects.first],
-                    width=200,
-                )
+            metadata["first_rejections"] = examples_table(
+                ("file", "record", "field", "reason"), [(r.file, r.record or "", r.field, r.reason) for r in rejects.first]
             )
-        return dg.MaterializeResult(asset_key=entity.asset("mongo_collection"), metadata=metadata)
+        return dg.MaterializeResult(asset_key=entity.asset_key(Stage.MONGO_COLLECTION), metadata=metadata)
 
     return mongo_collection

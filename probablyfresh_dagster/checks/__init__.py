@@ -6,10 +6,19 @@ that reads several assets is its own step.
 
 import dagster as dg
 
-from probablyfresh_dagster.checks.business import every_purchase_refers_to_known_entities, every_store_has_a_customer
+from probablyfresh_dagster.checks.business import (
+    BUSINESS_CHECKS,
+    every_purchase_refers_to_known_entities,
+    every_store_has_a_customer,
+)
+from probablyfresh_dagster.checks.mart_step import MartCheck
+from probablyfresh_dagster.checks.pipeline import MART_PIPELINE_CHECKS
+from probablyfresh_dagster.entities import Entity
 
-CHECKS_JOB = "checks"
-"""The job of every check alone, which materializes nothing (`make check`)."""
+
+def mart_checks(entity: Entity) -> tuple[MartCheck, ...]:
+    """The checks judged in the entity's MART step, in the order it judges them."""
+    return (*MART_PIPELINE_CHECKS, *BUSINESS_CHECKS.get(entity.name, ()))
 
 
 def standalone_checks() -> list[dg.AssetChecksDefinition]:

@@ -6,33 +6,22 @@ stores) and `every_purchase_refers_to_known_entities` (purchases and the three o
 several and run as steps of their own once those are built.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import dagster as dg
-from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Entity
+from probablyfresh_dagster.checks.mart_step import MartCheck, MartStep
+from probablyfresh_dagster.entities import CUSTOMERS, PRODUCTS, PURCHASES, STORES, Stage
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.sql import one_row, query, run_script
 
-KEYS_SHOWN = 10
 
-
-@dataclass(frozen=True)
-class BusinessCheck:
-    name: str
-    description: str
-    judge: Callable[[Client, Expectations], dg.AssetCheckResult]
-
-
-def stores_count(client: Client, expected: Expectations) -> dg.AssetCheckResult:
-    found = dict(query(client, "queries/stores_by_network").result_rows)
-    wanted = expected.networks()
+def stores_count(step: MartStep) -> dg.AssetCheckResult:
+    found = dict(query(step.client, "queries/stores_by_network").result_rows)
+    wanted = step.expectations.networks()
     stores = sum(found.values())
     return dg.AssetCheckResult(
-        asset_key=STORES.asset("mart"),
+        asset_key=STORES.asset_key(Stage.MART),
         check_name="stores_count",
         passed=found == wanted,
         description=f"{stores} stores: {_listing(found)} — expected {_listing(wanted)}",
@@ -40,8 +29,9 @@ def stores_count(client: Client, expected: Expectations) -> dg.AssetCheckResult:
     )
 
 
-def products_per_category(client: Client, expected: Expectations) -> dg.AssetCheckResult:
-    found = dict(query(client, "queries/products_by_category").result_rows)
+def products_per_category(step: MartStep) -> dg.AssetCheckResult:
+    found = dict(query(step.client, "queries/products_by_category").result_rows)
+    expected = step.expectations
     wanted = dict.fromkeys(expected.categories(), expected.products_per_category)
     products = sum(found.values())
     described = (
@@ -53,7 +43,7 @@ def products_per_category(client: Client, expected: Expectations) -> dg.AssetChe
     if unexpected := [category for category in found if category not in wanted]:
         described += f"; not expected: {'; '.join(unexpected)}"
     return dg.AssetCheckResult(
-        asset_key=PRODUCTS.asset("mart"),
+        asset_key=PRODUCTS.asset_key(Stage.MART),
         check_name="products_per_category",
         passed=found == wanted,
         description=described,
@@ -65,10 +55,11 @@ def products_per_category(client: Client, expected: Expectations) -> dg.AssetChe
     )
 
 
-def purchases_minimum(client: Client, expected: Expectations) -> dg.AssetCheckResult:
-    purchases = one_row(client, "queries/table_rows", table=PURCHASES.mart_table)[0]
+def purchases_minimum(step: MartStep) -> dg.AssetCheckResult:
+    purchases = one_row(step.client, "queries/table_rows", table=PURCHASES.mart_table)[0]
+    expected = step.expectations
     return dg.AssetCheckResult(
-        asset_key=PURCHASES.asset("mart"),
+        asset_key=PURCHASES.asset_key(Stage.MART),
         check_name="purchases_minimum",
         passed=purchases >= expected.min_purchases,
         description=f"{purchases} purchases — expected at least {expected.min_purchases}",
@@ -76,12 +67,12 @@ def purchases_minimum(client: Client, expected: Expectations) -> dg.AssetCheckRe
     )
 
 
-def purchase_totals_match_lines(client: Client, _: Expectations) -> dg.AssetCheckResult:
-    purchases, off, first = one_row(client, "queries/purchase_totals_off", limit=KEYS_SHOWN)
+def purchase_totals_match_lines(step: MartStep) -> dg.AssetCheckResult:
+    purchases, off, first = one_row(step.client, "queries/purchase_totals_off", limit=EXAMPLES_SHOWN)
     named = ", ".join(f"{key} ({difference:+})" for key, difference in first)
     described = f"{off} of {purchases} purchases have a total_amount more than 0.01 off the sum of their lines"
     return dg.AssetCheckResult(
-        asset_key=PURCHASES.asset("mart"),
+        asset_key=PURCHASES.asset_key(Stage.MART),
         check_name="purchase_totals_match_lines",
         passed=off == 0,
         description=described + (f": {named}" if off else ""),
@@ -91,38 +82,31 @@ def purchase_totals_match_lines(client: Client, _: Expectations) -> dg.AssetChec
 
 BUSINESS_CHECKS = {
     STORES.name: (
-        BusinessCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),
+        MartCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),
     ),
     PRODUCTS.name: (
-        BusinessCheck(
+        MartCheck(
             "products_per_category",
             "`products_per_category` products in each of the expected `product_categories`, and no other category.",
             products_per_category,
         ),
     ),
     PURCHASES.name: (
-        BusinessCheck("purchases_minimum", "At least `min_purchases` purchases.", purchases_minimum),
-        BusinessCheck(
+        MartCheck("purchases_minimum", "At least `min_purchases` purchases.", purchases_minimum),
+        MartCheck(
             "purchase_totals_match_lines",
             "Every purchase's `total_amount` is within a cent of the sum of its lines' `total_price`; "
-            f"names the first {KEYS_SHOWN} that are not, with the difference.",
+            f"names the first {EXAMPLES_SHOWN} that are not, with the difference.",
             purchase_totals_match_lines,
         ),
     ),
 }
-
-
-def business_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
-    """The business checks judged in the entity's MART step."""
-    return [
-        dg.AssetCheckSpec(check.name, asset=entity.asset("mart"), description=check.description)
-        for check in BUSINESS_CHECKS.get(entity.name, ())
-    ]
+"""The business checks judged in an entity's MART step, by entity name."""
 
 
 @dg.asset_check(
-    asset=CUSTOMERS.asset("mart"),
-    additional_deps=[STORES.asset("mart")],
+    asset=CUSTOMERS.asset_key(Stage.MART),
+    additional_deps=[STORES.asset_key(Stage.MART)],
     pool=CLICKHOUSE_POOL,
     op_tags=CLICKHOUSE_STEP,
     description=(
@@ -136,8 +120,8 @@ def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Exp
         run_script(client, "customer_stores")
         short = query(client, "queries/stores_without_customers", minimum=minimum).result_rows
         stores = one_row(client, "queries/table_rows", table=STORES.mart_table)[0]
-        unmatched, first = one_row(client, "queries/customers_without_store", limit=KEYS_SHOWN)
-    short_stores = ", ".join(f"{store} ({customers})" for store, customers in short[:KEYS_SHOWN])
+        unmatched, first = one_row(client, "queries/customers_without_store", limit=EXAMPLES_SHOWN)
+    short_stores = ", ".join(f"{store} ({customers})" for store, customers in short[:EXAMPLES_SHOWN])
     unmatched_customers = ", ".join(f"{key} ({reason})" for key, reason in first)
     described = f"{stores - len(short)} of {stores} stores have at least {minimum} customer{'' if minimum == 1 else 's'}"
     if short:
@@ -161,13 +145,13 @@ REFERENCED = (STORES, CUSTOMERS, PRODUCTS)
 
 
 @dg.asset_check(
-    asset=PURCHASES.asset("mart"),
-    additional_deps=[entity.asset("mart") for entity in REFERENCED],
+    asset=PURCHASES.asset_key(Stage.MART),
+    additional_deps=[entity.asset_key(Stage.MART) for entity in REFERENCED],
     pool=CLICKHOUSE_POOL,
     op_tags=CLICKHOUSE_STEP,
     description=(
         "Every purchase's store, customer and lines' products are in stores_mart, customers_mart and "
-        f"products_mart; names the first {KEYS_SHOWN} purchases that refer to one that is not, and what."
+        f"products_mart; names the first {EXAMPLES_SHOWN} purchases that refer to one that is not, and what."
     ),
 )
 def every_purchase_refers_to_known_entities(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
@@ -177,7 +161,7 @@ def every_purchase_refers_to_known_entities(clickhouse: ClickHouseResource) -> d
         if missing := [table for table in wanted if table not in built]:
             return dg.AssetCheckResult(passed=False, description=f"not judged: {', '.join(missing)} not built yet")
         purchases, unknown, stores, customers, products, first = one_row(
-            client, "queries/purchases_with_unknown_references", limit=KEYS_SHOWN
+            client, "queries/purchases_with_unknown_references", limit=EXAMPLES_SHOWN
         )
     named = ", ".join(f"{key} ({', '.join(kinds)})" for key, kinds in first)
     described = (

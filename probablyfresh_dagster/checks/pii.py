@@ -13,14 +13,14 @@ from __future__ import annotations
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.events import EventLog, sample
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.pii_scan import SQL_EMAIL, SQL_PHONE, clear_text_in_message
 from probablyfresh_dagster.sql import one_row, run_script
 
 NO_CLEAR_TEXT_PII = "no_clear_text_pii"
 KAFKA_PII_SAMPLE = 500
-OFFSETS_NAMED = 10
 
 
 def purge_command(entity: Entity) -> str:
@@ -31,7 +31,7 @@ def kafka_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             NO_CLEAR_TEXT_PII,
-            asset=entity.asset("kafka_topic"),
+            asset=entity.asset_key(Stage.KAFKA_TOPIC),
             description=(
                 f"A sample of the topic's messages (by default {KAFKA_PII_SAMPLE}, spread evenly over every "
                 "partition from its first offset to its last) holds no clear-text email or phone. Not "
@@ -45,7 +45,7 @@ def raw_checks(entity: Entity) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             NO_CLEAR_TEXT_PII,
-            asset=entity.asset("clickhouse_raw"),
+            asset=entity.asset_key(Stage.CLICKHOUSE_RAW),
             blocking=True,
             description=(
                 "No RAW payload holds a clear-text email or phone (a failure with severity ERROR keeps "
@@ -67,7 +67,7 @@ def kafka_pii(entity: Entity, log: EventLog, sample_size: int) -> dg.AssetCheckR
             f"RAW sets them aside; `{purge_command(entity)}` removes them from the log"
         )
     return dg.AssetCheckResult(
-        asset_key=entity.asset("kafka_topic"),
+        asset_key=entity.asset_key(Stage.KAFKA_TOPIC),
         check_name=NO_CLEAR_TEXT_PII,
         passed=not leaks,
         description=described,
@@ -75,7 +75,7 @@ def kafka_pii(entity: Entity, log: EventLog, sample_size: int) -> dg.AssetCheckR
             "messages_sampled": len(sampled.messages),
             "topic_offsets": sampled.positions,
             "messages_with_clear_text_pii": len(leaks),
-            "first_offsets": ", ".join(f"{m.partition}:{m.offset}" for m, _ in leaks[:OFFSETS_NAMED]),
+            "first_offsets": ", ".join(f"{m.partition}:{m.offset}" for m, _ in leaks[:EXAMPLES_SHOWN]),
         },
     )
 
@@ -90,7 +90,7 @@ def raw_pii(entity: Entity, client: Client, log: EventLog) -> dg.AssetCheckResul
         entity=entity.name,
         partitions=list(starts),
         starts=list(starts.values()),
-        limit=OFFSETS_NAMED,
+        limit=EXAMPLES_SHOWN,
     )
     named = "; ".join(f"{partition}:{offset} {field}: {reason}" for partition, offset, field, reason in first)
     described = f"{leaks} of {scanned} RAW rows hold a clear-text email or phone"
@@ -98,7 +98,7 @@ def raw_pii(entity: Entity, client: Client, log: EventLog) -> dg.AssetCheckResul
     if in_log:
         described += f" ({named}): `{purge_command(entity)}` removes them"
     return dg.AssetCheckResult(
-        asset_key=entity.asset("clickhouse_raw"),
+        asset_key=entity.asset_key(Stage.CLICKHOUSE_RAW),
         check_name=NO_CLEAR_TEXT_PII,
         passed=leaks == 0 and in_log == 0,
         severity=dg.AssetCheckSeverity.ERROR if leaks else dg.AssetCheckSeverity.WARN,

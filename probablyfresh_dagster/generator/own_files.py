@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from probablyfresh_dagster.documents import batched
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.landing_folder import kind_of
 from probablyfresh_dagster.private_files import DIR_MODE, FILE_MODE, private_dir
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
@@ -46,7 +47,6 @@ OWN_FOLDER = ".generator"
 MANIFEST = "manifest.sqlite3"
 SCRATCH = "scratch"
 BATCH_SIZE = 1000
-NAMES_SHOWN = 10
 NOT_THE_GENERATORS = "a file the generator did not write, or changed since"
 _COLUMNS = """(
     folder TEXT NOT NULL,
@@ -101,7 +101,7 @@ class Written:
 
     def leave(self, name: str, holder: str) -> None:
         self.taken += 1
-        if len(self.first_taken) < NAMES_SHOWN:
+        if len(self.first_taken) < EXAMPLES_SHOWN:
             self.first_taken.append(f"{name} ({holder})")
 
 
@@ -110,7 +110,7 @@ def left_alone(written: dict[str, Written]) -> str | None:
     taken = sum(entity.taken for entity in written.values())
     if not taken:
         return None
-    names = [f"{folder}/{first}" for folder, entity in written.items() for first in entity.first_taken][:NAMES_SHOWN]
+    names = [f"{folder}/{first}" for folder, entity in written.items() for first in entity.first_taken][:EXAMPLES_SHOWN]
     more = f" and {taken - len(names)} more" if taken > len(names) else ""
     return f"left alone {taken} names held by what the generator did not write: {', '.join(names)}{more}"
 

@@ -1,4 +1,4 @@
--- Every RAW key of an entity by its fate in the MART, with the number of keys and up to 10
+-- Every RAW key of an entity by its fate in the MART, with the number of keys and up to {limit}
 -- examples (key, latest recorded reason) per fate:
 --   kept        a MART row comes from one of its RAW rows;
 --   not judged  one of its RAW rows is at or above the entity's watermark (the MART has not run since);
@@ -12,7 +12,7 @@ WITH (
 SELECT
     multiIf(kept, 'kept', not_judged, 'not judged', reason != '', 'rejected', 'unexplained') AS fate,
     count() AS keys,
-    groupArray(10)((key, reason)) AS examples
+    groupArray({limit:UInt32})((key, reason)) AS examples
 FROM
 (
     SELECT
