@@ -25,7 +25,7 @@ class DuplicateFailure:
     execution_id: int
     entity: str
     run_id: str
-    duplicate_percentage: float
+    duplicate_percentage: float | None
     threshold_percent: float
 
     def message(self) -> str:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import dagster as dg
+if TYPE_CHECKING:
+    import dagster as dg
 
 from probablyfresh_dagster.schema import (
     MAX_AMOUNT,
@@ -64,6 +66,9 @@ class Entity:
         return f"{self.name}_{stage}"
 
     def asset_key(self, stage: Stage) -> dg.AssetKey:
+        # Dagster imported here: the landing rules read the registry and load without it.
+        import dagster as dg
+
         return dg.AssetKey(self.asset_name(stage))
 
     @property
@@ -195,9 +200,9 @@ PURCHASES = Entity(
 
 ENTITIES: tuple[Entity, ...] = (STORES, PRODUCTS, CUSTOMERS, PURCHASES)
 BY_NAME = {entity.name: entity for entity in ENTITIES}
-_BY_ASSET_KEY = {entity.asset_key(stage): entity for entity in ENTITIES for stage in Stage}
+_BY_ASSET_NAME = {entity.asset_name(stage): entity for entity in ENTITIES for stage in Stage}
 
 
 def entity_of(asset_key: dg.AssetKey) -> Entity:
     """The entity one of whose stages `asset_key` is."""
-    return _BY_ASSET_KEY[asset_key]
+    return _BY_ASSET_NAME[asset_key.to_user_string()]

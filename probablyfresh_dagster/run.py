@@ -74,6 +74,7 @@ def purge_pii(entities: list[str]) -> int:
         result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
     if not result.success:
         error = next(event for event in result.all_events if event.is_step_failure).step_failure_data.error
+        assert error is not None  # Dagster records the error of every failure
         while error.cause is not None:
             error = error.cause
         print(f"make purge-pii: {error.message.strip()}", file=sys.stderr)

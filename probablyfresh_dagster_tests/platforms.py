@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -22,8 +23,10 @@ class Platform:
     defs: dg.Definitions
     instance: dg.DagsterInstance
 
-    def resource(self, name: str):
-        return self.defs.resources[name]
+    def resource(self, name: str) -> Any:
+        resources = self.defs.resources
+        assert resources is not None  # make_platform always gives the profile's resources
+        return resources[name]
 
     def run(self, selection: str | None = None, **generator) -> dg.ExecuteInProcessResult:
         """Run the pipeline job (or a subset of its assets) in process, failures returned, not raised."""
@@ -74,7 +77,7 @@ def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckE
 
 
 def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
-    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key and e.asset_key.to_user_string() == asset]
     return {name: value.value for name, value in event.materialization.metadata.items()}
 
 

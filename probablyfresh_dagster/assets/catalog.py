@@ -2,6 +2,8 @@
 kind, and for a ClickHouse table its name, its SQL's version and, once materialized, its columns
 as ClickHouse reports them and what chDB's repair did when the step opened it."""
 
+from typing import Any
+
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
@@ -29,7 +31,7 @@ def stage_spec(
     )
 
 
-def column_schema(client: Client, table: str) -> dict[str, object]:
+def column_schema(client: Client, table: str) -> dict[str, Any]:
     columns = [
         dg.TableColumn(name, type, description=comment or None)
         for name, type, comment in query(client, "queries/columns", table=table).result_rows
@@ -41,3 +43,4 @@ def chdb_repaired(clickhouse: ClickHouseResource) -> dict[str, dg.MetadataValue]
     """What chDB's repair did when this step opened ClickHouse (`chdb_repair`), if anything."""
     done = clickhouse.repairs()
     return {"chdb_repaired": dg.MetadataValue.md("\n".join(f"- {line}" for line in done))} if done else {}
+

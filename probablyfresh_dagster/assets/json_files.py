@@ -2,6 +2,7 @@
 the stores, products and customers of the same generation)."""
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -36,7 +37,7 @@ def generated_json_files(context: dg.AssetExecutionContext, config: GeneratorCon
     if taken := left_alone(written):
         context.log.warning(f"The generator {taken}")
     for entity in ENTITIES:
-        metadata = {
+        metadata: dict[str, Any] = {
             "records": written[entity.name].records,
             "seed": seed,
             "format": config.format,

@@ -1,6 +1,7 @@
 """`E_kafka_topic`: pending MongoDB documents, PII normalized and encrypted, keyed by natural key."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import orjson
@@ -10,7 +11,7 @@ from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.checks.pii import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
 from probablyfresh_dagster.documents import PendingDocument
 from probablyfresh_dagster.entities import Entity, Stage
-from probablyfresh_dagster.examples import examples_table
+from probablyfresh_dagster.example_tables import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields, protect
@@ -98,7 +99,7 @@ def _publish(
         )
     for source, refused in publication.first_withheld:
         context.log.warning(f"Withheld {source} of {entity.name}: {refused.field}: {refused.reason}")
-    metadata = {
+    metadata: dict[str, Any] = {
         "published": publication.published,
         "recovered": publication.recovered,
         "withheld": publication.withheld,

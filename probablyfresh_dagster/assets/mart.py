@@ -3,6 +3,7 @@ of what it computed judged in the same step (see `checks.mart_checks`)."""
 
 from collections.abc import Callable
 from functools import cache, partial
+from typing import Any
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -12,7 +13,8 @@ from probablyfresh_dagster.assets.catalog import chdb_repaired, column_schema, s
 from probablyfresh_dagster.checks import mart_checks
 from probablyfresh_dagster.checks.mart_step import MartStep
 from probablyfresh_dagster.entities import Entity, Stage
-from probablyfresh_dagster.examples import EXAMPLES_SHOWN, examples_table
+from probablyfresh_dagster.example_tables import examples_table
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
@@ -89,7 +91,7 @@ def _load_mart(
         mart_load.load(client, entity, offsets, run_id)
     run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
     total, unique, share, _ = one_row(client, "queries/latest_duplicates", entity=entity.name)
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         f"{table}_rows": one_row(client, "queries/table_rows", table=table)[0] for table in entity.marts
     }
     rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=EXAMPLES_SHOWN)

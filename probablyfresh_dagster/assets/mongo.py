@@ -6,11 +6,13 @@ the recorded fingerprint stale, so the sensor loads again rather than missing th
 listing counts the entries that are not landing files, which the load reports but never reads.
 """
 
+from typing import Any
+
 import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import stage_spec
 from probablyfresh_dagster.entities import Entity, Stage
-from probablyfresh_dagster.examples import examples_table
+from probablyfresh_dagster.example_tables import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import read_documents, replacing_reject_log
 from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
@@ -57,7 +59,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
                 + ", ".join(ignored.first)
                 + (", ..." if ignored.count > len(ignored.first) else "")
             )
-        metadata = {
+        metadata: dict[str, Any] = {
             "inserted": counts.inserted,
             "updated": counts.updated,
             "unchanged": counts.unchanged,

@@ -17,7 +17,8 @@ from probablyfresh_dagster.sql import one_row, query, run_script
 
 
 def stores_count(step: MartStep) -> dg.AssetCheckResult:
-    found = dict(query(step.client, "queries/stores_by_network").result_rows)
+    by_network = query(step.client, "queries/stores_by_network").result_rows
+    found: dict[str, int] = {network: stores for network, stores in by_network}
     wanted = step.expectations.networks()
     stores = sum(found.values())
     return dg.AssetCheckResult(
@@ -30,7 +31,8 @@ def stores_count(step: MartStep) -> dg.AssetCheckResult:
 
 
 def products_per_category(step: MartStep) -> dg.AssetCheckResult:
-    found = dict(query(step.client, "queries/products_by_category").result_rows)
+    by_category = query(step.client, "queries/products_by_category").result_rows
+    found: dict[str, int] = {category: products for category, products in by_category}
     expected = step.expectations
     wanted = dict.fromkeys(expected.categories(), expected.products_per_category)
     products = sum(found.values())

@@ -9,6 +9,7 @@ from collections.abc import Generator
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from itertools import islice
+from typing import Any
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -28,18 +29,19 @@ from probablyfresh_dagster.checks.reconcile import (
 from probablyfresh_dagster.documents import DocumentStore
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.events import EventLog, lag
-from probablyfresh_dagster.examples import EXAMPLES_SHOWN, examples_table
+from probablyfresh_dagster.example_tables import examples_table
+from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.mart_load import NO_KEYS, REJECTED, KeyFate
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.sql import one_row, query, stream_rows
+from probablyfresh_dagster.sql import one_row, stream_rows
 
 DUPLICATE_SHARE, COUNTS_RECONCILE = "duplicate_share", "counts_reconcile"
 
 
 def duplicate_share(step: MartStep) -> dg.AssetCheckResult:
     entity, threshold_percent = step.entity, step.expectations.duplicate_threshold_percent
-    total, unique, share, logged_at = query(step.client, "queries/latest_duplicates", entity=entity.name).first_row
+    total, unique, share, logged_at = one_row(step.client, "queries/latest_duplicates", entity=entity.name)
     verdict = "within" if share <= threshold_percent else "above"
     return dg.AssetCheckResult(
         asset_key=entity.asset_key(Stage.MART),
@@ -95,7 +97,7 @@ def counts_reconcile(step: MartStep) -> dg.AssetCheckResult:
         agree = counts.agree()
         with closing(_unreconciled(entity, files, store, client, fates, counts, agree)) as unreconciled:
             named = list(islice(unreconciled, EXAMPLES_SHOWN))
-    metadata: dict[str, object] = asdict(counts)
+    metadata: dict[str, Any] = asdict(counts)
     if named:
         metadata["unreconciled_keys"] = examples_table(("stage", "key", "why"), [(u.stage, u.key, u.why) for u in named])
     if rejected := fates.get(REJECTED):

@@ -88,15 +88,15 @@ def documents_vs_raw(
     documents, raw = iter(key_states), iter(raw_keys)
     document, raw_key = next(documents, None), next(raw, None)
     while document is not None or raw_key is not None:
-        if raw_key is None or (document is not None and document[0] < raw_key):
+        if document is not None and (raw_key is None or document[0] < raw_key):
             key, pending = document
             why = "in MongoDB, not in RAW: " + ("not yet published" if pending else published)
             yield Unreconciled(MONGO_TO_RAW, key, why)
             document = next(documents, None)
-        elif document is None or raw_key < document[0]:
+        elif raw_key is not None and (document is None or raw_key < document[0]):
             yield Unreconciled(MONGO_TO_RAW, raw_key, only_in_raw)
             raw_key = next(raw, None)
-        else:
+        else:  # the same key on both sides
             document, raw_key = next(documents, None), next(raw, None)
 
 
