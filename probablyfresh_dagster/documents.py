@@ -84,9 +84,7 @@ class DocumentStore(Protocol):
     def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
         """Documents not yet published in their current version, in source-id order, batched."""
 
-    def mark_published(
-        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]
-    ) -> None:
+    def mark_published(self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]) -> None:
         """Clear the pending flag of these versions (a document changed since stays pending), then
         record `checkpoint`: the topic offsets below which every published version is marked."""
 

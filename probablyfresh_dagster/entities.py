@@ -99,103 +99,111 @@ STORES = Entity(
     "store_id",
     pii=("manager.phone", "manager.email"),
     marts=("stores_mart",),
-    schema=Record({
-        "store_id": NON_BLANK,
-        "store_name": NON_BLANK,
-        "store_network": NON_BLANK,
-        "store_type_description": TEXT,
-        "type": TEXT,
-        "categories": ListOf(TEXT),
-        "manager": Record({"name": TEXT, **CONTACTS}),
-        "location": Record({
-            **ADDRESS,
-            "country": TEXT,
-            "coordinates": Record({"latitude": NUMBER, "longitude": NUMBER}),
-        }),
-        "accepts_online_orders": FLAG,
-        "delivery_available": FLAG,
-        "warehouse_connected": FLAG,
-        "last_inventory_date": Date(required=True),
-        "updated_at": UPDATED_AT,
-    }),
+    schema=Record(
+        {
+            "store_id": NON_BLANK,
+            "store_name": NON_BLANK,
+            "store_network": NON_BLANK,
+            "store_type_description": TEXT,
+            "type": TEXT,
+            "categories": ListOf(TEXT),
+            "manager": Record({"name": TEXT, **CONTACTS}),
+            "location": Record(
+                {
+                    **ADDRESS,
+                    "country": TEXT,
+                    "coordinates": Record({"latitude": NUMBER, "longitude": NUMBER}),
+                }
+            ),
+            "accepts_online_orders": FLAG,
+            "delivery_available": FLAG,
+            "warehouse_connected": FLAG,
+            "last_inventory_date": Date(required=True),
+            "updated_at": UPDATED_AT,
+        }
+    ),
 )
 PRODUCTS = Entity(
     "products",
     "id",
     marts=("products_mart",),
     mart_key="product_id",
-    schema=Record({
-        "id": NON_BLANK,
-        "name": NON_BLANK,
-        "group": NON_BLANK,
-        "description": TEXT,
-        "kbju": Record({"calories": NUMBER, "protein": NUMBER, "fat": NUMBER, "carbohydrates": NUMBER}),
-        "price": AMOUNT,
-        "unit": TEXT,
-        "origin_country": TEXT,
-        "expiry_days": Number(integer=True, minimum=0, maximum=65_535),  # the MART's UInt16
-        "is_organic": FLAG,
-        "barcode": TEXT,
-        "manufacturer": Record({"name": TEXT, "country": TEXT, "website": TEXT, "inn": TEXT}),
-        "updated_at": UPDATED_AT,
-    }),
+    schema=Record(
+        {
+            "id": NON_BLANK,
+            "name": NON_BLANK,
+            "group": NON_BLANK,
+            "description": TEXT,
+            "kbju": Record({"calories": NUMBER, "protein": NUMBER, "fat": NUMBER, "carbohydrates": NUMBER}),
+            "price": AMOUNT,
+            "unit": TEXT,
+            "origin_country": TEXT,
+            "expiry_days": Number(integer=True, minimum=0, maximum=65_535),  # the MART's UInt16
+            "is_organic": FLAG,
+            "barcode": TEXT,
+            "manufacturer": Record({"name": TEXT, "country": TEXT, "website": TEXT, "inn": TEXT}),
+            "updated_at": UPDATED_AT,
+        }
+    ),
 )
 CUSTOMERS = Entity(
     "customers",
     "customer_id",
     pii=("phone", "email"),
     marts=("customers_mart",),
-    schema=Record({
-        "customer_id": NON_BLANK,
-        "first_name": NON_BLANK,
-        "last_name": NON_BLANK,
-        **CONTACTS,
-        "birth_date": Date(required=True, since=OLDEST_BIRTH_DATE),
-        "gender": TEXT,
-        "registration_date": DateTime(required=True),
-        "is_loyalty_member": FLAG,
-        "loyalty_card_number": TEXT,
-        "purchase_location": Record({"store_id": TEXT, **ADDRESS}),
-        "delivery_address": Record({**ADDRESS, "apartment": TEXT}),
-        "preferences": Record(
-            {"preferred_language": TEXT, "preferred_payment_method": TEXT, "receive_promotions": FLAG}
-        ),
-        "updated_at": UPDATED_AT,
-    }),
+    schema=Record(
+        {
+            "customer_id": NON_BLANK,
+            "first_name": NON_BLANK,
+            "last_name": NON_BLANK,
+            **CONTACTS,
+            "birth_date": Date(required=True, since=OLDEST_BIRTH_DATE),
+            "gender": TEXT,
+            "registration_date": DateTime(required=True),
+            "is_loyalty_member": FLAG,
+            "loyalty_card_number": TEXT,
+            "purchase_location": Record({"store_id": TEXT, **ADDRESS}),
+            "delivery_address": Record({**ADDRESS, "apartment": TEXT}),
+            "preferences": Record({"preferred_language": TEXT, "preferred_payment_method": TEXT, "receive_promotions": FLAG}),
+            "updated_at": UPDATED_AT,
+        }
+    ),
 )
 PURCHASES = Entity(
     "purchases",
     "purchase_id",
     pii=("customer.phone", "customer.email"),
     marts=("purchases_mart", "purchase_items_mart"),
-    schema=Record({
-        "purchase_id": NON_BLANK,
-        "customer": Record({"customer_id": NON_BLANK, **CONTACTS}, required=True),
-        "store": Record(
-            {"store_id": NON_BLANK, "store_network": TEXT, "location": Record({"city": TEXT})}, required=True
-        ),
-        "items": ListOf(
-            Record({
-                "product_id": NON_BLANK,
-                "name": TEXT,
-                "category": TEXT,
-                "quantity": Number(required=True, positive=True),
-                "unit": TEXT,
-                "price_per_unit": AMOUNT,
-                "total_price": AMOUNT,
-                "manufacturer": Record({"name": TEXT}),
-            }),
-            required=True,
-            min_items=1,
-            max_items=65_535,  # the MART's UInt16 item count and line number
-        ),
-        "total_amount": AMOUNT,
-        "payment_method": TEXT,
-        "is_delivery": FLAG,
-        "delivery_address": Record({"city": TEXT}),
-        "purchase_datetime": DateTime(required=True),
-        "updated_at": UPDATED_AT,
-    }),
+    schema=Record(
+        {
+            "purchase_id": NON_BLANK,
+            "customer": Record({"customer_id": NON_BLANK, **CONTACTS}, required=True),
+            "store": Record({"store_id": NON_BLANK, "store_network": TEXT, "location": Record({"city": TEXT})}, required=True),
+            "items": ListOf(
+                Record(
+                    {
+                        "product_id": NON_BLANK,
+                        "name": TEXT,
+                        "category": TEXT,
+                        "quantity": Number(required=True, positive=True),
+                        "unit": TEXT,
+                        "price_per_unit": AMOUNT,
+                        "total_price": AMOUNT,
+                        "manufacturer": Record({"name": TEXT}),
+                    }
+                ),
+                required=True,
+                min_items=1,
+                max_items=65_535,  # the MART's UInt16 item count and line number
+            ),
+            "total_amount": AMOUNT,
+            "payment_method": TEXT,
+            "is_delivery": FLAG,
+            "delivery_address": Record({"city": TEXT}),
+            "purchase_datetime": DateTime(required=True),
+            "updated_at": UPDATED_AT,
+        }
+    ),
 )
 
 ENTITIES: tuple[Entity, ...] = (STORES, PRODUCTS, CUSTOMERS, PURCHASES)

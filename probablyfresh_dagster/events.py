@@ -39,9 +39,7 @@ class EventLog(Protocol):
         the reader's back afterwards.
         """
 
-    def publish(
-        self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
-    ) -> dict[int, int]:
+    def publish(self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None) -> dict[int, int]:
         """Append the messages (same key -> same partition) as one atomic batch: readers see all
         of them or, if the publisher dies first, none. Durable when it returns.
 
@@ -65,9 +63,7 @@ class EventLog(Protocol):
     def committed(self, topic: str, group: str) -> dict[int, int]:
         """Next offset the group will read, per partition (0 where nothing was committed)."""
 
-    def read(
-        self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
-    ) -> Iterator[list[Message]]:
+    def read(self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000) -> Iterator[list[Message]]:
         """Committed messages from `start` up to `end` (per partition; absent from `start`: from
         0, absent from `end`: not read), in batches of at most `batch_size`."""
 
@@ -80,9 +76,7 @@ class EventLog(Protocol):
     def close(self) -> None: ...
 
 
-def consume(
-    log: EventLog, topic: str, group: str, end: dict[int, int], batch_size: int = 1000
-) -> Iterator[list[Message]]:
+def consume(log: EventLog, topic: str, group: str, end: dict[int, int], batch_size: int = 1000) -> Iterator[list[Message]]:
     """The group's unread messages, from its committed offsets up to `end`. Never commits: the
     caller commits each batch once it has stored it, and `end` once it has stored them all
     (past the last message, `end` may also skip transaction markers)."""

@@ -102,10 +102,7 @@ def _headline(error: BaseException, folder: Path, what: str, files: dict[Path, i
     if code == errno.EFBIG:
         limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
         shown = "unlimited" if limit == resource.RLIM_INFINITY else size(limit)
-        return (
-            f"File too large: {what} in {folder} reached this process's file size limit, {shown}"
-            " (RLIMIT_FSIZE, ulimit -f)"
-        )
+        return f"File too large: {what} in {folder} reached this process's file size limit, {shown} (RLIMIT_FSIZE, ulimit -f)"
     if code in DENIED:
         path = _filename(error) or next((p for p in (folder, *files) if not _writable(p)), folder)
         return f"Permission denied: {path} (uid {os.geteuid()}; {what})"

@@ -82,9 +82,7 @@ def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str) -> N
             key=entity.mart_key,
             **bounds,
         )
-    run_script(
-        client, "mart_load/watermark", entity=entity.name, partition=offsets.partition, next_offset=offsets.upper
-    )
+    run_script(client, "mart_load/watermark", entity=entity.name, partition=offsets.partition, next_offset=offsets.upper)
 
 
 # The fates of queries/mart_key_fates.sql.

@@ -50,9 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     instance = dg.DagsterInstance.get()
-    loggers = dg.Definitions(
-        loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)}
-    )
+    loggers = dg.Definitions(loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)})
     definitions = dg.Definitions.merge(build_definitions(settings), loggers)
     job = definitions.resolve_job_def((checks_job if args.checks else pipeline_job).name)
     run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
@@ -92,10 +90,7 @@ def watching_dead_runs(instance: dg.DagsterInstance) -> AbstractContextManager[N
 
 def print_summary(result: dg.ExecuteInProcessResult, seconds: float, settings: Settings) -> None:
     # Each MART asset reports `<table>_rows` for every table of its entity (purchases: two).
-    materialized = {
-        event.asset_key: event.materialization.metadata
-        for event in result.get_asset_materialization_events()
-    }
+    materialized = {event.asset_key: event.materialization.metadata for event in result.get_asset_materialization_events()}
     tables = [
         (table, materialized[entity.asset_key(Stage.MART)][f"{table}_rows"].value)
         for entity in ENTITIES

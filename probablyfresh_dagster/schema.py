@@ -36,11 +36,8 @@ MAX_AMOUNT = 9_999_999_999.99
 """The largest `Decimal(12, 2)`."""
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?)?", re.ASCII
-)
-_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number",
-               bool: "boolean", type(None): "null"}
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})?)?", re.ASCII)
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def _json_type(value: Any) -> str:
@@ -65,9 +62,7 @@ class Invalid(ValueError):
     @property
     def field(self) -> str:
         """`items[2].quantity`; `(document)` when the document as a whole is refused."""
-        rendered = "".join(
-            f"[{part}]" if isinstance(part, int) else "." + (part or '""') for part in self.path
-        )
+        rendered = "".join(f"[{part}]" if isinstance(part, int) else "." + (part or '""') for part in self.path)
         return rendered.removeprefix(".") or "(document)"
 
 

@@ -45,9 +45,22 @@ def compose_config(env_file: Path, home: Path) -> subprocess.CompletedProcess:
     """`docker-compose config --format json` on the project with `env_file`; `home` is its HOME."""
     environment = {"PATH": os.environ["PATH"], "HOME": str(home), "DOCKER_CONFIG": str(home / ".docker")}
     return subprocess.run(
-        [installed("compose"), "--project-directory", PROJECT_ROOT, "--file", PROJECT_ROOT / "docker-compose.yml",
-         "--env-file", env_file, "config", "--format", "json"],
-        env=environment, capture_output=True, text=True, timeout=60,
+        [
+            installed("compose"),
+            "--project-directory",
+            PROJECT_ROOT,
+            "--file",
+            PROJECT_ROOT / "docker-compose.yml",
+            "--env-file",
+            env_file,
+            "config",
+            "--format",
+            "json",
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

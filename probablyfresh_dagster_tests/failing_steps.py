@@ -67,8 +67,9 @@ def fill(folder: Path, leave: int) -> Path:
     return folder / "ballast"
 
 
-def in_subprocess(root: Path, selection: str, *prefix: str, env: dict[str, str] | None = None,
-                  file_size_limit: int | None = None) -> list[str]:
+def in_subprocess(
+    root: Path, selection: str, *prefix: str, env: dict[str, str] | None = None, file_size_limit: int | None = None
+) -> list[str]:
     """The headlines of `selection` run in a fresh process (behind the `prefix` command, if any)."""
     command = [*prefix, sys.executable, "-m", "probablyfresh_dagster_tests.failing_steps", str(root), selection]
     if file_size_limit is not None:

@@ -30,7 +30,11 @@ def start_make_run(env: dict[str, str], log: Path, *arguments: str) -> subproces
     """`make run`'s entry point in its own process group, its output in `log`."""
     with log.open("w") as output:
         return subprocess.Popen(
-            [*MAKE_RUN, *arguments], cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            [*MAKE_RUN, *arguments],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -46,7 +50,10 @@ def kill_at(point: str, env: dict[str, str], root: Path) -> None:
     with log.open("w") as output:
         crashing = subprocess.Popen(
             [sys.executable, "-m", "probablyfresh_dagster_tests.crashing_run", point, str(marker)],
-            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + REACH_SECONDS
     while not marker.exists() and crashing.poll() is None and time.monotonic() < deadline:
@@ -76,11 +83,7 @@ def pool_holders(instance: dg.DagsterInstance, pool: str = "clickhouse") -> set[
 
 def session_processes(sessions: set[int]) -> list[int]:
     """Live (not zombie) processes in the given sessions."""
-    return [
-        pid
-        for pid, (state, _, session) in _processes().items()
-        if session in sessions and state not in ("Z", "X")
-    ]
+    return [pid for pid, (state, _, session) in _processes().items() if session in sessions and state not in ("Z", "X")]
 
 
 def descendant_sessions(root: int) -> set[int]:

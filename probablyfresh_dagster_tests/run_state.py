@@ -28,9 +28,11 @@ def marts(state: Path, key: bytes | None = None) -> dict[str, list[tuple]]:
         snapshot = {}
         for table in MART_TABLES:
             columns = [
-                name for (name,) in client.query(
+                name
+                for (name,) in client.query(
                     "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String}"
-                    " AND NOT startsWith(name, '_') ORDER BY position", parameters={"t": table}
+                    " AND NOT startsWith(name, '_') ORDER BY position",
+                    parameters={"t": table},
                 ).result_rows
             ]
             rows = client.query(f"SELECT {', '.join(columns)} FROM {table} FINAL").result_rows

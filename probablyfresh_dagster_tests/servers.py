@@ -79,9 +79,7 @@ def running(server: str, workdir: Path, env: dict[str, str] | None = None) -> It
         require_build_tools(server)
     # start-kafka.sh resolves docker-compose.yml with this interpreter (see kafka_compose.py).
     environment = os.environ | {"TESTSERVERS_PYTHON": sys.executable} | (env or {})
-    started = subprocess.run(
-        [SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env=environment
-    )
+    started = subprocess.run([SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env=environment)
     if started.returncode != 0:
         pytest.fail(f"{server} did not start:\n{started.stdout}{started.stderr}", pytrace=False)
     try:

@@ -84,13 +84,15 @@ def dagster_services(services: dict, root: Path, ports: dict[str, int]) -> Itera
                 options["--port"], ports_here = str(host_port), {container_port: host_port}
             kind, *healthcheck = spec["healthcheck"]["test"]
             assert kind == "CMD", name
-            started.enter_context(service(
-                name,
-                localized(spec["command"], options, ports_here),
-                localized(healthcheck, options, ports_here),
-                {**env, **on_this_machine(spec["environment"], root, ports)},
-                root,
-            ))
+            started.enter_context(
+                service(
+                    name,
+                    localized(spec["command"], options, ports_here),
+                    localized(healthcheck, options, ports_here),
+                    {**env, **on_this_machine(spec["environment"], root, ports)},
+                    root,
+                )
+            )
         yield web_port
 
 

@@ -1,6 +1,5 @@
 """What the Dagster catalog shows of the ClickHouse assets: table name, columns, code version, owners, kinds."""
 
-
 from probablyfresh_dagster.assets.raw import RAW_SQL
 from probablyfresh_dagster.entities import CLICKHOUSE_STAGES, CUSTOMERS, ENTITIES, PURCHASES, Stage
 from probablyfresh_dagster.sql import code_version

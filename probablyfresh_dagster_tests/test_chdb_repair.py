@@ -204,9 +204,14 @@ def test_a_run_killed_once_the_files_are_set_aside_leaves_the_repair_to_the_next
     for name in EMPTIED["raw"] + EMPTIED["bookkeeping"]:
         metadata(copy, name).write_bytes(b"")
     killed = subprocess.run(
-        [sys.executable, "-c", "import os, sys; from pathlib import Path; "
-         "from probablyfresh_dagster.resources.chdb_repair import set_aside; "
-         "set_aside(Path(sys.argv[1])); os.kill(os.getpid(), 9)", str(chdb(copy))],
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; from pathlib import Path; "
+            "from probablyfresh_dagster.resources.chdb_repair import set_aside; "
+            "set_aside(Path(sys.argv[1])); os.kill(os.getpid(), 9)",
+            str(chdb(copy)),
+        ],
     )
     assert killed.returncode == -9
     assert empty_metadata(copy) == [] and len(set_aside_files(copy)) == 6
@@ -247,9 +252,7 @@ def test_broken_metadata_that_is_not_the_platforms_is_named_with_the_command_and
 
     assert not failed.success
     messages = [
-        event.event_specific_data.error.cause.message
-        for event in failed.all_events
-        if event.event_type_value == "STEP_FAILURE"
+        event.event_specific_data.error.cause.message for event in failed.all_events if event.event_type_value == "STEP_FAILURE"
     ]
     assert len(messages) == len(ENTITIES)  # every RAW step, each with its own set-aside folder
     message = messages[0]

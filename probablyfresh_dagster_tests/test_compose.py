@@ -129,8 +129,14 @@ def test_every_place_that_reads_the_fernet_key_or_a_password_requires_it():
     texts = strings(COMPOSE)
     read = [name for text in texts for name in COMPOSE_VARIABLE.findall(text)]
     required = {name for name in read if SECRET_NAME.search(name)} - OPTIONAL_SECRETS
-    assert required == {"FERNET_KEY", "MONGO_PASSWORD", "CLICKHOUSE_PASSWORD", "POSTGRES_PASSWORD",
-                        "GRAFANA_ADMIN_PASSWORD", "KAFKA_PASSWORD"}
+    assert required == {
+        "FERNET_KEY",
+        "MONGO_PASSWORD",
+        "CLICKHOUSE_PASSWORD",
+        "POSTGRES_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+        "KAFKA_PASSWORD",
+    }
     read_as_required = [name for text in texts for name in REQUIRED_FROM_ENV.findall(text) if name in required]
     assert sorted(name for name in read if name in required) == sorted(read_as_required)
 
@@ -151,9 +157,19 @@ def test_dagster_services_run_the_code_location_on_the_docker_profile():
     user_code = SERVICES["user-code"]
     environment = user_code["environment"]
     assert environment["PROBABLYFRESH_PROFILE"] == "docker"
-    for variable in ("MONGO_URL", "MONGO_USER", "MONGO_PASSWORD", "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_PARTITIONS",
-                     "CLICKHOUSE_DSN", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "FERNET_KEY",
-                     "TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"):
+    for variable in (
+        "MONGO_URL",
+        "MONGO_USER",
+        "MONGO_PASSWORD",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_PARTITIONS",
+        "CLICKHOUSE_DSN",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_PASSWORD",
+        "FERNET_KEY",
+        "TELEGRAM_BOT_TOKEN",
+        "TELEGRAM_CHAT_ID",
+    ):
         assert variable in environment, variable
     assert environment["CLICKHOUSE_DSN"] == "http://clickhouse:8123/default"
     assert environment["MONGO_URL"] == "mongodb://mongo:27017/?authSource=admin"
@@ -164,8 +180,11 @@ def test_dagster_services_run_the_code_location_on_the_docker_profile():
 
 def test_only_the_services_whose_run_launcher_stops_or_starts_containers_reach_the_docker_socket():
     """The daemon launches runs; the webserver only stops them (`terminate_needs_the_socket_below`)."""
-    with_socket = {name for name, service in SERVICES.items()
-                   if any(volume.startswith("/var/run/docker.sock:") for volume in service.get("volumes", []))}
+    with_socket = {
+        name
+        for name, service in SERVICES.items()
+        if any(volume.startswith("/var/run/docker.sock:") for volume in service.get("volumes", []))
+    }
     assert with_socket == {"dagster-webserver", "dagster-daemon"}
 
 
@@ -178,9 +197,11 @@ def test_terminating_a_started_run_from_the_webserver_needs_the_docker_socket(tm
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(instance_config), encoding="utf-8")
     with dagster.DagsterInstance.from_config(str(tmp_path)) as instance:
         # As DockerRunLauncher leaves a run it started: tagged with its container.
-        started = instance.create_run_for_job(dagster.JobDefinition(graph_def=dagster.GraphDefinition("g")),
-                                              status=dagster.DagsterRunStatus.STARTED,
-                                              tags={DOCKER_CONTAINER_ID_TAG: "0123456789ab"})
+        started = instance.create_run_for_job(
+            dagster.JobDefinition(graph_def=dagster.GraphDefinition("g")),
+            status=dagster.DagsterRunStatus.STARTED,
+            tags={DOCKER_CONTAINER_ID_TAG: "0123456789ab"},
+        )
         with pytest.MonkeyPatch.context() as monkeypatch:
             monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
             with pytest.raises(docker.errors.DockerException):
@@ -248,7 +269,11 @@ def test_the_local_workspace_loads_the_code_location(tmp_path: Path):
     (tmp_path / "dagster.yaml").write_text("")
     result = subprocess.run(
         [Path(sys.executable).with_name("dagster"), "definitions", "validate", "-w", str(path)],
-        cwd=PROJECT_ROOT, env=environment, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Validation successful for code location probablyfresh" in result.stdout + result.stderr
@@ -257,7 +282,7 @@ def test_the_local_workspace_loads_the_code_location(tmp_path: Path):
 def test_the_dockerfile_installs_the_project_with_its_sql():
     dockerfile = (PROJECT_ROOT / "infra/dagster/Dockerfile").read_text(encoding="utf-8")
     assert "COPY infra ./infra" in dockerfile
-    assert "cp infra/dagster/dagster.yaml infra/dagster/workspace.yaml \"$DAGSTER_HOME\"/" in dockerfile
+    assert 'cp infra/dagster/dagster.yaml infra/dagster/workspace.yaml "$DAGSTER_HOME"/' in dockerfile
 
 
 # ---- .env reaches each reader as written ----
@@ -265,9 +290,7 @@ def test_the_dockerfile_installs_the_project_with_its_sql():
 ENV_FILE = "FERNET_KEY=not-a-key\nPOSTGRES_PASSWORD='pa$word#1'\n"
 
 
-def test_make_run_reads_env_values_as_written_without_overriding_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
+def test_make_run_reads_env_values_as_written_without_overriding_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / ".env").write_text(ENV_FILE)
     monkeypatch.setenv("POSTGRES_PASSWORD", "")  # recorded, so what load_env_file sets is undone after the test
     monkeypatch.delenv("POSTGRES_PASSWORD")

@@ -69,10 +69,10 @@ def model(tmp_path_factory, settings) -> dict:
 def test_every_service_publishes_only_its_port_from_env_on_localhost(model, settings):
     published = {
         (name, port["target"]): (port["host_ip"], port["published"])
-        for name, service in model["services"].items() for port in service.get("ports", [])
+        for name, service in model["services"].items()
+        for port in service.get("ports", [])
     }
-    assert set(model["services"]) == {"mongo", "kafka", "clickhouse", "grafana", "postgres", *DAGSTER_SERVICES,
-                                      *ONE_SHOTS}
+    assert set(model["services"]) == {"mongo", "kafka", "clickhouse", "grafana", "postgres", *DAGSTER_SERVICES, *ONE_SHOTS}
     assert published == {
         ("mongo", 27017): ("127.0.0.1", settings["MONGO_PORT"]),
         ("kafka", 9094): ("127.0.0.1", settings["KAFKA_PORT"]),
@@ -111,11 +111,20 @@ def test_images_volumes_and_network_resolve_to_pinned_and_named_ones(model, sett
     assert services["user-code"]["environment"]["DAGSTER_CURRENT_IMAGE"] == dagster_image
     assert services["user-code"]["build"]["context"] == str(PROJECT_ROOT)
     assert {volume["name"] for volume in model["volumes"].values()} == {
-        "probablyfresh_mongo-data", "probablyfresh_kafka-data", "probablyfresh_clickhouse-data",
-        "probablyfresh_grafana-data", "probablyfresh_postgres-data", "probablyfresh_landing"}
+        "probablyfresh_mongo-data",
+        "probablyfresh_kafka-data",
+        "probablyfresh_clickhouse-data",
+        "probablyfresh_grafana-data",
+        "probablyfresh_postgres-data",
+        "probablyfresh_landing",
+    }
     assert model["networks"]["probablyfresh"]["name"] == "probablyfresh"
-    binds = {(name, mount["source"]): mount["target"] for name, service in services.items()
-             for mount in service.get("volumes", []) if mount["type"] == "bind"}
+    binds = {
+        (name, mount["source"]): mount["target"]
+        for name, service in services.items()
+        for mount in service.get("volumes", [])
+        if mount["type"] == "bind"
+    }
     assert binds == {
         ("grafana", str(PROJECT_ROOT / "infra/grafana")): "/etc/probablyfresh/grafana",
         ("grafana", str(PROJECT_ROOT / "infra/grafana/dashboards")): "/var/lib/grafana/dashboards",
@@ -139,8 +148,14 @@ def run_env_check(model: dict) -> subprocess.CompletedProcess:
     """The `env-check` service's command with its resolved environment, on this machine."""
     service = model["services"]["env-check"]
     command = [sys.executable if arg == "python" else arg for arg in service["command"]]
-    return subprocess.run(command, cwd=PROJECT_ROOT, env={"PATH": os.environ["PATH"], **service["environment"]},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command,
+        cwd=PROJECT_ROOT,
+        env={"PATH": os.environ["PATH"], **service["environment"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_env_check_service_passes_strong_secrets(model):
@@ -175,5 +190,4 @@ def test_kafkas_only_published_listener_takes_only_scram_users(model, settings):
         assert dagster_environment["KAFKA_BOOTSTRAP_SERVERS"] == f"kafka:{listeners['PLAINTEXT']}"
         assert {"KAFKA_USER", "KAFKA_PASSWORD"} & set(dagster_environment) == set()
     user_service = model["services"]["kafka-user"]["environment"]
-    assert (user_service["KAFKA_USER"], user_service["KAFKA_PASSWORD"]) == (settings["KAFKA_USER"],
-                                                                            settings["KAFKA_PASSWORD"])
+    assert (user_service["KAFKA_USER"], user_service["KAFKA_PASSWORD"]) == (settings["KAFKA_USER"], settings["KAFKA_PASSWORD"])

@@ -1,4 +1,4 @@
-""""Materialize all" as the UI does it: the multiprocess executor, steps in parallel processes."""
+""" "Materialize all" as the UI does it: the multiprocess executor, steps in parallel processes."""
 
 import dagster as dg
 
@@ -24,11 +24,7 @@ def test_materialize_all_with_the_multiprocess_executor(tmp_path, monkeypatch):
     run_config = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
     with dg.execute_job(dg.reconstructable(pipeline_job), instance=instance, run_config=run_config) as result:
         assert result.success
-        checks = [
-            event.event_specific_data
-            for event in result.all_events
-            if event.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
+        checks = [event.event_specific_data for event in result.all_events if event.event_type_value == "ASSET_CHECK_EVALUATION"]
     defs = build_definitions(Settings.from_env())
     assert len(checks) == len(defs.resolve_asset_graph().asset_check_keys) and all(check.passed for check in checks)
     # One step per node: each asset of an entity's chain (its checks judged in its step), the

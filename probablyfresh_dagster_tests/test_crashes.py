@@ -34,8 +34,15 @@ def test_a_run_killed_at_any_point_is_finished_exactly_once_by_the_next(point, t
     rerun = make_run(env, tmp_path / "rerun.log")
     output = (tmp_path / "rerun.log").read_text()
     assert rerun == 0, output[-4000:]
-    print(json.dumps({"point": point, "rerun_seconds": round(time.monotonic() - started, 1),
-                      "said": [line for line in output.splitlines() if RECOVERY_NOTICE.search(line)]}))
+    print(
+        json.dumps(
+            {
+                "point": point,
+                "rerun_seconds": round(time.monotonic() - started, 1),
+                "said": [line for line in output.splitlines() if RECOVERY_NOTICE.search(line)],
+            }
+        )
+    )
 
     figures = delivery_figures(tmp_path / "state")
     assert figures == clean_figures

@@ -46,7 +46,10 @@ def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[
 
 @pytest.mark.parametrize("point", list(BROKER_POINTS))
 def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
-    point, tmp_path, ferretdb_port, clean_run  # noqa: F811 (the clean_run fixture imported above)
+    point,
+    tmp_path,
+    ferretdb_port,
+    clean_run,  # noqa: F811 (the clean_run fixture imported above)
 ) -> None:
     clean_marts, clean_figures = clean_run
     with running("kafka", tmp_path / "kafka") as kafka_port:
@@ -62,9 +65,7 @@ def test_a_run_killed_mid_publish_on_a_broker_is_finished_exactly_once(
             ClickHouseResource(dsn=env["CLICKHOUSE_DSN"]),
         )
 
-    assert {name: f["raw_rows"] for name, f in figures.items()} == {
-        name: f["raw_rows"] for name, f in clean_figures.items()
-    }
+    assert {name: f["raw_rows"] for name, f in figures.items()} == {name: f["raw_rows"] for name, f in clean_figures.items()}
     assert all(f["republished_versions"] == f["repeated_raw_offsets"] == 0 for f in figures.values())
     assert all(f["raw_rows"] == f["messages"] for f in figures.values())
     assert marts(tmp_path / "state", env["FERNET_KEY"].encode()) == clean_marts

@@ -57,12 +57,16 @@ def matched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dict]:
         seed_shaped(platform, f"cus-{1000 + number}", location(platform, f"store-{number + 1:03d}"))
     seed_shaped(platform, "cus-1002", {**location(platform, "store-003"), "street": "нет такой улицы"})
     seed_shaped(platform, "cus-1003", {"store_id": "store-999", **location(platform, "store-004")})
-    seed_shaped(platform, "cus-1006", {  # blank store_id; the address in other case than the store's
-        **location(platform, "store-007"),
-        "store_id": " ",
-        "city": location(platform, "store-007")["city"].upper(),
-        "street": location(platform, "store-007")["street"].upper(),
-    })
+    seed_shaped(
+        platform,
+        "cus-1006",
+        {  # blank store_id; the address in other case than the store's
+            **location(platform, "store-007"),
+            "store_id": " ",
+            "city": location(platform, "store-007")["city"].upper(),
+            "street": location(platform, "store-007")["street"].upper(),
+        },
+    )
     seed_shaped(platform, "cus-1008", {"store_id": "store-001", **location(platform, "store-009")})
     return platform, reload(platform, STORES, CUSTOMERS)[CHECK]
 
@@ -117,11 +121,14 @@ def test_a_customers_mart_from_before_the_address_columns_gains_them(tmp_path):
 
     check = reload(platform, CUSTOMERS)[CHECK]
     assert check.passed and check.metadata["customers_without_store"].value == 0
-    columns = [name for name, in rows(
-        platform,
-        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'customers_mart' ORDER BY position",
-    )]
-    assert columns[columns.index("city"):columns.index("city") + 4] == ["city", "street", "house", "postal_code"]
+    columns = [
+        name
+        for (name,) in rows(
+            platform,
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'customers_mart' ORDER BY position",
+        )
+    ]
+    assert columns[columns.index("city") : columns.index("city") + 4] == ["city", "street", "house", "postal_code"]
     assert rows(platform, "SELECT store_id, street FROM customers_mart FINAL WHERE customer_id = 'cus-1000'") == [
         ("store-001", "")
     ]

@@ -46,9 +46,7 @@ def test_the_next_make_run_fails_a_killed_run_and_frees_its_pool_slot(tmp_path):
     kill_group(killed)
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.STARTED  # left as it was
 
-    rerun = subprocess.run(
-        MAKE_RUN, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS
-    )
+    rerun = subprocess.run(MAKE_RUN, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS)
 
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     notice = (

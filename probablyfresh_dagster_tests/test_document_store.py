@@ -287,7 +287,7 @@ def test_generated_documents_keep_the_content_hash_earlier_versions_stored(tmp_p
     and addresses in any script and control characters included."""
     generate(GeneratorConfig(purchases=300, format="jsonl"), tmp_path)
     bodies = [orjson.loads(line) for path in sorted(tmp_path.rglob("*.jsonl")) for line in path.read_bytes().splitlines()]
-    bodies.append({"name": "Zoë \u0001\t\"\\ 東京 🍏", "price": [0.1, 12.5, 1e15, -0.0], "nested": {"b": None, "a": True}})
+    bodies.append({"name": 'Zoë \u0001\t"\\ 東京 🍏', "price": [0.1, 12.5, 1e15, -0.0], "nested": {"b": None, "a": True}})
     earlier = [
         hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
         for body in bodies

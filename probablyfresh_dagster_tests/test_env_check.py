@@ -46,8 +46,14 @@ def make(target: str, folder: Path) -> subprocess.CompletedProcess:
     )
     (bin_dir / "docker").chmod(0o755)
     environment = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    return subprocess.run(["make", "-s", "-f", PROJECT_ROOT / "Makefile", target], cwd=folder, env=environment,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["make", "-s", "-f", PROJECT_ROOT / "Makefile", target],
+        cwd=folder,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_make_up_refuses_each_weak_secret_in_one_line_naming_it_and_never_calls_docker(tmp_path: Path):
@@ -79,14 +85,18 @@ def test_make_up_hands_a_strong_env_to_compose_untouched(tmp_path: Path):
     assert {"FERNET_KEY", "POSTGRES_PASSWORD"} & set(call["env"]) == set()
 
 
-@pytest.mark.parametrize("key", [
-    "not base64 at all!",
-    Fernet.generate_key().decode()[:-2],  # cut short
-    Fernet.generate_key().decode()[:-1] + "A",  # no padding: 33 bytes
-    Fernet.generate_key().decode() + "\n#",  # skipped by a lenient decoder
-    "clé-" + Fernet.generate_key().decode(),
-    "bm90LWEtZmVybmV0LWtleQ==",  # base64, 16 bytes
-], ids=["not-base64", "cut-short", "no-padding", "trailing-comment", "non-ascii", "16-bytes"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not base64 at all!",
+        Fernet.generate_key().decode()[:-2],  # cut short
+        Fernet.generate_key().decode()[:-1] + "A",  # no padding: 33 bytes
+        Fernet.generate_key().decode() + "\n#",  # skipped by a lenient decoder
+        "clé-" + Fernet.generate_key().decode(),
+        "bm90LWEtZmVybmV0LWtleQ==",  # base64, 16 bytes
+    ],
+    ids=["not-base64", "cut-short", "no-padding", "trailing-comment", "non-ascii", "16-bytes"],
+)
 def test_an_invalid_fernet_key_is_refused(key: str):
     assert env_check.fernet_key_problem(key) == "is not a Fernet key (URL-safe base64 of 32 bytes)"
     assert env_check.fernet_key_problem("") == "is empty"
@@ -101,6 +111,7 @@ def test_a_key_fernet_accepts_and_strong_passwords_pass():
 
 def test_the_compose_service_mode_checks_its_own_environment():
     """With no file, as the `env-check` service runs it: the values compose resolved."""
+
     def run(settings: dict[str, str]) -> subprocess.CompletedProcess:
         environment = {"PATH": os.environ["PATH"], **settings}
         return subprocess.run([sys.executable, ENV_CHECK_SCRIPT], env=environment, capture_output=True, text=True)
@@ -122,14 +133,15 @@ def test_make_secrets_writes_strong_secrets_into_env_and_keeps_the_rest(tmp_path
     secret_names = {*env_check.PASSWORDS, "FERNET_KEY"}
     assert len({written[name] for name in secret_names}) == len(secret_names)
     assert {k: v for k, v in written.items() if k not in secret_names} == {
-        k: v for k, v in env_example().items() if k not in secret_names}
+        k: v for k, v in env_example().items() if k not in secret_names
+    }
     assert all(written[name] not in result.stdout + result.stderr for name in secret_names)
     # A second run keeps every secret that passes and replaces only the weak one.
-    env_file.write_text(env_file.read_text().replace(f"MONGO_PASSWORD={written['MONGO_PASSWORD']}",
-                                                     "MONGO_PASSWORD=change-me"))
+    env_file.write_text(env_file.read_text().replace(f"MONGO_PASSWORD={written['MONGO_PASSWORD']}", "MONGO_PASSWORD=change-me"))
     again = make("secrets", tmp_path)
     assert again.stdout == ".env: new MONGO_PASSWORD\n"
     rewritten = env_check.read_env_file(env_file)
     assert {k: v for k, v in rewritten.items() if k != "MONGO_PASSWORD"} == {
-        k: v for k, v in written.items() if k != "MONGO_PASSWORD"}
+        k: v for k, v in written.items() if k != "MONGO_PASSWORD"
+    }
     assert env_check.password_problem(rewritten["MONGO_PASSWORD"]) is None

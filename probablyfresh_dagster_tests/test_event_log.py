@@ -81,9 +81,7 @@ def keyed(count: int, prefix: str = "key") -> list[tuple[str, bytes]]:
     return [(f"{prefix}-{i}", f"value-{i}".encode()) for i in range(count)]
 
 
-def test_publish_then_consume_returns_every_message_in_partition_order(
-    log: EventLog, topic: str, group: str
-) -> None:
+def test_publish_then_consume_returns_every_message_in_partition_order(log: EventLog, topic: str, group: str) -> None:
     written = publish(log, topic, keyed(20))
 
     messages = consume_all(log, topic, group, batch_size=7)
@@ -97,9 +95,7 @@ def test_publish_then_consume_returns_every_message_in_partition_order(
         assert offsets == list(range(len(offsets)))
 
 
-def test_consume_yields_batches_no_larger_than_asked(
-    log: EventLog, topic: str, group: str
-) -> None:
+def test_consume_yields_batches_no_larger_than_asked(log: EventLog, topic: str, group: str) -> None:
     publish(log, topic, keyed(20))
     sizes = [len(batch) for batch in consume(log, topic, group, log.end_offsets(topic), batch_size=6)]
     assert sum(sizes) == 20
@@ -120,9 +116,7 @@ def test_end_offsets_are_last_offset_plus_one(log: EventLog, topic: str, group: 
     assert log.end_offsets(topic) == dict.fromkeys(range(PARTITIONS), 0) | next_offsets(everything)
 
 
-def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(
-    log: EventLog, topic: str, group: str
-) -> None:
+def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(log: EventLog, topic: str, group: str) -> None:
     assert log.committed(topic, group) == dict.fromkeys(range(PARTITIONS), 0)
     publish(log, topic, keyed(12))
     assert lag(log, topic, group) == 12
@@ -138,9 +132,7 @@ def test_committed_starts_at_zero_and_lag_counts_what_is_not_committed(
     assert lag(log, topic, f"other-{group}") == 12
 
 
-def test_uncommitted_batch_is_delivered_again(
-    log_resource: EventLogResource, log: EventLog, topic: str, group: str
-) -> None:
+def test_uncommitted_batch_is_delivered_again(log_resource: EventLogResource, log: EventLog, topic: str, group: str) -> None:
     publish(log, topic, keyed(10))
     crashed = next(iter(consume(log, topic, group, log.end_offsets(topic), batch_size=4)))
     assert len(crashed) == 4
@@ -156,9 +148,7 @@ def test_uncommitted_batch_is_delivered_again(
     assert set(after_commit).isdisjoint(crashed)
 
 
-def test_a_key_always_lands_on_the_same_partition(
-    log_resource: EventLogResource, log: EventLog, topic: str, group: str
-) -> None:
+def test_a_key_always_lands_on_the_same_partition(log_resource: EventLogResource, log: EventLog, topic: str, group: str) -> None:
     keys = [f"customer-{i}" for i in range(30)]
     publish(log, topic, [(key, b"first") for key in keys])
     with log_resource.open() as reopened:
@@ -172,9 +162,7 @@ def test_a_key_always_lands_on_the_same_partition(
     assert len(set().union(*partitions_by_key.values())) > 1
 
 
-def test_consume_stops_at_the_end_seen_when_it_started(
-    log: EventLog, topic: str, group: str
-) -> None:
+def test_consume_stops_at_the_end_seen_when_it_started(log: EventLog, topic: str, group: str) -> None:
     publish(log, topic, keyed(6, prefix="before"))
     batches = consume(log, topic, group, log.end_offsets(topic), batch_size=2)
     first = next(batches)
@@ -185,9 +173,7 @@ def test_consume_stops_at_the_end_seen_when_it_started(
     assert len(consume_all(log, topic, group)) == 12
 
 
-def test_tail_returns_the_newest_messages_of_each_partition(
-    log: EventLog, topic: str, group: str
-) -> None:
+def test_tail_returns_the_newest_messages_of_each_partition(log: EventLog, topic: str, group: str) -> None:
     publish(log, topic, [("hot", f"{i}".encode()) for i in range(5)])
     publish(log, topic, keyed(9))
     everything = consume_all(log, topic, group)

@@ -38,10 +38,7 @@ FOLDERS = ("stores", "products", "customers", "purchases")
 
 
 def read_folder(root: Path, folder: str) -> dict[str, dict[str, Any]]:
-    return {
-        path.stem: json.loads(path.read_text(encoding="utf-8"))
-        for path in sorted((root / folder).glob("*.json"))
-    }
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted((root / folder).glob("*.json"))}
 
 
 def file_contents(root: Path) -> dict[str, bytes]:
@@ -110,9 +107,7 @@ def test_default_products(data: dict[str, Any]) -> None:
     products = data["products"]
     assert list(products) == [f"prd-{n}" for n in range(1000, 1100)]
     assert len(CATEGORIES) == 5
-    assert Counter(product["group"] for product in products.values()) == {
-        category: 20 for category in CATEGORIES
-    }
+    assert Counter(product["group"] for product in products.values()) == {category: 20 for category in CATEGORIES}
     for product in products.values():
         assert set(product["kbju"]) == {"calories", "protein", "fat", "carbohydrates"}
         assert re.fullmatch(r"\d{13}", product["barcode"])
@@ -182,8 +177,7 @@ def test_no_date_after_as_of(tmp_path: Path) -> None:
         assert birth_date <= as_of.replace(year=as_of.year - 18)  # adults only
         assert datetime.fromisoformat(customer["registration_date"]).date() <= as_of
     purchased = [
-        datetime.fromisoformat(purchase["purchase_datetime"])
-        for purchase in read_folder(tmp_path, "purchases").values()
+        datetime.fromisoformat(purchase["purchase_datetime"]) for purchase in read_folder(tmp_path, "purchases").values()
     ]
     assert all(moment.utcoffset() is not None for moment in purchased)
     assert max(moment.date() for moment in purchased) <= as_of
@@ -192,9 +186,7 @@ def test_no_date_after_as_of(tmp_path: Path) -> None:
 
 
 def test_personal_data_is_messy_on_purpose(data: dict[str, Any]) -> None:
-    emails = [c["email"] for c in data["customers"].values()] + [
-        s["manager"]["email"] for s in data["stores"].values()
-    ]
+    emails = [c["email"] for c in data["customers"].values()] + [s["manager"]["email"] for s in data["stores"].values()]
     messy = [e for e in emails if e != e.strip() or e != e.lower()]
     assert 0 < len(messy) < len(emails) / 3
     phones = [c["phone"] for c in data["customers"].values()]
@@ -283,8 +275,18 @@ def plant_foreign_entries(root: Path, outside: Path) -> list[Path]:
             (folder / name).write_text(text, encoding="utf-8")
         os.utime(folder / "old.json", (1e9, 1e9))
         bound_unix_socket(folder, "socket.json").close()  # the file stays, as a socket
-        planted += [folder / name for name in (*GENERATED_NAMES[folder_name], f"{folder_name}.jsonl", "socket.json",
-                                               "mine.json.partial", "old.json", ".hidden.json", "notes.txt")]
+        planted += [
+            folder / name
+            for name in (
+                *GENERATED_NAMES[folder_name],
+                f"{folder_name}.jsonl",
+                "socket.json",
+                "mine.json.partial",
+                "old.json",
+                ".hidden.json",
+                "notes.txt",
+            )
+        ]
     return planted
 
 
@@ -315,8 +317,11 @@ def test_what_the_generator_did_not_write_survives_it_and_is_reported(tmp_path: 
     assert snapshot(planted) == before
     assert {name: entity.taken for name, entity in written.items()} == {name: 5 for name in GENERATED_NAMES}
     assert written["purchases"].first_taken == [
-        f"ord-00001.json ({NOT_THE_GENERATORS})", "ord-00002.json (a directory)", "ord-00003.json (a symbolic link)",
-        "ord-00004.json (a symbolic link)", "ord-00005.json (a FIFO)",
+        f"ord-00001.json ({NOT_THE_GENERATORS})",
+        "ord-00002.json (a directory)",
+        "ord-00003.json (a symbolic link)",
+        "ord-00004.json (a symbolic link)",
+        "ord-00005.json (a FIFO)",
     ]
     assert written["purchases"].records == 15
 
@@ -406,9 +411,7 @@ def test_resolve_seed_prefers_explicit_then_env_then_42(monkeypatch: pytest.Monk
         resolve_seed(None)
 
 
-def test_seed_env_is_used_when_no_seed_is_given(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_seed_env_is_used_when_no_seed_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     small: dict[str, Any] = {"almost_stores": 2, "maybe_stores": 1, "products_per_category": 2, "purchases": 5}
     monkeypatch.setenv("SEED", "7")
     generate(GeneratorConfig(**small), tmp_path / "from_env")
@@ -422,9 +425,7 @@ def test_seed_env_is_used_when_no_seed_is_given(
     assert file_contents(tmp_path / "seven") != file_contents(tmp_path / "eight")
 
 
-def test_cli_writes_files_with_custom_counts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_writes_files_with_custom_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "data"
     counts = main([
         "--seed", "7", "--almost-stores", "3", "--maybe-stores", "2",
@@ -482,9 +483,7 @@ def test_purchases_are_streamed_not_accumulated(tmp_path: Path) -> None:
         ({"as_of": "01.11.2026"}, "as_of must be a YYYY-MM-DD date"),
     ],
 )
-def test_invalid_config_is_rejected_before_touching_files(
-    tmp_path: Path, overrides: dict[str, Any], message: str
-) -> None:
+def test_invalid_config_is_rejected_before_touching_files(tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
     (tmp_path / "stores").mkdir()
     existing = tmp_path / "stores" / "store-001.json"
     existing.write_text("{}", encoding="utf-8")
@@ -495,9 +494,7 @@ def test_invalid_config_is_rejected_before_touching_files(
 
 def test_empty_dataset_without_purchases_is_allowed(tmp_path: Path) -> None:
     config = GeneratorConfig(almost_stores=0, maybe_stores=0, products_per_category=0, purchases=0)
-    assert records(generate(config, tmp_path)) == {
-        "stores": 0, "products": 0, "customers": 0, "purchases": 0
-    }
+    assert records(generate(config, tmp_path)) == {"stores": 0, "products": 0, "customers": 0, "purchases": 0}
     assert all((tmp_path / folder).is_dir() for folder in FOLDERS)
 
 

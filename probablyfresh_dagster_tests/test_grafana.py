@@ -40,8 +40,14 @@ PLUGIN_QUERY_TYPES = {"table", "logs", "timeseries", "traces"}
 # The settings Grafana's Telegram integration reads: the JSON keys of `Config` in grafana/alerting
 # receivers/telegram/config.go. An unknown key is ignored silently.
 TELEGRAM_SETTINGS = {
-    "bottoken", "chatid", "message_thread_id", "message", "parse_mode",
-    "disable_web_page_preview", "protect_content", "disable_notifications",
+    "bottoken",
+    "chatid",
+    "message_thread_id",
+    "message",
+    "parse_mode",
+    "disable_web_page_preview",
+    "protect_content",
+    "disable_notifications",
 }
 
 
@@ -84,8 +90,11 @@ def run_panel(platform: Platform, title: str) -> list[tuple]:
 
 
 def latest_duplicates(platform: Platform) -> list[tuple]:
-    return rows(platform, "SELECT entity, duplicate_percentage FROM (SELECT * FROM duplicates_log "
-                          "ORDER BY timestamp DESC LIMIT 1 BY entity) ORDER BY entity")
+    return rows(
+        platform,
+        "SELECT entity, duplicate_percentage FROM (SELECT * FROM duplicates_log "
+        "ORDER BY timestamp DESC LIMIT 1 BY entity) ORDER BY entity",
+    )
 
 
 # ---- the SQL, on the state of a local end-to-end run ----

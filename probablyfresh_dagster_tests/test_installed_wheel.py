@@ -37,13 +37,10 @@ def test_a_wheel_install_runs_the_whole_pipeline_on_the_sql_it_ships(tmp_path):
     subprocess.run([*pip, "install", "--no-deps", "--target", target, wheel], check=True)
 
     env = local_run_env(tmp_path) | {"PYTHONPATH": str(target)}
-    result = subprocess.run(
-        [sys.executable, "-c", RUN], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
-    )
+    result = subprocess.run([sys.executable, "-c", RUN], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 
     assert result.returncode == 0, result.stdout + result.stderr
     module, sql_dir = map(Path, result.stdout.splitlines()[:2])
     assert module.is_relative_to(target) and sql_dir == target / "probablyfresh_dagster/clickhouse_sql"
     assert not sql_dir.is_symlink() and (sql_dir / "queries/raw_keys.sql").is_file()
     assert "purchases_mart              200 rows" in result.stdout
-

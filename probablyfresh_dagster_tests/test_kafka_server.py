@@ -98,8 +98,13 @@ def kafka_user_service(root: Path, kafka_port: int, **settings: str) -> tuple[st
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{kafka_port}"
     command = [sys.executable if arg == "python" else arg for arg in service["command"]]
-    result = subprocess.run(command, env={"PATH": os.environ["PATH"], "PYTHONPATH": str(PROJECT_ROOT), **env},
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        command,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(PROJECT_ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert env["KAFKA_PASSWORD"] not in result.stdout + result.stderr
     return env["KAFKA_USER"], env["KAFKA_PASSWORD"]
@@ -116,8 +121,12 @@ def logged_since(log: Path, offset: int) -> str:
 
 
 def sasl(user: str, password: str) -> dict[str, str]:
-    return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": user, "sasl_plain_password": password}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": user,
+        "sasl_plain_password": password,
+    }
 
 
 def test_each_listener_is_advertised_at_its_own_port(kafka_dir: Path, kafka_port: int, host_user) -> None:
@@ -162,8 +171,9 @@ def test_the_host_listener_takes_the_configured_user_through_the_docker_profiles
 def test_a_wrong_password_is_refused_without_being_quoted(kafka_dir: Path, host_user) -> None:
     user, password = host_user
     wrong = password[::-1]
-    log = KafkaEventLog(f"127.0.0.1:{(kafka_dir / 'host_port').read_text()}", 1, timeout_ms=REFUSAL_TIMEOUT_MS,
-                        username=user, password=wrong)
+    log = KafkaEventLog(
+        f"127.0.0.1:{(kafka_dir / 'host_port').read_text()}", 1, timeout_ms=REFUSAL_TIMEOUT_MS, username=user, password=wrong
+    )
     logged = len((kafka_dir / "server.log").read_text())
     with pytest.raises(ConnectionError) as refused:
         log.ensure_topic("never-created")
@@ -172,9 +182,7 @@ def test_a_wrong_password_is_refused_without_being_quoted(kafka_dir: Path, host_
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in logged_since(kafka_dir / "server.log", logged)
 
 
-def test_a_new_password_in_env_replaces_the_old_one_at_the_next_start(
-    kafka_dir: Path, kafka_port: int, tmp_path: Path
-) -> None:
+def test_a_new_password_in_env_replaces_the_old_one_at_the_next_start(kafka_dir: Path, kafka_port: int, tmp_path: Path) -> None:
     """`kafka-user` runs at every `make up`: the user of an existing volume gets the new password."""
     host = f"127.0.0.1:{(kafka_dir / 'host_port').read_text()}"
     user, old = kafka_user_service(tmp_path / "first", kafka_port, KAFKA_USER="rotated")

@@ -109,15 +109,19 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
         raw(PURCHASES, "infinity.json", b'{"purchase_id": "x", "total_amount": Infinity}', "(file)", "not valid JSON"),
         raw(PURCHASES, "minus_infinity.json", b'{"purchase_id": "x", "total_amount": -Infinity}', "(file)", "JSON"),
         raw(PURCHASES, "overflowing_float.json", b'{"purchase_id": "x", "total_amount": 1e400}', "(file)", "infinity"),
-        raw(CUSTOMERS, "latin1.json", '{"customer_id": "x", "first_name": "Élodie"}'.encode("latin-1"),
-            "(file)", "not UTF-8"),
+        raw(CUSTOMERS, "latin1.json", '{"customer_id": "x", "first_name": "Élodie"}'.encode("latin-1"), "(file)", "not UTF-8"),
         raw(CUSTOMERS, "empty.json", b"", "(file)", "not valid JSON"),
         raw(CUSTOMERS, "syntax.json", b'{"customer_id": "x",}', "(file)", "not valid JSON"),
         raw(CUSTOMERS, "key_not_a_string.json", b'{1: "x"}', "(file)", "not valid JSON"),
         raw(CUSTOMERS, "lone_surrogate.json", b'{"customer_id": "x", "first_name": "\\ud800"}', "(file)", "surrogate"),
         raw(CUSTOMERS, "lone_surrogate_key.json", b'{"customer_id": "x", "\\udc00": 1}', "(file)", "surrogate"),
-        raw(STORES, "oversize.json", encoded({"store_id": "x", "pad": "x" * DEFAULT_MAX_FILE_BYTES}),
-            "(file)", f"over the limit of {DEFAULT_MAX_FILE_BYTES}"),
+        raw(
+            STORES,
+            "oversize.json",
+            encoded({"store_id": "x", "pad": "x" * DEFAULT_MAX_FILE_BYTES}),
+            "(file)",
+            f"over the limit of {DEFAULT_MAX_FILE_BYTES}",
+        ),
         raw(STORES, "caf\xe9.json".encode("latin-1"), encoded(store), "(file)", "file name is not UTF-8"),
         raw(STORES, "proc_mem.json", b"", "(file)", "a symbolic link: not followed"),  # to /proc/self/mem
         raw(PRODUCTS, "array.json", b"[1, 2]", "(document)", "expected an object, got array"),
@@ -133,21 +137,40 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
         repeated(CUSTOMERS, "repeated_escaped", b"{", b'"first_\\u006eame": "\\u0418", ', "first_name"),
         # A phone or an email outside the declared personal fields would reach Kafka in clear.
         document(CUSTOMERS, "second_phone", "phone2", "+7 912 345 67 89", "phone2", "clear-text phone number"),
-        document(CUSTOMERS, "contact_email", "contacts", {"email": "Ivan@Example.com"}, "contacts.email",
-                 "clear-text email address"),
-        document(CUSTOMERS, "note_phone", "note", "звонить 8 (912) 345-67-89 после шести", "note",
-                 "outside the declared personal fields"),
-        document(PURCHASES, "delivery_phone", "delivery_address.phone", "89123456789", "delivery_address.phone",
-                 "clear-text phone number"),
-        document(CUSTOMERS, "phone_as_number", "contacts", [{"mobile": 79123456789}], "contacts[0].mobile",
-                 "clear-text phone number"),
-        document(CUSTOMERS, "email_key", "customer_id", "ivan@example.com", "customer_id", "clear-text email",
-                 record=None),
+        document(
+            CUSTOMERS, "contact_email", "contacts", {"email": "Ivan@Example.com"}, "contacts.email", "clear-text email address"
+        ),
+        document(
+            CUSTOMERS,
+            "note_phone",
+            "note",
+            "звонить 8 (912) 345-67-89 после шести",
+            "note",
+            "outside the declared personal fields",
+        ),
+        document(
+            PURCHASES,
+            "delivery_phone",
+            "delivery_address.phone",
+            "89123456789",
+            "delivery_address.phone",
+            "clear-text phone number",
+        ),
+        document(
+            CUSTOMERS, "phone_as_number", "contacts", [{"mobile": 79123456789}], "contacts[0].mobile", "clear-text phone number"
+        ),
+        document(CUSTOMERS, "email_key", "customer_id", "ivan@example.com", "customer_id", "clear-text email", record=None),
         document(CUSTOMERS, "reserved", "_id", "x", "_id", "reserved"),
         document(CUSTOMERS, "dollar_key", "preferences.$where", "1", "preferences.$where", "$"),
         document(CUSTOMERS, "empty_name", "", 1, '""', "empty field name"),
-        Bad(STORES, "dotted_key.json", encoded({**base(STORES, "dotted_key"), "opening.hours": "24/7"}),
-            "opening.hours", "contains a dot", "bad-dotted_key"),
+        Bad(
+            STORES,
+            "dotted_key.json",
+            encoded({**base(STORES, "dotted_key"), "opening.hours": "24/7"}),
+            "opening.hours",
+            "contains a dot",
+            "bad-dotted_key",
+        ),
         document(STORES, "nul_in_string", "store_name", "a\0b", "store_name", "NUL"),
         document(STORES, "nested_array", "categories", [["a"]], "categories[0]", "inside an array"),
         # The entity's schema: what the MART would drop or misread.
@@ -157,8 +180,7 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
         document(CUSTOMERS, "phone_number", "phone", 79123456789, "phone", "expected a string"),
         missing(CUSTOMERS, "no_registration", "registration_date"),
         document(CUSTOMERS, "garbage_date", "birth_date", "31/02/1990", "birth_date", "YYYY-MM-DD"),
-        document(CUSTOMERS, "future_date", "registration_date", "2099-01-01T00:00:00",
-                 "registration_date", "in the future"),
+        document(CUSTOMERS, "future_date", "registration_date", "2099-01-01T00:00:00", "registration_date", "in the future"),
         document(CUSTOMERS, "ancient_birth", "birth_date", "1899-12-31", "birth_date", "before 1900"),
         document(CUSTOMERS, "preferences_text", "preferences", "card", "preferences", "an object"),
         document(PURCHASES, "string_amount", "total_amount", "100.50", "total_amount", "got string"),
@@ -168,18 +190,14 @@ def bad_inputs(good: dict[str, dict[str, Any]]) -> list[Bad]:
         document(PURCHASES, "items_object", "items", {"a": 1}, "items", "expected an array"),
         document(PURCHASES, "items_empty", "items", [], "items", "must not be empty"),
         document(PURCHASES, "item_text", "items", ["milk"], "items[0]", "expected an object"),
-        document(PURCHASES, "item_negative_quantity", "items.0.quantity", -1,
-                 "items[0].quantity", "must be positive"),
-        document(PURCHASES, "item_blank_product", "items.0.product_id", "", "items[0].product_id",
-                 reason="blank"),
+        document(PURCHASES, "item_negative_quantity", "items.0.quantity", -1, "items[0].quantity", "must be positive"),
+        document(PURCHASES, "item_blank_product", "items.0.product_id", "", "items[0].product_id", reason="blank"),
         document(PURCHASES, "customer_text", "customer", "cus-1000", "customer", "an object"),
         document(PURCHASES, "no_store", "store", None, "store", "required"),
-        document(PURCHASES, "garbage_datetime", "purchase_datetime", "2024-13-45T10:00:00",
-                 "purchase_datetime", "ISO datetime"),
+        document(PURCHASES, "garbage_datetime", "purchase_datetime", "2024-13-45T10:00:00", "purchase_datetime", "ISO datetime"),
         document(STORES, "location_text", "location", "Москва", "location", "an object"),
         document(STORES, "blank_network", "store_network", " ", "store_network", "blank"),
-        document(STORES, "epoch_inventory", "last_inventory_date", "1970-01-01",
-                 "last_inventory_date", "before 1970-01-02"),
+        document(STORES, "epoch_inventory", "last_inventory_date", "1970-01-01", "last_inventory_date", "before 1970-01-02"),
         document(PRODUCTS, "tiny_price", "price", 0.001, "price", "at least 0.01"),
         document(PRODUCTS, "kbju_list", "kbju", [1, 2], "kbju", "an object"),
         document(PRODUCTS, "organic_text", "is_organic", "true", "is_organic", "a boolean"),
@@ -207,10 +225,7 @@ def load_selection(entities=ENTITIES) -> str:
 
 
 def first_documents(root: Path) -> dict[str, dict[str, Any]]:
-    return {
-        entity.name: json.loads(min((root / entity.name).glob("*.json")).read_text(encoding="utf-8"))
-        for entity in ENTITIES
-    }
+    return {entity.name: json.loads(min((root / entity.name).glob("*.json")).read_text(encoding="utf-8")) for entity in ENTITIES}
 
 
 def test_every_bad_input_is_set_aside_and_every_good_file_reaches_the_mart(tmp_path):
@@ -243,8 +258,11 @@ def test_every_bad_input_is_set_aside_and_every_good_file_reaches_the_mart(tmp_p
     assert rows(platform, "SELECT count() FROM products_mart FINAL")[0][0] == 100
     assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
     assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == 201
-    lines = sum(len(json.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))["items"])
-                for path in (data / "purchases").glob("*.json") if path.stem.startswith("ord-"))
+    lines = sum(
+        len(json.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))["items"])
+        for path in (data / "purchases").glob("*.json")
+        if path.stem.startswith("ord-")
+    )
     assert rows(platform, "SELECT count() FROM purchase_items_current")[0][0] == lines + len(bom["items"])
     ((bom_amount,),) = rows(platform, "SELECT total_amount FROM purchases_mart FINAL WHERE purchase_id = 'ord-90001'")
     assert float(bom_amount) == bom["total_amount"]
@@ -446,8 +464,28 @@ def test_the_root_and_entity_folders_may_be_links(tmp_path):
 
 
 ODD_VALUES: tuple[Any, ...] = (
-    None, True, 0, -1, 0.001, 2**63, -(2**63) - 1, 1e300, "", " ", "\0", "2099-01-01", "1969-12-31T23:59:59Z",
-    "31/12/2020", [], [[]], [None], {}, {"$set": 1}, {"a.b": 1}, {"": 1}, {"_id": 1},
+    None,
+    True,
+    0,
+    -1,
+    0.001,
+    2**63,
+    -(2**63) - 1,
+    1e300,
+    "",
+    " ",
+    "\0",
+    "2099-01-01",
+    "1969-12-31T23:59:59Z",
+    "31/12/2020",
+    [],
+    [[]],
+    [None],
+    {},
+    {"$set": 1},
+    {"a.b": 1},
+    {"": 1},
+    {"_id": 1},
 )
 """Values of every JSON kind that some rule refuses somewhere."""
 
@@ -481,12 +519,10 @@ def test_no_mangled_file_escapes_the_reader(tmp_path):
                 text = json.dumps(document, ensure_ascii=False).encode()
             else:
                 at = rng.randrange(len(text))
-                text = text[:at] + rng.choice([b"", b"[", b"]", b"{", b'"', b"\\", b"e9", b"\xff", b"\\ud800"]) + text[at + 1:]
+                text = text[:at] + rng.choice([b"", b"[", b"]", b"{", b'"', b"\\", b"e9", b"\xff", b"\\ud800"]) + text[at + 1 :]
             (folder / f"{number:03d}.json").write_bytes(text)
         rejects = RejectLog(io.StringIO())
-        loaded = sum(1 for _ in read_documents(
-            entity, folder, rejects, DEFAULT_MAX_FILE_BYTES, PiiFields.parse(entity.pii)
-        ))
+        loaded = sum(1 for _ in read_documents(entity, folder, rejects, DEFAULT_MAX_FILE_BYTES, PiiFields.parse(entity.pii)))
         assert loaded + rejects.count == 400
         assert rejects.count > 150
 
@@ -512,14 +548,17 @@ def test_bad_lines_are_set_aside_by_file_and_line_while_the_others_flow(tmp_path
     good = generated_customer(tmp_path / "data")
     folder = tmp_path / "customers"
     folder.mkdir()
-    batch_file(folder / name, [
-        customer_line(good, "cus-1"),
-        b"   \n",
-        b'{"customer_id": "cus-3",\n',
-        customer_line(good, "cus-4", phone=79123456789),
-        customer_line(good, "cus-5", pad="x" * 5000),
-        customer_line(good, "cus-6").rstrip(b"\n"),
-    ])
+    batch_file(
+        folder / name,
+        [
+            customer_line(good, "cus-1"),
+            b"   \n",
+            b'{"customer_id": "cus-3",\n',
+            customer_line(good, "cus-4", phone=79123456789),
+            customer_line(good, "cus-5", pad="x" * 5000),
+            customer_line(good, "cus-6").rstrip(b"\n"),
+        ],
+    )
     rejects = RejectLog(io.StringIO())
     documents = list(read_documents(CUSTOMERS, folder, rejects, 4000, CUSTOMER_PII))
     assert [(d.source_id, d.key) for d in documents] == [(f"{name}/1", "cus-1"), (f"{name}/6", "cus-6")]

@@ -118,9 +118,11 @@ def test_run_monitoring_fails_a_killed_run_and_frees_its_pool_slot(dev_server):
         os.kill(pid, signal.SIGKILL)
     # Dagster frees the run's slots, then forgets its steps waiting for one: wait for both.
     wait_for(
-        lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
-        and not pool_holders(instance)
-        and run_id not in instance.event_log_storage.get_concurrency_run_ids(),
+        lambda: (
+            instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+            and not pool_holders(instance)
+            and run_id not in instance.event_log_storage.get_concurrency_run_ids()
+        ),
         MONITORING_TIMEOUT_SECONDS,
         "the daemon to fail the run and free its slot",
     )

@@ -70,9 +70,12 @@ BAD_DOCUMENTS: list[tuple[str, str, dict[str, Any], str]] = [
     ("purchases", "ord-not-iso-date", {"purchase_datetime": "31/12/2024"}, PURCHASED),
     ("purchases", "ord-no-items", {"items": []}, "items: missing, not an array or empty"),
     ("purchases", "ord-items-text", {"items": "none"}, "items: missing, not an array or empty"),
-    ("purchases", "ord-too-many-lines", {"items": [{"product_id": "p", "quantity": 1, "price_per_unit": 1,
-                                                   "total_price": 1}] * 65_536},
-     "items: more than 65535 lines (line_no is a UInt16)"),
+    (
+        "purchases",
+        "ord-too-many-lines",
+        {"items": [{"product_id": "p", "quantity": 1, "price_per_unit": 1, "total_price": 1}] * 65_536},
+        "items: more than 65535 lines (line_no is a UInt16)",
+    ),
     ("purchases", "ord-line-not-object", {"items.1": "milk"}, "items[2]: not a JSON object"),
     ("purchases", "ord-line-no-product", {"items.0.product_id": DROP}, f"items[1].product_id: {NOT_TEXT}"),
     ("purchases", "ord-line-zero-quantity", {"items.1.quantity": 0}, "items[2].quantity: not a positive number"),
@@ -152,8 +155,7 @@ def rejected(tmp_path_factory: pytest.TempPathFactory):
 def test_every_broken_rule_is_recorded_with_field_and_rule(rejected):
     platform, _ = rejected
     recorded = {
-        (entity, key): reason
-        for entity, key, reason in rows(platform, "SELECT entity, key, reason FROM mart_rejects FINAL")
+        (entity, key): reason for entity, key, reason in rows(platform, "SELECT entity, key, reason FROM mart_rejects FINAL")
     }
     expected = {(entity, raw_key(entity, name, changes)): reason for entity, name, changes, reason in BAD_DOCUMENTS}
     assert recorded == expected
@@ -336,11 +338,14 @@ def test_each_raw_partition_keeps_its_own_watermark(tmp_path, monkeypatch):
         sql = "SELECT partition, max(offset) + 1 FROM {raw:Identifier} GROUP BY 1 ORDER BY 1"
         ends = rows(platform, sql, raw=entity.raw_table)
         assert [p for p, _ in ends] == [0, 1, 2]
-        assert rows(
-            platform,
-            "SELECT partition, next_offset FROM mart_watermarks FINAL WHERE entity = {entity:String} ORDER BY 1",
-            entity=entity.name,
-        ) == ends
+        assert (
+            rows(
+                platform,
+                "SELECT partition, next_offset FROM mart_watermarks FINAL WHERE entity = {entity:String} ORDER BY 1",
+                entity=entity.name,
+            )
+            == ends
+        )
 
     second = platform.run()
     assert second.success and all(check.passed for check in check_results(second).values())

@@ -59,10 +59,17 @@ def _customer() -> dict:
 
 def test_one_rule_for_every_personal_value_whatever_its_field():
     assert [normalize(v) for v in ("8 912 345 67 89", " Ivan@Mail.RU", "+44 20 7946 0958", "n/a")] == [
-        "+79123456789", "ivan@mail.ru", "+442079460958", "n/a"
+        "+79123456789",
+        "ivan@mail.ru",
+        "+442079460958",
+        "n/a",
     ]
     assert [is_normalized(normalize(v)) for v in ("8 912 345 67 89", "Ivan@Mail.RU", "n/a", "12345", "a@b")] == [
-        True, True, False, False, False
+        True,
+        True,
+        False,
+        False,
+        False,
     ]
 
 

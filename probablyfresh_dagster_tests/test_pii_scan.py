@@ -41,11 +41,32 @@ LEAKS = {
     "mailto:boss@shop.ru": EMAIL_KIND,
 }
 DECOYS = [
-    "ord-79123456789", "cus-1000", "store-045", "prd-1099", "LOYAL-8912345678", "LOYAL-A909A9D1C1",
-    "7701234567", "770123456789", "4601234567893", "8901234567890", "2026-08-20T10:20:30+03:00",
-    "2026-11-01", "2026-11-01 12:34:56.123456", "55.7558", "-135.123456", "131.860452", "648236",
-    "+03:00", "https://shop.example.ru", "@handle", "a@b", "ООО «Ромашка»", "12:34", "1 234 567,89 ₽",
-    "v1.2.3", "x@y.z",
+    "ord-79123456789",
+    "cus-1000",
+    "store-045",
+    "prd-1099",
+    "LOYAL-8912345678",
+    "LOYAL-A909A9D1C1",
+    "7701234567",
+    "770123456789",
+    "4601234567893",
+    "8901234567890",
+    "2026-08-20T10:20:30+03:00",
+    "2026-11-01",
+    "2026-11-01 12:34:56.123456",
+    "55.7558",
+    "-135.123456",
+    "131.860452",
+    "648236",
+    "+03:00",
+    "https://shop.example.ru",
+    "@handle",
+    "a@b",
+    "ООО «Ромашка»",
+    "12:34",
+    "1 234 567,89 ₽",
+    "v1.2.3",
+    "x@y.z",
 ]
 
 
@@ -149,9 +170,12 @@ def test_nothing_our_generator_writes_is_taken_for_clear_text_outside_its_fields
 def test_clickhouse_finds_a_subset_of_what_python_finds(tmp_path: Path):
     """RAW's check (re2 over the JSON text) must never fail on a message the loader let through,
     and must find the clear text a plain string holds."""
-    samples = [
-        {"note": text} for text in [*LEAKS, *DECOYS]
-    ] + [{"n": 79123456789}, {"amount": 79123456789.5}, {"amount": 7.9123456789e10}, {"x": 0.79123456789}]
+    samples = [{"note": text} for text in [*LEAKS, *DECOYS]] + [
+        {"n": 79123456789},
+        {"amount": 79123456789.5},
+        {"amount": 7.9123456789e10},
+        {"x": 0.79123456789},
+    ]
     texts = [orjson.dumps(sample).decode() for sample in samples]
     with ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client:
         matched = client.query(

@@ -59,11 +59,14 @@ def assert_whole_graph_passed(platform, result, purchases: int = 200) -> None:
         ("almost", 30),
         ("maybe", 15),
     ]
-    assert rows(platform, "SELECT uniqExact(category), min(c), max(c) FROM "
-                "(SELECT category, count() AS c FROM products_mart FINAL GROUP BY category)") == [(5, 20, 20)]
+    assert rows(
+        platform,
+        "SELECT uniqExact(category), min(c), max(c) FROM "
+        "(SELECT category, count() AS c FROM products_mart FINAL GROUP BY category)",
+    ) == [(5, 20, 20)]
     assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
     assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == purchases
-    (items, lines, totals_match), = rows(
+    ((items, lines, totals_match),) = rows(
         platform,
         "SELECT (SELECT count() FROM purchase_items_current), (SELECT sum(items_count) FROM purchases_mart FINAL),"
         " (SELECT sum(total_amount) FROM purchases_mart FINAL) = (SELECT sum(total_price) FROM purchase_items_current)",

@@ -51,9 +51,11 @@ def test_kcat_reads_keyed_customers_whose_phone_and_email_are_ciphertext(served,
     assert result.success
     kcat = require_tool("kcat", "reading the topic with an independent client")
     read = subprocess.run(
-        [kcat, "-b", f"127.0.0.1:{kafka_port}", "-C", "-t", "customers", "-o", "beginning", "-e", "-q",
-         "-f", "%k\\t%s\\n"],
-        capture_output=True, text=True, timeout=60, check=True,
+        [kcat, "-b", f"127.0.0.1:{kafka_port}", "-C", "-t", "customers", "-o", "beginning", "-e", "-q", "-f", "%k\\t%s\\n"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     messages = [line.split("\t", 1) for line in read.stdout.splitlines()]
     assert len(messages) == 45

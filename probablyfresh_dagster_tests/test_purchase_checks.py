@@ -56,16 +56,19 @@ def test_purchases_referring_to_an_unknown_store_customer_or_product_are_counted
         "ord-unknown-store (store)"
     )
     figures = {name: value.value for name, value in check.metadata.items()}
-    assert (figures["purchases_with_unknown"], figures["unknown_store"], figures["unknown_customer"],
-            figures["unknown_product"]) == (3, 1, 1, 1)
+    assert (
+        figures["purchases_with_unknown"],
+        figures["unknown_store"],
+        figures["unknown_customer"],
+        figures["unknown_product"],
+    ) == (3, 1, 1, 1)
 
 
 def test_a_total_more_than_a_cent_off_its_lines_fails_and_half_a_cent_passes(judged):
     check = judged[TOTALS]
     assert not check.passed
     assert check.description == (
-        "1 of 205 purchases have a total_amount more than 0.01 off the sum of their lines: "
-        "ord-total-2-cents-off (+0.02)"
+        "1 of 205 purchases have a total_amount more than 0.01 off the sum of their lines: ord-total-2-cents-off (+0.02)"
     )
     assert check.metadata["totals_off"].value == 1
 

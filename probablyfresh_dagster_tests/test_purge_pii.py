@@ -218,7 +218,9 @@ def test_a_loader_killed_around_a_set_aside_batch_records_it_once_and_loads_the_
         log.publish("customers", messages)
     loader = subprocess.Popen(
         [sys.executable, "-c", KILLED_LOADER, str(tmp_path), target, "after" if after else "before"],
-        start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while not (tmp_path / "paused").exists() and loader.poll() is None and time.monotonic() < deadline:

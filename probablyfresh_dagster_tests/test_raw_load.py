@@ -151,7 +151,9 @@ def test_a_load_killed_mid_way_is_finished_exactly_once_by_the_next(tmp_path, me
     kafka = stores_log(tmp_path, 25)
     loader = subprocess.Popen(
         [sys.executable, "-c", KILLED_LOAD, str(tmp_path), method, str(call)],
-        cwd=PROJECT_ROOT, start_new_session=True, stderr=subprocess.PIPE,
+        cwd=PROJECT_ROOT,
+        start_new_session=True,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_for(lambda: (tmp_path / "paused").exists() or loader.poll() is not None, 60, "the load to pause")
@@ -179,7 +181,7 @@ def test_neither_raw_nor_mart_imports_pandas(tmp_path):
         from probablyfresh_dagster.settings import Settings
 
         settings = Settings(
-            profile="local", state_dir=Path({str(tmp_path / 'state')!r}), data_dir=Path({str(tmp_path / 'data')!r})
+            profile="local", state_dir=Path({str(tmp_path / "state")!r}), data_dir=Path({str(tmp_path / "data")!r})
         )
         generate(GeneratorConfig(), settings.data_dir)
         defs = build_definitions(settings)

@@ -34,7 +34,10 @@ def test_raw_keys_come_in_the_order_the_document_store_sorts_them(tmp_path):
     """Code point order, as Python, SQLite and MongoDB compare UTF-8: the merge relies on it."""
     with ClickHouseResource(dsn=f"chdb:///{tmp_path / 'clickhouse'}").client() as client:
         run_script(client, "raw", table="stores_raw")
-        client.insert("stores_raw", [("stores", 0, n, key, "{}") for n, key in enumerate(KEYS * 2)],
-                      column_names=("topic", "partition", "offset", "key", "payload"))
+        client.insert(
+            "stores_raw",
+            [("stores", 0, n, key, "{}") for n, key in enumerate(KEYS * 2)],
+            column_names=("topic", "partition", "offset", "key", "payload"),
+        )
         with stream_rows(client, "queries/raw_keys", table="stores_raw") as rows:
             assert [key for (key,) in rows] == sorted(KEYS)

@@ -46,7 +46,10 @@ def test_docker_profile_reads_every_backend_from_the_environment(monkeypatch):
     resources = profile_resources(Settings(profile="docker"))
     with dg.build_resources(resources) as built:
         assert (built.mongo.url, built.mongo.username, built.mongo.password) == (
-            "mongodb://mongo:27017", "probablyfresh", "p@ss/w:rd")
+            "mongodb://mongo:27017",
+            "probablyfresh",
+            "p@ss/w:rd",
+        )
         assert (built.clickhouse.username, built.clickhouse.password) == (None, "pw")
         assert built.kafka.bootstrap_servers == "kafka:9092"
         assert built.clickhouse.dsn.startswith("http://")

@@ -35,10 +35,7 @@ def good(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """One generated document per entity."""
     root = tmp_path_factory.mktemp("generated")
     generate(GeneratorConfig(almost_stores=1, maybe_stores=0, products_per_category=1, purchases=1), root)
-    return {
-        entity.name: json.loads(next((root / entity.name).glob("*.json")).read_text(encoding="utf-8"))
-        for entity in ENTITIES
-    }
+    return {entity.name: json.loads(next((root / entity.name).glob("*.json")).read_text(encoding="utf-8")) for entity in ENTITIES}
 
 
 def refusal(schema: Record | Any, value: Any) -> tuple[str, str]:
@@ -105,7 +102,8 @@ def test_the_key_and_missing_required_fields_are_reported_by_name(good):
     for entity in ENTITIES:
         assert refusal(entity.schema, without(good[entity.name], entity.key)) == (entity.key, "required")
     assert refusal(CUSTOMERS.schema, without(good["customers"], "registration_date")) == (
-        "registration_date", "required",
+        "registration_date",
+        "required",
     )
     assert refusal(PURCHASES.schema, []) == ("(document)", "expected an object, got array")
 
@@ -199,9 +197,15 @@ def test_every_personal_field_and_the_key_are_declared_as_strings() -> None:
 def test_clickhouse_reads_every_accepted_form_as_the_schema_does(tmp_path: Path):
     """The MART's own parse functions, on the boundary values the schema accepts."""
     datetimes = [
-        "1970-01-02", "1970-01-02T00:00:00", "1970-01-01T23:00:00-01:00", "2024-02-29 23:59:59",
-        "2024-01-01T10:00:00+05:30", "2024-01-01T10:00:00-12:00", "2024-01-01T10:00:00+14:00",
-        "2024-01-01T10:00:00.999999Z", "2026-11-24T11:59:59",
+        "1970-01-02",
+        "1970-01-02T00:00:00",
+        "1970-01-01T23:00:00-01:00",
+        "2024-02-29 23:59:59",
+        "2024-01-01T10:00:00+05:30",
+        "2024-01-01T10:00:00-12:00",
+        "2024-01-01T10:00:00+14:00",
+        "2024-01-01T10:00:00.999999Z",
+        "2026-11-24T11:59:59",
     ]
     dates = ["1900-01-01", "1970-01-02", "2024-02-29", "2026-11-24"]
     amounts = [0.01, 0.019, 12.345, 9_999_999_999.99]

@@ -16,7 +16,9 @@ def test_code_version_is_stable_across_processes_and_follows_each_named_file(mon
     version = sql.code_version("raw", "marts/stores")
     in_another_process = subprocess.run(
         [sys.executable, "-c", "from probablyfresh_dagster import sql; print(sql.code_version('raw', 'marts/stores'))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert len(version) == 12 and version == in_another_process
     assert version != sql.code_version("raw")

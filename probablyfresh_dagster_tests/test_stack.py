@@ -38,8 +38,9 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")
-    env_file = write_env_file(root / ".env", filled_in(**{name: f"'{URL_SPECIAL}'" for name in ("MONGO_PASSWORD",
-                                                                                                  "POSTGRES_PASSWORD")}))
+    env_file = write_env_file(
+        root / ".env", filled_in(**{name: f"'{URL_SPECIAL}'" for name in ("MONGO_PASSWORD", "POSTGRES_PASSWORD")})
+    )
     services = compose_model(env_file, root)["services"]
     postgres_env = services["postgres"]["environment"]
     mongo_env = services["mongo"]["environment"]
@@ -48,16 +49,30 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "postgres": started.enter_context(running("postgres", root / "postgres", postgres_env)),
             "kafka": started.enter_context(running("kafka", root / "kafka")),
             # The mongo image creates its root user from MONGO_INITDB_ROOT_*; FerretDB's setup user.
-            "mongo": started.enter_context(running("ferretdb", root / "ferretdb", {
-                "FERRETDB_TEST_ENABLE_NEW_AUTH": "true",
-                "FERRETDB_SETUP_DATABASE": "admin",
-                "FERRETDB_SETUP_USERNAME": mongo_env["MONGO_INITDB_ROOT_USERNAME"],
-                "FERRETDB_SETUP_PASSWORD": mongo_env["MONGO_INITDB_ROOT_PASSWORD"],
-            })),
+            "mongo": started.enter_context(
+                running(
+                    "ferretdb",
+                    root / "ferretdb",
+                    {
+                        "FERRETDB_TEST_ENABLE_NEW_AUTH": "true",
+                        "FERRETDB_SETUP_DATABASE": "admin",
+                        "FERRETDB_SETUP_USERNAME": mongo_env["MONGO_INITDB_ROOT_USERNAME"],
+                        "FERRETDB_SETUP_PASSWORD": mongo_env["MONGO_INITDB_ROOT_PASSWORD"],
+                    },
+                )
+            ),
         }
         web_port = started.enter_context(dagster_services(services, root, ports))
-        yield Stack(web_port, {"host": "127.0.0.1", "port": ports["postgres"], "user": postgres_env["POSTGRES_USER"],
-                               "password": postgres_env["POSTGRES_PASSWORD"], "dbname": postgres_env["POSTGRES_DB"]})
+        yield Stack(
+            web_port,
+            {
+                "host": "127.0.0.1",
+                "port": ports["postgres"],
+                "user": postgres_env["POSTGRES_USER"],
+                "password": postgres_env["POSTGRES_PASSWORD"],
+                "dbname": postgres_env["POSTGRES_DB"],
+            },
+        )
 
 
 def test_a_pipeline_run_submitted_through_graphql_is_queued_launched_by_the_daemon_and_passes_its_checks(stack):
@@ -66,14 +81,16 @@ def test_a_pipeline_run_submitted_through_graphql_is_queued_launched_by_the_daem
     run_id = client.submit_job_execution("pipeline", run_config={"execution": {"config": {"in_process": {}}}})
     status = wait_for(
         lambda: (s := client.get_run_status(run_id)) in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) and s,
-        RUN_TIMEOUT_S, f"run {run_id} to end",
+        RUN_TIMEOUT_S,
+        f"run {run_id} to end",
     )
     with psycopg2.connect(**stack.postgres) as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT dagster_event_type FROM event_logs WHERE run_id = %s AND dagster_event_type LIKE 'PIPELINE_%%' "
-                       "ORDER BY id", (run_id,))
+        cursor.execute(
+            "SELECT dagster_event_type FROM event_logs WHERE run_id = %s AND dagster_event_type LIKE 'PIPELINE_%%' ORDER BY id",
+            (run_id,),
+        )
         lifecycle = [event for (event,) in cursor.fetchall()]
-        cursor.execute("SELECT asset_key, check_name, execution_status FROM asset_check_executions WHERE run_id = %s",
-                       (run_id,))
+        cursor.execute("SELECT asset_key, check_name, execution_status FROM asset_check_executions WHERE run_id = %s", (run_id,))
         checks = cursor.fetchall()
     assert status == dg.DagsterRunStatus.SUCCESS, lifecycle
     # Only the daemon takes a run off the queue of a QueuedRunCoordinator and hands it to the launcher.

@@ -118,9 +118,7 @@ def test_the_margin_defaults_to_64_mib_and_refuses_what_is_not_a_byte_count(plat
         (Stage.MART, 16 << 10, "state/clickhouse"),  # chDB: "There is no metadata of table", then no engine
     ],
 )
-def test_a_disk_filling_up_during_a_step_is_named_with_the_folder_and_its_free_space(
-    platform_root, last, leave, folder
-):
+def test_a_disk_filling_up_during_a_step_is_named_with_the_folder_and_its_free_space(platform_root, last, leave, folder):
     platform = run_up_to(platform_root, last)
     fill(platform_root, leave)
 
@@ -155,10 +153,13 @@ def test_a_full_rejects_folder_is_named(platform_root):
     assert failed[0].endswith("(the rejects list stores.jsonl)")
 
 
-@pytest.mark.parametrize(("last", "purchases", "what", "folder"), [
-    (Stage.MONGO_COLLECTION, 20, "the SQLite file mongo.sqlite3", "state"),  # SQLite: "disk I/O error"
-    (Stage.CLICKHOUSE_RAW, 200, "ClickHouse (chDB)", "state/clickhouse"),  # chDB: "[Errno 27] File too large"
-])
+@pytest.mark.parametrize(
+    ("last", "purchases", "what", "folder"),
+    [
+        (Stage.MONGO_COLLECTION, 20, "the SQLite file mongo.sqlite3", "state"),  # SQLite: "disk I/O error"
+        (Stage.CLICKHOUSE_RAW, 200, "ClickHouse (chDB)", "state/clickhouse"),  # chDB: "[Errno 27] File too large"
+    ],
+)
 def test_a_file_passing_the_file_size_limit_is_named(tmp_path, monkeypatch, last, purchases, what, folder):
     monkeypatch.delenv("FERNET_KEY", raising=False)
     generate(GeneratorConfig(purchases=purchases), tmp_path / "data")
@@ -167,8 +168,10 @@ def test_a_file_passing_the_file_size_limit_is_named(tmp_path, monkeypatch, last
 
     failed = in_subprocess(tmp_path, stage(last), file_size_limit=limit)
 
-    expected = (f"File too large: {what} in {tmp_path / folder} reached this process's file size limit,"
-                f" {size(limit)} (RLIMIT_FSIZE, ulimit -f)")
+    expected = (
+        f"File too large: {what} in {tmp_path / folder} reached this process's file size limit,"
+        f" {size(limit)} (RLIMIT_FSIZE, ulimit -f)"
+    )
     assert failed and set(failed) == {expected}
 
 
@@ -176,10 +179,13 @@ WITHOUT_OVERRIDING_MODES = ("setpriv", "--bounding-set=-dac_override,-dac_read_s
 """Root as the file modes see it: no capability to override them (we run as root in tests)."""
 
 
-@pytest.mark.parametrize(("last", "path"), [
-    (Stage.KAFKA_TOPIC, "state/mongo.sqlite3"),
-    (Stage.CLICKHOUSE_RAW, "state/clickhouse"),
-])
+@pytest.mark.parametrize(
+    ("last", "path"),
+    [
+        (Stage.KAFKA_TOPIC, "state/mongo.sqlite3"),
+        (Stage.CLICKHOUSE_RAW, "state/clickhouse"),
+    ],
+)
 def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, path):
     monkeypatch.delenv("FERNET_KEY", raising=False)
     generate(GeneratorConfig(purchases=20), tmp_path / "data")
@@ -191,8 +197,10 @@ def test_a_state_folder_of_another_user_is_named(tmp_path, monkeypatch, last, pa
     env = {**os.environ, "FERNET_KEY": Fernet.generate_key().decode()}  # the dev key is nobody's too
     failed = in_subprocess(tmp_path, stage(last), *WITHOUT_OVERRIDING_MODES, env=env)
 
-    assert failed and set(failed) == {f"Permission denied: {tmp_path / path} (uid 0; " + (
-        "the SQLite file mongo.sqlite3)" if last == Stage.KAFKA_TOPIC else "ClickHouse (chDB))")}
+    assert failed and set(failed) == {
+        f"Permission denied: {tmp_path / path} (uid 0; "
+        + ("the SQLite file mongo.sqlite3)" if last == Stage.KAFKA_TOPIC else "ClickHouse (chDB))")
+    }
 
 
 CLOSED = {

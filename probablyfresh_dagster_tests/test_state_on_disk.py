@@ -127,8 +127,16 @@ SELECTION = ",".join([*(f"{e.name}_json_files" for e in ENTITIES), "stores_mongo
 ENTRY_POINTS = {
     "generator": ["-m", "probablyfresh_dagster.generator", "--out", "{data}", "--purchases", "5"],
     "run": ["-m", "probablyfresh_dagster.run"],
-    "dagster asset materialize": ["-m", "dagster", "asset", "materialize", "-m", "probablyfresh_dagster.definitions",
-                                  "--select", SELECTION],
+    "dagster asset materialize": [
+        "-m",
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "probablyfresh_dagster.definitions",
+        "--select",
+        SELECTION,
+    ],
 }
 
 
@@ -174,18 +182,27 @@ def test_an_entry_point_started_without_make_writes_owner_only(tmp_path, entry_p
 def test_make_devs_entry_point_started_without_make_writes_owner_only(tmp_path):
     env = dagster_home_made_by_hand(tmp_path)
     port = free_port()
-    command = [*UNDER_UMASK_022, sys.executable, "-m", "probablyfresh_dagster.local_runs.dagster_dev",
-               "-w", "workspace.yaml", "-p", str(port)]
+    command = [
+        *UNDER_UMASK_022,
+        sys.executable,
+        "-m",
+        "probablyfresh_dagster.local_runs.dagster_dev",
+        "-w",
+        "workspace.yaml",
+        "-p",
+        str(port),
+    ]
     with (tmp_path / "dev.log").open("w") as log:
-        dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        dev = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     sessions = {dev.pid}
     try:
         wait_for(lambda: webserver_answers(port) or dev.poll() is not None, 180, "the webserver")
         assert dev.poll() is None, (tmp_path / "dev.log").read_text()
         sessions |= descendant_sessions(dev.pid)
         run_id = DagsterGraphQLClient("127.0.0.1", port_number=port).submit_job_execution(
-            "pipeline", repository_location_name="probablyfresh", repository_name="__repository__",
+            "pipeline",
+            repository_location_name="probablyfresh",
+            repository_name="__repository__",
             asset_selection=[f"{e.name}_json_files" for e in ENTITIES],
         )
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:

@@ -150,9 +150,7 @@ def test_an_unreachable_telegram_is_logged_not_raised(failed_platform, telegram_
 
 
 @pytest.mark.parametrize("token", ODD_TOKENS.values(), ids=ODD_TOKENS.keys())
-def test_a_token_no_url_can_carry_fails_the_tick_naming_the_variable_never_the_token(
-    alerting_instance, telegram_server, token
-):
+def test_a_token_no_url_can_carry_fails_the_tick_naming_the_variable_never_the_token(alerting_instance, telegram_server, token):
     context = dg.build_sensor_context(instance=alerting_instance, resources={"telegram": bot(telegram_server, token)})
     with pytest.raises(TelegramSettingsError, match="^TELEGRAM_BOT_TOKEN is not a bot token") as caught:
         duplicate_alert_sensor(context)

@@ -63,6 +63,7 @@ def rule_costs(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> dict
     texts = list(islice(_raw_records(folder), limit))
     bodies = [orjson.loads(text) for text in texts]
     strings = [check_storable(body) for body in bodies]
+
     def repeated_names() -> list[tuple[bytes, Any, int]]:
         records = list(zip(texts, bodies, strings, strict=True))
         for record in records:

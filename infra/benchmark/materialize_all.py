@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make run:          {run_seconds:6.1f} s  (the pipeline job, in process)")
         run = materialize_all(Path(folder) / "ui", args.purchases)
     seconds = run["endTime"] - run["startTime"]
-    print(f"Materialize all:   {seconds:6.1f} s  ({run['status']}, {len(run['stepStats'])} steps, "
-          f"{seconds / run_seconds:.1f}x make run)")
+    print(
+        f"Materialize all:   {seconds:6.1f} s  ({run['status']}, {len(run['stepStats'])} steps, "
+        f"{seconds / run_seconds:.1f}x make run)"
+    )
     for step in sorted(run["stepStats"], key=lambda s: s["startTime"] or 0):
         began, ended = step["startTime"] or run["startTime"], step["endTime"] or run["endTime"]
         print(f"  {step['stepKey']:<48} starts at {began - run['startTime']:5.1f} s, takes {ended - began:4.1f} s")
@@ -107,8 +109,17 @@ def dev_server(state: Path) -> Iterator:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "probablyfresh_dagster.local_runs.dagster_dev", "-w", "workspace.yaml",
-               "-h", "127.0.0.1", "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "probablyfresh_dagster.local_runs.dagster_dev",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     log = (state.parent / "dev.log").open("w")
     dev = subprocess.Popen(command, cwd=REPOSITORY, env=environment(state), stdout=log, stderr=subprocess.STDOUT)
 

@@ -80,9 +80,7 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         with dg.DagsterInstance.ephemeral() as instance:
             for stage in LOAD_STAGES:
                 started = time.perf_counter()
-                result = job.execute_in_process(
-                    instance=instance, asset_selection=[PURCHASES.asset_key(stage)]
-                )
+                result = job.execute_in_process(instance=instance, asset_selection=[PURCHASES.asset_key(stage)])
                 assert result.success, stage
                 seconds[stage] = time.perf_counter() - started
         figures: dict[str, Any] = {
@@ -93,9 +91,7 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
             "rules": rules,
         }
         if single_inserts:
-            figures["single_insert"] = single_insert_rate(
-                PURCHASES, resources["kafka"], resources["clickhouse"], single_inserts
-            )
+            figures["single_insert"] = single_insert_rate(PURCHASES, resources["kafka"], resources["clickhouse"], single_inserts)
         if bootstrap:
             figures["bare_producer"], figures["bare_consumer"] = bare_kafka_rates(PURCHASES, bootstrap, KAFKA_PARTITIONS)
         return figures
@@ -107,7 +103,9 @@ def kafka_broker() -> Iterator[str]:
     with tempfile.TemporaryDirectory() as workdir:
         started = subprocess.run(
             [TESTSERVERS / "start-kafka.sh", workdir],
-            capture_output=True, text=True, env={**os.environ, "TESTSERVERS_PYTHON": sys.executable},
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TESTSERVERS_PYTHON": sys.executable},
         )
         if started.returncode != 0:
             sys.exit(f"Kafka did not start:\n{started.stderr}")
@@ -120,8 +118,16 @@ def kafka_broker() -> Iterator[str]:
 def run_size(size: int, landing_format: str, single_inserts: int, with_kafka: bool) -> dict[str, Any]:
     """`measure` in a fresh process (on a fresh broker with `with_kafka`)."""
     with kafka_broker() if with_kafka else nullcontext(None) as bootstrap:
-        command = [sys.executable, __file__, "--one", str(size),
-                   "--format", landing_format, "--single-inserts", str(single_inserts)]
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            str(size),
+            "--format",
+            landing_format,
+            "--single-inserts",
+            str(single_inserts),
+        ]
         if bootstrap:
             command += ["--kafka-bootstrap", bootstrap]
         child = subprocess.run(command, capture_output=True, text=True)
@@ -133,18 +139,25 @@ def run_size(size: int, landing_format: str, single_inserts: int, with_kafka: bo
 def report(size: int, landing_format: str, figures: dict[str, Any], single_insert: float) -> None:
     seconds, floor = figures["seconds"], figures["floor"]
     rates = {stage: size / took for stage, took in seconds.items()}
-    print(f"\n{size:,} purchases ({landing_format} landing): peak RSS {figures['peak_mib']:,.0f} MiB, "
-          f"floor {floor:,.0f} records/s (read + parse + 2 Fernet + serialize, in this process)")
-    print(f"  chDB loaded in {figures['engine_start']:.2f} s before the stages; all stages "
-          f"{sum(seconds.values()) + figures['engine_start']:.1f} s")
+    print(
+        f"\n{size:,} purchases ({landing_format} landing): peak RSS {figures['peak_mib']:,.0f} MiB, "
+        f"floor {floor:,.0f} records/s (read + parse + 2 Fernet + serialize, in this process)"
+    )
+    print(
+        f"  chDB loaded in {figures['engine_start']:.2f} s before the stages; all stages "
+        f"{sum(seconds.values()) + figures['engine_start']:.1f} s"
+    )
     print(f"  {'stage':<18} {'seconds':>8} {'records/s':>10} {'of floor':>9}")
     for stage, took in seconds.items():
         share = f"{rates[stage] / floor:>8.1%}" if stage in PYTHON_STAGES else f"{'-':>8}"
         print(f"  {stage:<18} {took:>8.2f} {rates[stage]:>10,.0f} {share:>9}")
-    print("  per record, of its stage: " + ", ".join(
-        f"{label} {figures['rules'][rule] * 1e6:.1f} µs ({figures['rules'][rule] * size / seconds[stage]:.1%} of {stage})"
-        for label, rule, stage in RULES
-    ))
+    print(
+        "  per record, of its stage: "
+        + ", ".join(
+            f"{label} {figures['rules'][rule] * 1e6:.1f} µs ({figures['rules'][rule] * size / seconds[stage]:.1%} of {stage})"
+            for label, rule, stage in RULES
+        )
+    )
     raw, kafka = Stage.CLICKHOUSE_RAW, Stage.KAFKA_TOPIC
     print(f"  one INSERT per message: {single_insert:,.0f}/s; {raw} is {rates[raw] / single_insert:,.1f}x that")
     if "bare_producer" in figures:

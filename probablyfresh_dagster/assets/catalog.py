@@ -43,4 +43,3 @@ def chdb_repaired(clickhouse: ClickHouseResource) -> dict[str, dg.MetadataValue]
     """What chDB's repair did when this step opened ClickHouse (`chdb_repair`), if anything."""
     done = clickhouse.repairs()
     return {"chdb_repaired": dg.MetadataValue.md("\n".join(f"- {line}" for line in done))} if done else {}
-

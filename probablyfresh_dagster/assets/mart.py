@@ -91,9 +91,7 @@ def _load_mart(
         mart_load.load(client, entity, offsets, run_id)
     run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
     total, unique, share, _ = one_row(client, "queries/latest_duplicates", entity=entity.name)
-    metadata: dict[str, Any] = {
-        f"{table}_rows": one_row(client, "queries/table_rows", table=table)[0] for table in entity.marts
-    }
+    metadata: dict[str, Any] = {f"{table}_rows": one_row(client, "queries/table_rows", table=table)[0] for table in entity.marts}
     rejects = query(client, "queries/run_rejects", entity=entity.name, run_id=run_id, limit=EXAMPLES_SHOWN)
     rejected_keys = fates().get(mart_load.REJECTED, mart_load.NO_KEYS).keys
     # Stored values only: phone and email are Fernet ciphertext there.

@@ -48,9 +48,7 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
             counts = store.upsert(entity.name, documents)
             stored, unique_keys = store.count(entity.name), store.unique_keys(entity.name)
         for rejection in rejects.first:
-            context.log.warning(
-                f"Set aside {rejection.file} (record {rejection.record}): {rejection.field}: {rejection.reason}"
-            )
+            context.log.warning(f"Set aside {rejection.file} (record {rejection.record}): {rejection.field}: {rejection.reason}")
         ignored = survey.ignored
         if ignored.count:
             context.log.warning(

@@ -83,9 +83,7 @@ def purchase_totals_match_lines(step: MartStep) -> dg.AssetCheckResult:
 
 
 BUSINESS_CHECKS = {
-    STORES.name: (
-        MartCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),
-    ),
+    STORES.name: (MartCheck("stores_count", "The stores of each network, as expected (`store_networks`).", stores_count),),
     PRODUCTS.name: (
         MartCheck(
             "products_per_category",

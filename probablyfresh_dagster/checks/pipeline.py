@@ -49,8 +49,7 @@ def duplicate_share(step: MartStep) -> dg.AssetCheckResult:
         passed=share <= threshold_percent,
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
-            f"{share:g}% of {total} RAW rows repeat a key ({unique} unique keys): {verdict} the "
-            f"{threshold_percent:g}% threshold"
+            f"{share:g}% of {total} RAW rows repeat a key ({unique} unique keys): {verdict} the {threshold_percent:g}% threshold"
         ),
         metadata={
             "duplicate_percentage": share,

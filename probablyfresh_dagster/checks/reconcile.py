@@ -79,9 +79,7 @@ def files_vs_documents(
                 yield Unreconciled(FILES_TO_MONGO, source_label(source), why)
 
 
-def documents_vs_raw(
-    key_states: Iterable[tuple[str, bool]], raw_keys: Iterable[str], kafka_lag: int
-) -> Iterator[Unreconciled]:
+def documents_vs_raw(key_states: Iterable[tuple[str, bool]], raw_keys: Iterable[str], kafka_lag: int) -> Iterator[Unreconciled]:
     """Merge MongoDB's keys (with their pending flag) and RAW's keys, both sorted."""
     published = "published, not consumed into RAW yet" if kafka_lag else "published, yet RAW does not hold it"
     only_in_raw = "in RAW, not in MongoDB: its documents were removed, or another producer published it"

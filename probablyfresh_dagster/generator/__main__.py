@@ -29,8 +29,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, int]:
                 # int or str: the type itself parses the option
                 parser.add_argument(option, type=cast(Callable[[str], Any], field.annotation), help=f"default: {field.default}")
     parser.add_argument("--out", type=Path, default=Path("data"), help="data root (default: data)")
-    parser.add_argument("--remove", action="store_true",
-                        help="remove the files the generator wrote and nobody changed since, nothing else")
+    parser.add_argument(
+        "--remove", action="store_true", help="remove the files the generator wrote and nobody changed since, nothing else"
+    )
     args = vars(parser.parse_args(argv))
     load_env_file()
     out = args.pop("out")

@@ -75,4 +75,3 @@ def check_config(config: GeneratorConfig) -> date:
     if problems:
         raise ValueError("Invalid generator config: " + "; ".join(problems))
     return as_of
-

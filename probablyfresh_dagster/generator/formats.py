@@ -53,4 +53,3 @@ def _compressed(raw: IO[bytes], file_format: str) -> gzip.GzipFile | nullcontext
     if file_format.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
     return nullcontext(raw)
-

@@ -228,8 +228,7 @@ class GeneratedFiles:
 
     def _recorded(self, folder: str, names: list[str]) -> dict[str, Identity]:
         rows = self._db.execute(
-            "SELECT name, inode, size, mtime_ns FROM files"
-            f" WHERE folder = ? AND name IN ({','.join('?' * len(names))})",
+            f"SELECT name, inode, size, mtime_ns FROM files WHERE folder = ? AND name IN ({','.join('?' * len(names))})",
             [folder, *names],
         )
         return {name: Identity(*identity) for name, *identity in rows}

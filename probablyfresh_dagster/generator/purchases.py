@@ -51,8 +51,13 @@ def store_excerpt(store: Record) -> Record:
 
 def buyer_excerpt(customer: Record) -> Record:
     keys = (
-        "customer_id", "first_name", "last_name", "email", "phone",
-        "is_loyalty_member", "loyalty_card_number",
+        "customer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "is_loyalty_member",
+        "loyalty_card_number",
     )
     return {key: customer[key] for key in keys}
 
@@ -73,14 +78,9 @@ def purchase_line(product: Record, quantity: int) -> tuple[Record, int]:
     return line, total_kopecks
 
 
-def make_purchase_parts(
-    stores: Sequence[Record], customers: Sequence[Record], products: Sequence[Record]
-) -> PurchaseParts:
+def make_purchase_parts(stores: Sequence[Record], customers: Sequence[Record], products: Sequence[Record]) -> PurchaseParts:
     excerpts = {store["store_id"]: store_excerpt(store) for store in stores}
-    lines = [
-        [purchase_line(product, quantity) for quantity in range(1, MAX_QUANTITY + 1)]
-        for product in products
-    ]
+    lines = [[purchase_line(product, quantity) for quantity in range(1, MAX_QUANTITY + 1)] for product in products]
     return PurchaseParts(
         buyers=[buyer_excerpt(customer) for customer in customers],
         home_stores=[excerpts[c["purchase_location"]["store_id"]] for c in customers],
@@ -91,9 +91,7 @@ def make_purchase_parts(
     )
 
 
-def iter_purchases(
-    count: int, parts: PurchaseParts, rng: random.Random, as_of: date
-) -> Iterator[Record]:
+def iter_purchases(count: int, parts: PurchaseParts, rng: random.Random, as_of: date) -> Iterator[Record]:
     """Yield purchases one at a time, so that writing them needs no list of all of them."""
     window_seconds = int(PURCHASE_WINDOW.total_seconds())
     last_second = datetime.combine(as_of, time(23, 59, 59), MOSCOW)
@@ -116,4 +114,3 @@ def iter_purchases(
             "delivery_address": parts.delivery_addresses[buyer],
             "purchase_datetime": purchased_at.isoformat(),
         }
-

@@ -23,28 +23,53 @@ Record = dict[str, Any]
 
 CATEGORY_GOODS: dict[str, tuple[tuple[str, str], ...]] = {
     "🥖 Зерновые и хлебобулочные изделия": (
-        ("Хлеб бородинский", "шт"), ("Батон нарезной", "шт"), ("Гречка ядрица", "упаковка"),
-        ("Рис круглозёрный", "упаковка"), ("Овсяные хлопья", "упаковка"),
-        ("Макароны спагетти", "упаковка"), ("Лаваш армянский", "шт"), ("Булгур", "упаковка"),
+        ("Хлеб бородинский", "шт"),
+        ("Батон нарезной", "шт"),
+        ("Гречка ядрица", "упаковка"),
+        ("Рис круглозёрный", "упаковка"),
+        ("Овсяные хлопья", "упаковка"),
+        ("Макароны спагетти", "упаковка"),
+        ("Лаваш армянский", "шт"),
+        ("Булгур", "упаковка"),
     ),
     "🥩 Мясо, рыба, яйца и бобовые": (
-        ("Куриное филе", "кг"), ("Говядина вырезка", "кг"), ("Свиная шея", "кг"),
-        ("Филе минтая", "кг"), ("Сёмга слабосолёная", "упаковка"), ("Яйца куриные С1", "упаковка"),
-        ("Фасоль красная", "упаковка"), ("Чечевица зелёная", "упаковка"),
+        ("Куриное филе", "кг"),
+        ("Говядина вырезка", "кг"),
+        ("Свиная шея", "кг"),
+        ("Филе минтая", "кг"),
+        ("Сёмга слабосолёная", "упаковка"),
+        ("Яйца куриные С1", "упаковка"),
+        ("Фасоль красная", "упаковка"),
+        ("Чечевица зелёная", "упаковка"),
     ),
     "🥛 Молочные продукты": (
-        ("Молоко 3,2%", "л"), ("Кефир 2,5%", "л"), ("Творог 5%", "упаковка"),
-        ("Сметана 20%", "упаковка"), ("Сыр российский", "кг"), ("Йогурт натуральный", "шт"),
-        ("Ряженка 4%", "л"), ("Масло сливочное 82,5%", "упаковка"),
+        ("Молоко 3,2%", "л"),
+        ("Кефир 2,5%", "л"),
+        ("Творог 5%", "упаковка"),
+        ("Сметана 20%", "упаковка"),
+        ("Сыр российский", "кг"),
+        ("Йогурт натуральный", "шт"),
+        ("Ряженка 4%", "л"),
+        ("Масло сливочное 82,5%", "упаковка"),
     ),
     "🍏 Фрукты и ягоды": (
-        ("Яблоки Гала", "кг"), ("Бананы", "кг"), ("Апельсины", "кг"), ("Груши Конференция", "кг"),
-        ("Клубника", "упаковка"), ("Черника", "упаковка"), ("Мандарины", "кг"),
+        ("Яблоки Гала", "кг"),
+        ("Бананы", "кг"),
+        ("Апельсины", "кг"),
+        ("Груши Конференция", "кг"),
+        ("Клубника", "упаковка"),
+        ("Черника", "упаковка"),
+        ("Мандарины", "кг"),
         ("Виноград кишмиш", "кг"),
     ),
     "🥦 Овощи и зелень": (
-        ("Картофель", "кг"), ("Морковь", "кг"), ("Огурцы", "кг"), ("Томаты черри", "упаковка"),
-        ("Лук репчатый", "кг"), ("Капуста белокочанная", "кг"), ("Укроп", "шт"),
+        ("Картофель", "кг"),
+        ("Морковь", "кг"),
+        ("Огурцы", "кг"),
+        ("Томаты черри", "упаковка"),
+        ("Лук репчатый", "кг"),
+        ("Капуста белокочанная", "кг"),
+        ("Укроп", "шт"),
         ("Брокколи", "кг"),
     ),
 }
@@ -52,22 +77,35 @@ CATEGORY_GOODS: dict[str, tuple[tuple[str, str], ...]] = {
 CATEGORIES = tuple(CATEGORY_GOODS)
 
 CITIES: tuple[tuple[str, float, float], ...] = (
-    ("Москва", 55.7558, 37.6173), ("Санкт-Петербург", 59.9343, 30.3351),
-    ("Новосибирск", 55.0084, 82.9357), ("Екатеринбург", 56.8389, 60.6057),
-    ("Казань", 55.7961, 49.1064), ("Нижний Новгород", 56.2965, 43.9361),
-    ("Самара", 53.1959, 50.1002), ("Ростов-на-Дону", 47.2357, 39.7015),
-    ("Краснодар", 45.0355, 38.9753), ("Воронеж", 51.6608, 39.2003),
-    ("Пермь", 58.0105, 56.2502), ("Владивосток", 43.1155, 131.8855),
+    ("Москва", 55.7558, 37.6173),
+    ("Санкт-Петербург", 59.9343, 30.3351),
+    ("Новосибирск", 55.0084, 82.9357),
+    ("Екатеринбург", 56.8389, 60.6057),
+    ("Казань", 55.7961, 49.1064),
+    ("Нижний Новгород", 56.2965, 43.9361),
+    ("Самара", 53.1959, 50.1002),
+    ("Ростов-на-Дону", 47.2357, 39.7015),
+    ("Краснодар", 45.0355, 38.9753),
+    ("Воронеж", 51.6608, 39.2003),
+    ("Пермь", 58.0105, 56.2502),
+    ("Владивосток", 43.1155, 131.8855),
 )
 """Real city centres, so that a store's coordinates lie in (or next to) its city."""
 
 BRANDS = (
-    "Свежий день", "Луговое", "Северная ферма", "Добрый урожай", "Солнечный край",
-    "Зелёная долина", "Утренняя роса", "Сытый двор", "Тёплый край", "Родные поля",
+    "Свежий день",
+    "Луговое",
+    "Северная ферма",
+    "Добрый урожай",
+    "Солнечный край",
+    "Зелёная долина",
+    "Утренняя роса",
+    "Сытый двор",
+    "Тёплый край",
+    "Родные поля",
 )
 ORIGIN_COUNTRIES = ("Россия", "Беларусь", "Казахстан", "Турция", "Эквадор")
 ORIGIN_WEIGHTS = (70, 10, 8, 7, 5)
-
 
 
 def messy_email(email: str, rng: random.Random) -> str:
@@ -84,9 +122,7 @@ def moscow_datetime(day: date, seconds: int) -> str:
     return (datetime.combine(day, time(), MOSCOW) + timedelta(seconds=seconds)).isoformat()
 
 
-def make_store(
-    number: int, network: str, network_size: int, rng: random.Random, fake: Faker, as_of: date
-) -> Record:
+def make_store(number: int, network: str, network_size: int, rng: random.Random, fake: Faker, as_of: date) -> Record:
     city, latitude, longitude = rng.choice(CITIES)
     supermarket = network == "Almost"
     kind = "Супермаркет площадью более 200 м²" if supermarket else "Магазин у дома площадью менее 100 м²"
@@ -126,15 +162,10 @@ def make_store(
     }
 
 
-def make_stores(
-    config: GeneratorConfig, rng: random.Random, fake: Faker, as_of: date
-) -> list[Record]:
+def make_stores(config: GeneratorConfig, rng: random.Random, fake: Faker, as_of: date) -> list[Record]:
     sizes = (("Almost", config.almost_stores), ("Maybe", config.maybe_stores))
     networks = [(network, size) for network, size in sizes for _ in range(size)]
-    return [
-        make_store(number, network, size, rng, fake, as_of)
-        for number, (network, size) in enumerate(networks, start=1)
-    ]
+    return [make_store(number, network, size, rng, fake, as_of) for number, (network, size) in enumerate(networks, start=1)]
 
 
 def make_product(number: int, category: str, rng: random.Random, fake: Faker) -> Record:
@@ -171,9 +202,7 @@ def make_products(config: GeneratorConfig, rng: random.Random, fake: Faker) -> l
     return [make_product(n, category, rng, fake) for n, category in enumerate(categories)]
 
 
-def make_customer(
-    number: int, store: Record, rng: random.Random, fake: Faker, as_of: date
-) -> Record:
+def make_customer(number: int, store: Record, rng: random.Random, fake: Faker, as_of: date) -> Record:
     gender = rng.choice(("male", "female"))
     male = gender == "male"
     location = store["location"]
@@ -190,9 +219,7 @@ def make_customer(
         "gender": gender,
         "registration_date": moscow_datetime(registered, rng.randrange(86_400)),
         "is_loyalty_member": is_loyalty_member,
-        "loyalty_card_number": (
-            f"LOYAL-{rng.getrandbits(40):010X}" if is_loyalty_member else None
-        ),
+        "loyalty_card_number": (f"LOYAL-{rng.getrandbits(40):010X}" if is_loyalty_member else None),
         "purchase_location": {
             "store_id": store["store_id"],
             "store_name": store["store_name"],
@@ -220,4 +247,3 @@ def make_customers(
 ) -> list[Record]:
     homes = [store for store in stores for _ in range(config.customers_per_store)]
     return [make_customer(n, store, rng, fake, as_of) for n, store in enumerate(homes)]
-

@@ -73,4 +73,3 @@ def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedF
         CUSTOMERS.name: write_records(files, CUSTOMERS, customers, config.format),
         PURCHASES.name: write_records(files, PURCHASES, purchases, config.format),
     }
-

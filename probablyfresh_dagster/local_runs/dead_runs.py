@@ -66,9 +66,7 @@ class DeadRun:
 
 def reported_process(instance: dg.DagsterInstance, run_id: str) -> RunProcess | None:
     """The latest process the run reported (a resumed run reports its new worker), if any."""
-    records = instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, ascending=False
-    ).records
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, ascending=False).records
     for record in records:
         entry = record.event_log_entry
         pid = entry.dagster_event.engine_event_data.metadata.get("pid") if entry.dagster_event else None
@@ -133,9 +131,7 @@ def fail_dead_runs(instance: dg.DagsterInstance, noticed_by: str) -> list[DeadRu
 
 
 @contextmanager
-def failing_dead_runs(
-    instance: dg.DagsterInstance, noticed_by: str, report: Callable[[DeadRun], None]
-) -> Iterator[None]:
+def failing_dead_runs(instance: dg.DagsterInstance, noticed_by: str, report: Callable[[DeadRun], None]) -> Iterator[None]:
     """Fail dead runs now, then every WATCH_INTERVAL_SECONDS while the block runs.
 
     The watch matters to a run waiting for a pool slot: when the run holding the slot dies

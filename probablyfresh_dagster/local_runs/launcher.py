@@ -32,6 +32,4 @@ class LocalProcessRunLauncher(dg.DefaultRunLauncher):
             return CheckRunHealthResult(WorkerStatus.RUNNING, "no process reported yet")
         if is_alive(process):
             return CheckRunHealthResult(WorkerStatus.RUNNING, f"pid {process.pid} is running")
-        return CheckRunHealthResult(
-            WorkerStatus.FAILED, f"the run's process (pid {process.pid}) is gone"
-        )
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"the run's process (pid {process.pid}) is gone")

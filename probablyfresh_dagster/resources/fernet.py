@@ -50,8 +50,7 @@ class FernetResource(dg.ConfigurableResource):
         key = path.read_bytes().strip()
         if not key:
             raise ValueError(
-                f"{path} is empty: delete it and a new dev key is created "
-                "(nothing can have been encrypted with an empty key)"
+                f"{path} is empty: delete it and a new dev key is created (nothing can have been encrypted with an empty key)"
             )
         return _parse(key, str(path))
 
@@ -62,9 +61,7 @@ def _parse(key: bytes, source: str) -> Fernet:
             return Fernet(key)
         except ValueError:
             # Named after where the key comes from; `from None`: the original error may quote it.
-            raise ValueError(
-                f"{source} is not a valid Fernet key (32 url-safe base64-encoded bytes)"
-            ) from None
+            raise ValueError(f"{source} is not a valid Fernet key (32 url-safe base64-encoded bytes)") from None
 
 
 def _create_once(path: Path) -> bool:

@@ -60,9 +60,14 @@ class KafkaEventLog:
         self._servers = [server.strip() for server in bootstrap_servers.split(",")]
         # With a user, SASL/SCRAM over plaintext (the stack's HOST listener is on loopback only).
         self._sasl: dict[str, Any] = (
-            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": SASL_MECHANISM,
-             "sasl_plain_username": username, "sasl_plain_password": password}
-            if username else {}
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": SASL_MECHANISM,
+                "sasl_plain_username": username,
+                "sasl_plain_password": password,
+            }
+            if username
+            else {}
         )
         self._partitions = partitions
         self._replication_factor = replication_factor
@@ -82,9 +87,7 @@ class KafkaEventLog:
                 **config,
             )
         except KafkaError as error:
-            raise ConnectionError(
-                f"Kafka at {','.join(self._servers)} is not reachable: {error}"
-            ) from error
+            raise ConnectionError(f"Kafka at {','.join(self._servers)} is not reachable: {error}") from error
 
     def _admin_client(self) -> KafkaAdminClient:
         if self._admin is None:
@@ -165,9 +168,7 @@ class KafkaEventLog:
             producer.init_transactions()
             self._producers[transactional_id] = producer
 
-    def publish(
-        self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
-    ) -> dict[int, int]:
+    def publish(self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None) -> dict[int, int]:
         """Sends the batch, flushes once, checks every send, then commits the transaction (if any)
         and returns once readers see it: one failed message fails the publish, its transaction
         aborted."""
@@ -222,15 +223,12 @@ class KafkaEventLog:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    f"the batch committed to {topic!r} ends at {written} but readers still see "
-                    f"{ends} after {self._timeout_ms} ms"
+                    f"the batch committed to {topic!r} ends at {written} but readers still see {ends} after {self._timeout_ms} ms"
                 )
             time.sleep(READABLE_POLL_SECONDS)
 
     def end_offsets(self, topic: str) -> dict[int, int]:
-        ends = self._consumer(None).end_offsets(
-            self._topic_partitions(topic), timeout_ms=self._timeout_ms
-        )
+        ends = self._consumer(None).end_offsets(self._topic_partitions(topic), timeout_ms=self._timeout_ms)
         return {tp.partition: offset for tp, offset in ends.items()}
 
     def beginning_offsets(self, topic: str) -> dict[int, int]:
@@ -245,14 +243,9 @@ class KafkaEventLog:
 
     def committed(self, topic: str, group: str) -> dict[int, int]:
         consumer = self._consumer(group)
-        return {
-            tp.partition: consumer.committed(tp, timeout_ms=self._timeout_ms) or 0
-            for tp in self._topic_partitions(topic)
-        }
+        return {tp.partition: consumer.committed(tp, timeout_ms=self._timeout_ms) or 0 for tp in self._topic_partitions(topic)}
 
-    def read(
-        self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
-    ) -> Iterator[list[Message]]:
+    def read(self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000) -> Iterator[list[Message]]:
         partitions = [tp for tp in self._topic_partitions(topic) if tp.partition in end]
         span = sum(end[tp.partition] - start.get(tp.partition, 0) for tp in partitions)
         reader = self._consumer(None, peek=span <= PEEK_MESSAGES)
@@ -264,10 +257,7 @@ class KafkaEventLog:
 
     def commit(self, topic: str, group: str, offsets: dict[int, int]) -> None:
         self._consumer(group).commit(
-            {
-                TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
-                for partition, offset in offsets.items()
-            },
+            {TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1) for partition, offset in offsets.items()},
             timeout_ms=self._timeout_ms,
         )
 
@@ -279,9 +269,7 @@ class KafkaEventLog:
         newest = [m for batch in self.read(topic, starts, ends, TAIL_POLL_RECORDS) for m in batch]
         return sorted(newest, key=lambda message: (message.partition, message.offset))
 
-    def _read_until(
-        self, consumer: KafkaConsumer, ends: dict[TopicPartition, int], batch_size: int
-    ) -> Iterator[list[Message]]:
+    def _read_until(self, consumer: KafkaConsumer, ends: dict[TopicPartition, int], batch_size: int) -> Iterator[list[Message]]:
         """Poll until every partition's position reaches its end snapshot.
 
         Records past the snapshot (appended meanwhile) are dropped; positions, not record
@@ -304,13 +292,10 @@ class KafkaEventLog:
                 positions, last_progress = advanced, time.monotonic()
             elif time.monotonic() - last_progress > self._timeout_ms / 1000:
                 raise TimeoutError(
-                    f"reading {sorted(ends)} from {','.join(self._servers)} made no progress "
-                    f"for {self._timeout_ms} ms"
+                    f"reading {sorted(ends)} from {','.join(self._servers)} made no progress for {self._timeout_ms} ms"
                 )
 
-    def _positions(
-        self, consumer: KafkaConsumer, ends: dict[TopicPartition, int]
-    ) -> dict[TopicPartition, int | None]:
+    def _positions(self, consumer: KafkaConsumer, ends: dict[TopicPartition, int]) -> dict[TopicPartition, int | None]:
         return {tp: consumer.position(tp, timeout_ms=self._timeout_ms) for tp in ends}
 
     def close(self) -> None:

@@ -61,9 +61,7 @@ class MongoDocumentStore:
             self._client.admin.command("ping")
         except PyMongoError as error:
             self._client.close()
-            raise ConnectionError(
-                f"MongoDB at {without_credentials(url)} is not reachable: {error}"
-            ) from error
+            raise ConnectionError(f"MongoDB at {without_credentials(url)} is not reachable: {error}") from error
         self._database = self._client[database]
         self._indexed: set[str] = set()
 
@@ -82,14 +80,9 @@ class MongoDocumentStore:
             counts += self._upsert_batch(target, batch)
         return counts
 
-    def _upsert_batch(
-        self, target: Collection[dict[str, Any]], batch: list[SourceDocument]
-    ) -> UpsertCounts:
+    def _upsert_batch(self, target: Collection[dict[str, Any]], batch: list[SourceDocument]) -> UpsertCounts:
         ids = list({document.source_id for document in batch})
-        known = {
-            stored["_id"]: stored.get("_hash")
-            for stored in target.find({"_id": {"$in": ids}}, {"_hash": 1})
-        }
+        known = {stored["_id"]: stored.get("_hash") for stored in target.find({"_id": {"$in": ids}}, {"_hash": 1})}
         inserted = updated = unchanged = 0
         writes: dict[str, ReplaceOne[dict[str, Any]]] = {}
         for document in batch:
@@ -116,9 +109,7 @@ class MongoDocumentStore:
     def _stored_form(document: SourceDocument, digest: str) -> dict[str, Any]:
         clashes = [field for field in RESERVED_FIELDS if field in document.body]
         if clashes:
-            raise ValueError(
-                f"document {document.source_id!r} uses reserved field(s) {clashes}"
-            )
+            raise ValueError(f"document {document.source_id!r} uses reserved field(s) {clashes}")
         return {
             **document.body,
             "_id": document.source_id,
@@ -148,9 +139,7 @@ class MongoDocumentStore:
                 return
             query = {"_pending": True, "_id": {"$gt": stored[-1]["_id"]}}
 
-    def mark_published(
-        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]
-    ) -> None:
+    def mark_published(self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]) -> None:
         """Marks first, checkpoint second (no transactions): a crash in between only makes the
         next recovery scan mark the same versions again."""
         self._set_pending(collection, versions, False)
@@ -167,10 +156,7 @@ class MongoDocumentStore:
         target = self._collection(collection)
         for batch in batched(versions, WRITES_PER_COMMAND):
             target.bulk_write(
-                [
-                    UpdateOne({"_id": source_id, "_hash": digest}, {"$set": {"_pending": pending}})
-                    for source_id, digest in batch
-                ],
+                [UpdateOne({"_id": source_id, "_hash": digest}, {"$set": {"_pending": pending}}) for source_id, digest in batch],
                 ordered=False,
             )
 
@@ -179,20 +165,14 @@ class MongoDocumentStore:
         return {int(partition): offset for partition, offset in stored.get("offsets", {}).items()}
 
     def publish_lease(self, collection: str) -> AbstractContextManager[None]:
-        return mongo_lease(
-            self._database[LEASES], collection, f"the publish lease of {collection}", self._lease_seconds
-        )
+        return mongo_lease(self._database[LEASES], collection, f"the publish lease of {collection}", self._lease_seconds)
 
     def count(self, collection: str) -> int:
         return self._collection(collection).count_documents({})
 
     def unique_keys(self, collection: str) -> int:
         """An aggregation, not `distinct`, whose answer is one document capped at 16 MB."""
-        counted = list(
-            self._collection(collection).aggregate(
-                [{"$group": {"_id": "$_key"}}, {"$count": "keys"}]
-            )
-        )
+        counted = list(self._collection(collection).aggregate([{"$group": {"_id": "$_key"}}, {"$count": "keys"}]))
         return counted[0]["keys"] if counted else 0
 
     def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:

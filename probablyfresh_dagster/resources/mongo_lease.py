@@ -63,9 +63,7 @@ def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: str
     return True
 
 
-def _renew(
-    leases: Collection[dict[str, Any]], name: str, owner: str, seconds: float, released: threading.Event
-) -> None:
+def _renew(leases: Collection[dict[str, Any]], name: str, owner: str, seconds: float, released: threading.Event) -> None:
     while not released.wait(seconds / 3):
         expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
         try:

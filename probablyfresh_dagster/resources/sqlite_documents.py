@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS outbox_checkpoints (
 ) WITHOUT ROWID;
 """
 
+
 class SqliteDocumentStore:
     def __init__(self, path: str) -> None:
         self._path = Path(path)
@@ -115,13 +116,10 @@ class SqliteDocumentStore:
                 return
             last_source_id = rows[-1][0]
 
-    def mark_published(
-        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]
-    ) -> None:
+    def mark_published(self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]) -> None:
         with write_transaction(self._db):
             self._db.executemany(
-                "UPDATE documents SET pending = 0"
-                " WHERE collection = ? AND source_id = ? AND content_hash = ?",
+                "UPDATE documents SET pending = 0 WHERE collection = ? AND source_id = ? AND content_hash = ?",
                 ((collection, source_id, digest) for source_id, digest in versions),
             )
             self._db.executemany(
@@ -153,17 +151,14 @@ class SqliteDocumentStore:
         return self._scalar("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)
 
     def unique_keys(self, collection: str) -> int:
-        return self._scalar(
-            "SELECT COUNT(DISTINCT natural_key) FROM documents WHERE collection = ?", collection
-        )
+        return self._scalar("SELECT COUNT(DISTINCT natural_key) FROM documents WHERE collection = ?", collection)
 
     def _scalar(self, sql: str, collection: str) -> int:
         return self._db.execute(sql, (collection,)).fetchone()[0]
 
     def known_source_ids(self, collection: str, source_ids: Sequence[str]) -> set[str]:
         rows = self._db.execute(
-            "SELECT source_id FROM documents"
-            f" WHERE collection = ? AND source_id IN ({','.join('?' * len(source_ids))})",
+            f"SELECT source_id FROM documents WHERE collection = ? AND source_id IN ({','.join('?' * len(source_ids))})",
             [collection, *source_ids],
         )
         return {source_id for (source_id,) in rows}

@@ -79,17 +79,13 @@ class SqliteEventLog:
     def _partition_count(self, topic: str) -> int:
         row = self._db.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
         if row is None:
-            raise LookupError(
-                f"topic {topic!r} does not exist in the event log (ensure_topic first)"
-            )
+            raise LookupError(f"topic {topic!r} does not exist in the event log (ensure_topic first)")
         return row[0]
 
     def fence(self, transactional_id: str) -> None:
         """Nothing to do: a batch is one SQLite transaction, which a dead publisher never committed."""
 
-    def publish(
-        self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None
-    ) -> dict[int, int]:
+    def publish(self, topic: str, messages: Sequence[OutgoingMessage], transactional_id: str | None = None) -> dict[int, int]:
         written: dict[int, int] = {}
         with write_transaction(self._db):
             partitions = self._partition_count(topic)
@@ -103,8 +99,7 @@ class SqliteEventLog:
                 rows.append((topic, partition, offset, message.key, message.value, headers, timestamp_ms))
                 next_offsets[partition] = written[partition] = offset + 1
             self._db.executemany(
-                "INSERT INTO messages (topic, partition, offset, key, value, headers, timestamp_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO messages (topic, partition, offset, key, value, headers, timestamp_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
         return written
@@ -153,16 +148,13 @@ class SqliteEventLog:
         offsets = dict.fromkeys(range(self._partition_count(topic)), 0)
         offsets.update(
             self._db.execute(
-                "SELECT partition, next_offset FROM group_offsets"
-                " WHERE group_name = ? AND topic = ?",
+                "SELECT partition, next_offset FROM group_offsets WHERE group_name = ? AND topic = ?",
                 (group, topic),
             )
         )
         return offsets
 
-    def read(
-        self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000
-    ) -> Iterator[list[Message]]:
+    def read(self, topic: str, start: dict[int, int], end: dict[int, int], batch_size: int = 1000) -> Iterator[list[Message]]:
         """Batches in (partition, offset) order; a batch may span partitions."""
         self._partition_count(topic)
         batch: list[Message] = []
@@ -198,8 +190,7 @@ class SqliteEventLog:
         newest: list[Message] = []
         for partition in range(self._partition_count(topic)):
             rows = self._db.execute(
-                "SELECT offset, key, value, headers FROM messages WHERE topic = ? AND partition = ?"
-                " ORDER BY offset DESC LIMIT ?",
+                "SELECT offset, key, value, headers FROM messages WHERE topic = ? AND partition = ? ORDER BY offset DESC LIMIT ?",
                 (topic, partition, max(limit, 0)),
             ).fetchall()
             newest.extend(Message(topic, partition, o, k, v, _headers(h)) for o, k, v, h in reversed(rows))
