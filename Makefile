@@ -27,9 +27,11 @@ purge-pii: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## remove clear-text 
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.local_runs.dagster_dev -w workspace.yaml
 
-# Ruff with pyproject.toml's [tool.ruff] rules, from the locked venv; CI (.ci/run) runs it before `make test`.
-lint: $(VENV)/installed  ## the linter (ruff check), as CI runs it
+# Ruff and mypy with their configuration in pyproject.toml, from the locked venv; CI (.ci/run) runs it before `make test`.
+lint: $(VENV)/installed  ## the quality gate, as CI runs it: layout (ruff format), lint (ruff check), types (mypy)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # On every core (pytest-xdist): each worker starts its own servers and shares one materialized
 # state among its read-only tests; tests marked xdist_group run on one worker (loadgroup).
