@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 from pathlib import Path
@@ -23,6 +24,10 @@ from .stack_scripts import env_check
 # What .env.example leaves empty and compose requires (`${VAR:?}`), and the compose `env-check`
 # service refuses when weak.
 SECRETS = (env_check.FERNET_KEY, *env_check.PASSWORDS)
+DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
+# Run once and exit: the weak-secret check, and the SCRAM user of Kafka's host listener.
+ONE_SHOTS = {"env-check", "kafka-user"}
+PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
 
 
 def env_example() -> dict[str, str]:

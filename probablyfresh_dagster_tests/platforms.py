@@ -16,6 +16,8 @@ import pytest
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.settings import Settings
 
+LOAD_PURCHASES = "purchases_mongo_collection purchases_kafka_topic purchases_clickhouse_raw purchases_mart"
+
 
 @dataclass
 class Platform:

@@ -23,12 +23,11 @@ from dagster_docker.utils import DOCKER_CONFIG_SCHEMA
 
 from probablyfresh_dagster.settings import PROJECT_ROOT, load_env_file
 
-from .compose import env_example
+from .compose import DAGSTER_SERVICES, ONE_SHOTS, PINNED_TAG, env_example
 from .stack_scripts import env_check
 
 COMPOSE = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
 SERVICES = COMPOSE["services"]
-DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
 INSTANCE = yaml.safe_load((PROJECT_ROOT / "infra/dagster/dagster.yaml").read_text(encoding="utf-8"))
 # `${VAR}` / `$VAR` read by compose; `$$VAR` is left to the container's shell.
 COMPOSE_VARIABLE = re.compile(r"(?<!\$)\$\{?([A-Z_][A-Z0-9_]*)")
@@ -38,9 +37,6 @@ REQUIRED_FROM_ENV = re.compile(r"\$\{([A-Z_]+):\?[^}]+\}")
 SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|FERNET_KEY")
 # With no bot token nothing is sent to Telegram; every other secret is required.
 OPTIONAL_SECRETS = {"TELEGRAM_BOT_TOKEN"}
-PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
-# Run once and exit: the weak-secret check, and the SCRAM user of Kafka's host listener.
-ONE_SHOTS = {"env-check", "kafka-user"}
 COMPLETED = {"condition": "service_completed_successfully"}
 
 

@@ -14,9 +14,8 @@ import pytest
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .compose import SECRETS, compose_config, compose_model, filled_in, write_env_file
+from .compose import DAGSTER_SERVICES, ONE_SHOTS, PINNED_TAG, SECRETS, compose_config, compose_model, filled_in, write_env_file
 from .stack_scripts import env_check
-from .test_compose import DAGSTER_SERVICES, ONE_SHOTS, PINNED_TAG
 
 pytestmark = pytest.mark.servers
 

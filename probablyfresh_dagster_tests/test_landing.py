@@ -40,9 +40,9 @@ from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
 from probablyfresh_dagster.schema import Invalid
 from probablyfresh_dagster.settings import Settings
 
+from .document_edits import changed, without
 from .platforms import check_results, local_platform, materialization, rows, table_rows
 from .processes import bound_unix_socket
-from .test_schema import changed, without
 
 CUSTOMER_PII = PiiFields.parse(CUSTOMERS.pii)
 KEYED = object()

@@ -4,7 +4,6 @@ and the MART records each one in mart_rejects with the rule it breaks instead of
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import shutil
@@ -13,15 +12,12 @@ from typing import Any
 import pytest
 
 from probablyfresh_dagster import mart_load
-from probablyfresh_dagster.documents import SourceDocument
-from probablyfresh_dagster.entities import BY_NAME, CLICKHOUSE_STAGES, ENTITIES, PURCHASES, STORES, Stage
+from probablyfresh_dagster.entities import BY_NAME, ENTITIES, PURCHASES, STORES, Stage
 from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.resources.events import SqliteEventLogResource
 
+from .past_the_rules import DROP, land_past_the_rules, load_downstream, template
 from .platforms import Platform, check_results, local_platform, make_platform, materialization, rows, table_rows
-
-DROP = object()
-"""A change that removes the field."""
 
 NOT_TEXT = "missing, not a string or blank"
 NOT_AN_AMOUNT = "not a positive amount that fits Decimal(12, 2)"
@@ -93,52 +89,9 @@ GOOD_DOCUMENTS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def changed(document: dict, changes: dict) -> dict:
-    """A deep copy with each dotted path (list indexes as numbers) set, or dropped for DROP."""
-    result = copy.deepcopy(document)
-    for path, value in changes.items():
-        *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
-        holder = result
-        for part in parents:
-            holder = holder[part]
-        if value is DROP:
-            del holder[last]
-        else:
-            holder[last] = value
-    return result
-
-
-def template(platform: Platform, entity: str) -> dict:
-    """A generated document of the entity (for purchases, one with at least two lines)."""
-    for path in sorted((platform.settings.data_dir / entity).glob("*.json")):
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if entity != "purchases" or len(document["items"]) >= 2:
-            return document
-    raise AssertionError(f"no usable {entity} document")
-
-
-def land_past_the_rules(platform: Platform, documents: list[tuple[str, str, dict]]) -> None:
-    """Write each document as a file and straight into the document store, as a landing zone
-    without the MART's rules would have (the files keep files = MongoDB documents)."""
-    with platform.resource("mongo").open() as store:
-        for entity, name, changes in documents:
-            body = changed(template(platform, entity), changes)
-            key_field = BY_NAME[entity].key
-            if key_field not in changes:
-                body[key_field] = name
-            (platform.settings.data_dir / entity / f"{name}.json").write_text(json.dumps(body), encoding="utf-8")
-            store.upsert(entity, [SourceDocument(name, body[key_field], body)])
-
-
 def raw_key(entity: str, name: str, changes: dict) -> str:
     key_field = BY_NAME[entity].key
     return changes.get(key_field, name)
-
-
-def load_downstream(platform: Platform):
-    """Kafka, RAW and MART of every entity (the landing step is not re-run)."""
-    stages = (Stage.KAFKA_TOPIC, *CLICKHOUSE_STAGES)
-    return platform.run(" ".join(entity.asset_name(stage) for entity in ENTITIES for stage in stages))
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, PURCHASES
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
 
+from .past_the_rules import land_past_the_rules, load_downstream
 from .platforms import Platform, check_results, loaded_platform, local_platform, rows
-from .test_mart_rejects import land_past_the_rules, load_downstream
 
 LOAD = " ".join(PURCHASES.asset_name(stage) for stage in LOAD_STAGES)
 BATCH = "purchases.jsonl"

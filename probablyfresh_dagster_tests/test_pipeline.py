@@ -10,22 +10,9 @@ from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.pii import normalize_email, normalize_phone
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
 
-from .platforms import check_results, materialization, rows, triple_purchase_files
-from .test_generator import GENERATED_NAMES, plant_foreign_entries, snapshot
-
-CHECKS = {
-    *(f"{e.name}_kafka_topic:no_clear_text_pii" for e in ENTITIES),
-    *(f"{e.name}_clickhouse_raw:no_clear_text_pii" for e in ENTITIES),
-    *(f"{e.name}_mart:duplicate_share" for e in ENTITIES),
-    *(f"{e.name}_mart:counts_reconcile" for e in ENTITIES),
-    "stores_mart:stores_count",
-    "products_mart:products_per_category",
-    "purchases_mart:purchases_minimum",
-    "purchases_mart:purchase_totals_match_lines",
-    "customers_mart:every_store_has_a_customer",
-    "purchases_mart:every_purchase_refers_to_known_entities",
-}
-LOAD_PURCHASES = "purchases_mongo_collection purchases_kafka_topic purchases_clickhouse_raw purchases_mart"
+from .foreign_entries import GENERATED_NAMES, plant_foreign_entries, snapshot
+from .platforms import LOAD_PURCHASES, check_results, materialization, rows, triple_purchase_files
+from .whole_graph import assert_whole_graph_passed
 
 
 def mart_snapshot(platform) -> dict[str, list[tuple]]:
@@ -45,35 +32,6 @@ def test_whole_graph_at_20k_purchases_in_jsonl_passes_the_same_assertions(platfo
     result = platform.run(purchases=20_000, format="jsonl")
     assert materialization(result, "purchases_mongo_collection")["inserted"] == 20_000
     assert_whole_graph_passed(platform, result, purchases=20_000)
-
-
-def assert_whole_graph_passed(platform, result, purchases: int = 200) -> None:
-    """A run of the whole graph at the default volume (`purchases` aside): every check passed and
-    every MART holds what it should."""
-    assert result.success
-    checks = check_results(result)
-    assert set(checks) == CHECKS
-    assert [name for name, check in checks.items() if not check.passed] == []
-
-    assert rows(platform, "SELECT store_network, count() FROM stores_mart FINAL GROUP BY 1 ORDER BY 1") == [
-        ("almost", 30),
-        ("maybe", 15),
-    ]
-    assert rows(
-        platform,
-        "SELECT uniqExact(category), min(c), max(c) FROM "
-        "(SELECT category, count() AS c FROM products_mart FINAL GROUP BY category)",
-    ) == [(5, 20, 20)]
-    assert rows(platform, "SELECT count() FROM customers_mart FINAL")[0][0] == 45
-    assert rows(platform, "SELECT count() FROM purchases_mart FINAL")[0][0] == purchases
-    ((items, lines, totals_match),) = rows(
-        platform,
-        "SELECT (SELECT count() FROM purchase_items_current), (SELECT sum(items_count) FROM purchases_mart FINAL),"
-        " (SELECT sum(total_amount) FROM purchases_mart FINAL) = (SELECT sum(total_price) FROM purchase_items_current)",
-    )
-    assert items == lines and totals_match
-    assert rows(platform, "SELECT countIf(store_name != lowerUTF8(store_name)) FROM stores_mart FINAL")[0][0] == 0
-    assert materialization(result, "purchases_mart")["duplicate_percentage"] == 0.0
 
 
 def test_raw_keeps_the_published_json_with_pii_encrypted_only(loaded_run):

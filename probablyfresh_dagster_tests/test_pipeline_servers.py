@@ -18,7 +18,7 @@ from probablyfresh_dagster.resources.fernet import FernetResource
 
 from .platforms import Platform, make_platform
 from .servers import require_tool
-from .test_pipeline import assert_whole_graph_passed
+from .whole_graph import assert_whole_graph_passed
 
 pytestmark = pytest.mark.servers
 

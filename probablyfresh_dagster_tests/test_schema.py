@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -27,6 +26,8 @@ from probablyfresh_dagster.schema import (
     Text,
 )
 
+from .document_edits import changed, without
+
 CLOCK = Clock(datetime(2026, 11, 24, 12, 0, tzinfo=UTC))
 
 
@@ -42,23 +43,6 @@ def refusal(schema: Record | Any, value: Any) -> tuple[str, str]:
     with pytest.raises(Invalid) as refused:
         schema.check(value, CLOCK)
     return refused.value.field, refused.value.reason
-
-
-def changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A deep copy with the value at a dotted path (list indexes as numbers) replaced."""
-    document = copy.deepcopy(document)
-    *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
-    holder: Any = document
-    for part in parents:
-        holder = holder[part]
-    holder[last] = value
-    return document
-
-
-def without(document: dict[str, Any], name: str) -> dict[str, Any]:
-    document = copy.deepcopy(document)
-    del document[name]
-    return document
 
 
 def test_generated_documents_pass_and_every_mart_rule_refuses_its_breach(good):

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import http.client
 import logging
-import re
-import traceback
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
 from cryptography.fernet import Fernet
-from dagster._utils.error import serializable_error_info_from_exc_info
 
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
@@ -23,35 +19,10 @@ from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.scrub import MASK, ScrubbedError, secrets_kept_out
 
+from .secrets_search import IN_URL, PASSWORD, leaks, needles, texts
 from .support import free_port
 
-PASSWORD = "Pf7Kilo:pass@word/Pf7Lima"
-"""Characters a URL must percent-encode, so each resource also meets it encoded."""
 ODD_SECRET = "Pf7Mike Pf7November\nPf7Oscar\x07Pf7Papa\u00e9"
-
-
-def needles(secret: str) -> list[str]:
-    """The secret and each run of its letters and digits that holds a letter and 5 characters or
-    more: an escaped, cut or re-encoded copy of the secret still holds those."""
-    runs = re.split(r"[^A-Za-z0-9]+", secret)
-    return [secret, *(run for run in runs if len(run) >= 5 and not run.isdigit())]
-
-
-def texts(error: BaseException) -> Iterator[str]:
-    """What may print or store `error`: its str and repr, the traceback text, each chained cause
-    or shown context, and Dagster's serialized error (what its storage keeps)."""
-    yield "".join(traceback.format_exception(error))
-    assert error.__traceback__ is not None  # every error searched was raised
-    yield serializable_error_info_from_exc_info((type(error), error, error.__traceback__)).to_string()
-    link: BaseException | None = error
-    while link is not None:
-        yield str(link)
-        yield repr(link)
-        link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
-
-
-def leaks(error: BaseException, secret: str) -> list[str]:
-    return [needle for text in texts(error) for needle in needles(secret) if needle in text]
 
 
 def password_leaks(error: BaseException, logged: str) -> list[str]:
@@ -97,7 +68,6 @@ def test_an_error_without_a_secret_leaves_untouched():
 
 
 APART = {"username": "probablyfresh", "password": PASSWORD}
-IN_URL = f"probablyfresh:{quote_plus(PASSWORD)}@127.0.0.1"
 
 
 def mongodb(settings: dict[str, Any]) -> None:

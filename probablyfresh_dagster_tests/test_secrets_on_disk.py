@@ -23,11 +23,11 @@ from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
+from .duplicate_alerts import report_failed_duplicate_check
 from .platforms import make_platform
 from .processes import descendant_sessions, kill, session_processes
+from .secrets_search import IN_URL, PASSWORD, needles
 from .support import free_port, local_dagster_home, local_env, wait_for
-from .test_scrub import IN_URL, PASSWORD, needles
-from .test_telegram import report_failed_duplicate_check
 
 ODD_TOKEN = "700100:PfAlpha7 PfBravo7\nPfCharlie7\x07PfDelta7\u00e9PfEcho7\tPfFoxtrot7"
 """A space, a line break, a control character (BEL), a non-ASCII letter and a tab."""

@@ -12,13 +12,13 @@ import dagster as dg
 import pytest
 
 from probablyfresh_dagster import alerts
-from probablyfresh_dagster.alerts import DUPLICATE_CHECKS, duplicate_alert_sensor, failed_duplicate_checks
+from probablyfresh_dagster.alerts import duplicate_alert_sensor, failed_duplicate_checks
 from probablyfresh_dagster.profiles import telegram_from_env
 from probablyfresh_dagster.resources.telegram import TelegramResource, TelegramSettingsError
 
-from .platforms import Platform, check_results, local_platform, triple_purchase_files
-from .test_pipeline import LOAD_PURCHASES
-from .test_scrub import leaks, texts
+from .duplicate_alerts import report_failed_duplicate_check
+from .platforms import LOAD_PURCHASES, Platform, check_results, local_platform, triple_purchase_files
+from .secrets_search import leaks, texts
 
 TOKEN = "123456:test-token"
 CHAT_ID = "-100200300"
@@ -89,18 +89,6 @@ def alerting_instance() -> Iterator[dg.DagsterInstance]:
     with dg.DagsterInstance.ephemeral() as instance:
         report_failed_duplicate_check(instance)
         yield instance
-
-
-def report_failed_duplicate_check(instance: dg.DagsterInstance) -> None:
-    """A failed purchases `duplicate_share`, reported as a check outside a run would report it."""
-    instance.report_runless_asset_event(
-        dg.AssetCheckEvaluation(
-            asset_key=DUPLICATE_CHECKS[-1].asset_key,
-            check_name=DUPLICATE_CHECKS[-1].name,
-            passed=False,
-            metadata={"duplicate_percentage": 66.67, "threshold_percent": 50.0},
-        )
-    )
 
 
 def tick(platform: Platform, telegram: TelegramResource, cursor: str | None = None):
