@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from _pytest.nodeid import NodeId
 
 from .platforms import Platform, local_platform, make_platform
 from .processes import make_run
@@ -29,11 +30,29 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
     for item in items:
         shared = [name for name in SHARED_STATES if name in getattr(item, "fixturenames", ())]
         if shared:
             item.add_marker(pytest.mark.xdist_group(shared[0]))
+    yield
+    if config.getoption("loadgroup", default=False):
+        for item in items:
+            _name_its_group(item)
+
+
+def _name_its_group(item: pytest.Item) -> None:
+    """Suffix the test's id with its xdist group, as pytest-xdist's own hook (which ran just
+    before) means to: `--dist loadgroup` groups tests by that suffix. pytest 9.2 keeps the id in
+    `_id`, and xdist 3.8 still writes `_nodeid`, so without this no group held together and each
+    worker materialized every shared state (pytest-dev/pytest-xdist#1386)."""
+    groups = sorted(
+        {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")) for mark in item.iter_markers("xdist_group")}
+    )
+    suffix = f"@{'_'.join(groups)}"
+    if groups and not item.nodeid.endswith(suffix):
+        item._id = NodeId.parse(item.nodeid + suffix)
 
 
 @pytest.fixture(scope="session")
