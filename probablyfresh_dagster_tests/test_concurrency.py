@@ -1,6 +1,7 @@
 """ "Materialize all" as the UI does it: the multiprocess executor, steps in parallel processes."""
 
 import dagster as dg
+import pytest
 
 from probablyfresh_dagster import jobs
 from probablyfresh_dagster.definitions import build_definitions
@@ -14,6 +15,7 @@ def pipeline_job() -> dg.JobDefinition:
     return build_definitions(Settings.from_env()).resolve_job_def(jobs.pipeline_job.name)
 
 
+@pytest.mark.slow
 def test_materialize_all_with_the_multiprocess_executor(tmp_path, monkeypatch):
     monkeypatch.setenv("PROBABLYFRESH_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("PROBABLYFRESH_DATA", str(tmp_path / "data"))

@@ -24,7 +24,7 @@ from .run_state import delivery_figures, marts
 from .servers import running
 from .support import local_run_env
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
 def broker_environment(root: Path, kafka_port: int, ferretdb_port: int) -> dict[str, str]:

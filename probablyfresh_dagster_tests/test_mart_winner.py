@@ -143,6 +143,7 @@ def columns(platform: Platform, table: str) -> list[str]:
     return [name for (name,) in rows(platform, sql, t=table)]
 
 
+@pytest.mark.slow
 def test_the_same_versions_loaded_in_any_order_leave_the_rule_winners(tmp_path, template):
     kept_by_order = {}
     for name, loads in orders().items():

@@ -9,6 +9,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from probablyfresh_dagster.resources.sqlite import PAGE_SIZE, connect
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS opened (pid INTEGER NOT NULL);"
@@ -44,6 +46,7 @@ def open_together(folder: Path, rounds: int) -> list[tuple[list[int | None], int
     return outcomes
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_file_at_the_same_moment_all_connect(tmp_path: Path) -> None:
     """The first connections to a new file race to switch it to WAL; the loser must wait like
     any writer, not fail (it failed one of two publishers started at once). The race is narrow:
