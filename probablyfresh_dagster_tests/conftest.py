@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from _pytest.nodeid import NodeId
 
-from .platforms import Platform, local_platform, make_platform
+from .platforms import Platform, copied_platform, local_platform, make_platform
 from .processes import make_run
 from .run_state import delivery_figures, marts
 from .servers import running
@@ -71,6 +71,13 @@ def loaded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dg.E
 @pytest.fixture(scope="session")
 def loaded(loaded_run: tuple[Platform, dg.ExecuteInProcessResult]) -> Platform:
     return loaded_run[0]
+
+
+@pytest.fixture
+def loaded_copy(loaded: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
+    """What `platform.run()` leaves, as a copy of `loaded`: for a test that changes it."""
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+    return copied_platform(loaded.settings.state_dir.parent, tmp_path)
 
 
 @pytest.fixture(scope="session")
