@@ -26,7 +26,8 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 
 # The fixtures that materialize a state once for several tests (`loaded_run` for the whole
 # session, the others for their module). Under xdist (`--dist loadgroup`) the tests using one of
-# them go to one worker, so that it is materialized once, not once per worker.
+# them go to one worker, so that it is materialized once, not once per worker (the first name
+# of the list a test uses names its group: a test on a copy of `loaded_run` goes with it).
 SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served")
 
 
@@ -74,9 +75,8 @@ def loaded(loaded_run: tuple[Platform, dg.ExecuteInProcessResult]) -> Platform:
 
 
 @pytest.fixture
-def loaded_copy(loaded: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
+def loaded_copy(loaded: Platform, tmp_path: Path) -> Platform:
     """What `platform.run()` leaves, as a copy of `loaded`: for a test that changes it."""
-    monkeypatch.delenv("FERNET_KEY", raising=False)
     return copied_platform(loaded.settings.state_dir.parent, tmp_path)
 
 

@@ -67,14 +67,8 @@ def copied_platform(source: Path, root: Path) -> Platform:
     again. Nothing in a run reads the Dagster instance's history, so a fresh one is equivalent."""
     for folder in ("state", "data"):
         shutil.copytree(source / folder, root / folder, symlinks=True)
-    return make_platform(root)
-
-
-def loaded_platform(root: Path) -> Platform:
-    """A platform after one successful run of the whole pipeline."""
     with local_platform(root) as platform:
-        assert platform.run().success
-    return platform
+        return platform
 
 
 def rows(platform: Platform, sql: str, **parameters) -> list[tuple]:

@@ -81,8 +81,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 
 @pytest.fixture
-def copy(loaded: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
-    monkeypatch.delenv("FERNET_KEY", raising=False)
+def copy(loaded: tuple[Path, dict], tmp_path: Path) -> Platform:
     return copied_platform(loaded[0], tmp_path)
 
 
