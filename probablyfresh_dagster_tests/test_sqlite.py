@@ -51,8 +51,8 @@ def test_processes_opening_a_new_file_at_the_same_moment_all_connect(tmp_path: P
     """The first connections to a new file race to switch it to WAL; the loser must wait like
     any writer, not fail (it failed one of two publishers started at once). The race is narrow:
     forked processes, cheap to start, open a new file together many times over. They are forked
-    by a small spawned process: forked from a test process holding Dagster and chDB, each costs
-    several times more (this test took up to 115 s so under xdist)."""
+    by a small spawned process, not by the xdist worker that holds Dagster and chDB: a copy of
+    that costs more to make and to end (the whole test ~10 % here; it took 54-115 s in CI)."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as launcher:
         outcomes = launcher.submit(open_together, tmp_path, ROUNDS).result()
     assert len(outcomes) == ROUNDS
