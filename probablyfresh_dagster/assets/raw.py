@@ -11,9 +11,18 @@ from probablyfresh_dagster.events import EventLog, lag
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.events import EventLogResource
-from probablyfresh_dagster.sql import code_version, one_row
+from probablyfresh_dagster.sql import code_version, one_row, run_script
 
-RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside", "raw_reloads", "queries/raw_reload_requested", "raw_load/reloaded")
+RAW_SQL = (
+    "raw",
+    "raw_set_aside",
+    "raw_load/set_aside",
+    "raw_reloads",
+    "queries/raw_reload_requested",
+    "raw_load/reloaded",
+    "kafka_lag",
+    "raw_load/kafka_lag",
+)
 """The SQL every RAW run executes: its code version."""
 
 
@@ -50,8 +59,9 @@ def _load_raw(
 ) -> dg.MaterializeResult:
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
     log.ensure_topic(entity.name)
+    _sample_lag(context, entity, log, client, "found")
     inserted = load_raw(client, log, entity)
-    remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+    remaining = _sample_lag(context, entity, log, client, "left")
     rows_total, unique_keys = one_row(client, "queries/raw_summary", table=entity.raw_table)
     context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
     return dg.MaterializeResult(
@@ -65,3 +75,11 @@ def _load_raw(
             **repaired,
         },
     )
+
+
+def _sample_lag(context: dg.AssetExecutionContext, entity: Entity, log: EventLog, client: Client, phase: str) -> int:
+    """Record in `kafka_lag` what RAW's consumer group has not stored of the topic; return it."""
+    remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+    run_script(client, "kafka_lag")
+    run_script(client, "raw_load/kafka_lag", entity=entity.name, phase=phase, lag=remaining, run_id=context.run.run_id)
+    return remaining
