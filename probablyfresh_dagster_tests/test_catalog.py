@@ -98,6 +98,7 @@ def launchpad_defaults(job: dg.JobDefinition) -> str:
     snapshot = JobSnap.from_job_def(job)
     schema = snapshot.config_schema_snapshot
     (mode,) = snapshot.mode_def_snaps
+    assert mode.root_config_key is not None
     return default_values_yaml_from_type_snap(schema, schema.get_config_snap(mode.root_config_key))
 
 
