@@ -1,7 +1,8 @@
 -- Kafka lag per entity, sampled by the RAW step (assets/raw.py), the one step that holds both Kafka
--- and ClickHouse: messages of the topic RAW's consumer group has not stored, once as the step found
--- them and once as it left them. Between two RAW runs nothing is sampled: the figure is as old as
--- the entity's last RAW run (Grafana's lag panel shows the samples, not a live reading).
+-- and ClickHouse: messages of the topic RAW's consumer group has not stored, as the step found them
+-- when it started and as it left them, both written once it has loaded (a failed step writes none).
+-- Between two RAW runs nothing is sampled: the figure is as old as the entity's last RAW run
+-- (Grafana's lag panel shows the samples, not a live reading).
 CREATE TABLE IF NOT EXISTS kafka_lag
 (
     entity      LowCardinality(String) COMMENT 'The entity, whose topic has its name',

@@ -1,6 +1,8 @@
 """`E_clickhouse_raw`: every Kafka message of the entity's topic, once, in its RAW table, with the
 check that no RAW row holds clear-text PII, judged in the same step (see `checks.pii`)."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
@@ -59,9 +61,20 @@ def _load_raw(
 ) -> dg.MaterializeResult:
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
     log.ensure_topic(entity.name)
-    _sample_lag(context, entity, log, client, "found")
+    started_at, found = datetime.now(UTC), lag(log, entity.name, CLICKHOUSE_GROUP)
     inserted = load_raw(client, log, entity)
-    remaining = _sample_lag(context, entity, log, client, "left")
+    remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+    # Both samples once the load is done: a step that fails records none, and creates its RAW tables first.
+    run_script(client, "kafka_lag")
+    run_script(
+        client,
+        "raw_load/kafka_lag",
+        entity=entity.name,
+        found=found,
+        left=remaining,
+        run_id=context.run.run_id,
+        started_at=started_at,
+    )
     rows_total, unique_keys = one_row(client, "queries/raw_summary", table=entity.raw_table)
     context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
     return dg.MaterializeResult(
@@ -75,11 +88,3 @@ def _load_raw(
             **repaired,
         },
     )
-
-
-def _sample_lag(context: dg.AssetExecutionContext, entity: Entity, log: EventLog, client: Client, phase: str) -> int:
-    """Record in `kafka_lag` what RAW's consumer group has not stored of the topic; return it."""
-    remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
-    run_script(client, "kafka_lag")
-    run_script(client, "raw_load/kafka_lag", entity=entity.name, phase=phase, lag=remaining, run_id=context.run.run_id)
-    return remaining
