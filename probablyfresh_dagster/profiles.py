@@ -20,7 +20,7 @@ from probablyfresh_dagster.resources.expectations import Expectations, expectati
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE, TelegramResource
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.settings import Settings, in_project
 
 
 class Backends(TypedDict):
@@ -41,10 +41,10 @@ class Resources(Backends):
 def local_backends(settings: Settings) -> Backends:
     state = settings.state_dir
     return {
-        "mongo": SqliteDocumentStoreResource(path=str(state / "mongo.sqlite3")),
-        "kafka": SqliteEventLogResource(path=str(state / "kafka.sqlite3")),
-        "clickhouse": ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}"),
-        "fernet": FernetResource(key=optional_env("FERNET_KEY"), dev_key_path=str(state / "fernet.key")),
+        "mongo": SqliteDocumentStoreResource(path=in_project(state / "mongo.sqlite3")),
+        "kafka": SqliteEventLogResource(path=in_project(state / "kafka.sqlite3")),
+        "clickhouse": ClickHouseResource(dsn=f"chdb:///{in_project(state / 'clickhouse')}"),
+        "fernet": FernetResource(key=optional_env("FERNET_KEY"), dev_key_path=in_project(state / "fernet.key")),
     }
 
 
@@ -90,10 +90,10 @@ def files_from_env(settings: Settings) -> FilesResource:
     """The landing zone under the data folder; `PROBABLYFRESH_MAX_FILE_BYTES` sets the size limit."""
     limit = os.environ.get("PROBABLYFRESH_MAX_FILE_BYTES", "").strip()
     if not limit:
-        return FilesResource(root=str(settings.data_dir))
+        return FilesResource(root=in_project(settings.data_dir))
     if not limit.isdigit():
         raise ValueError(f"PROBABLYFRESH_MAX_FILE_BYTES must be a whole number of bytes, got {limit!r}")
-    return FilesResource(root=str(settings.data_dir), max_file_bytes=int(limit))
+    return FilesResource(root=in_project(settings.data_dir), max_file_bytes=int(limit))
 
 
 def telegram_from_env() -> TelegramResource:

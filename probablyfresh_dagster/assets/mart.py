@@ -110,7 +110,7 @@ def _load_mart(
             "rejected_keys": rejected_keys,
             "duplicate_percentage": share,
             "preview": examples_table(preview.column_names, preview.result_rows),
-            **column_schema(client, entity.mart_table),
+            **column_schema(client, *entity.marts),
             **repaired,
         }
     )
