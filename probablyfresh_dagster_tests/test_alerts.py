@@ -24,7 +24,7 @@ from dagster._daemon.freshness import FreshnessDaemon
 from probablyfresh_dagster.alerts.freshness import WINDOW_VARIABLE, mart_freshness_policy
 from probablyfresh_dagster.alerts.incidents import Incidents
 from probablyfresh_dagster.entities import ENTITIES, PURCHASES, Stage
-from probablyfresh_dagster.resources.files import FilesResource
+from probablyfresh_dagster.resources.events import SqliteEventLogResource
 
 from .duplicate_alerts import PURCHASES_DUPLICATE_SHARE
 from .platforms import LOAD_PURCHASES, Platform, local_platform, make_platform, triple_purchase_files
@@ -94,29 +94,37 @@ def test_a_duplicate_spike_is_one_message_however_often_judged_then_one_when_res
     assert "\n" not in failing + recovered
 
 
-def test_a_failed_run_is_one_message_and_the_next_success_of_its_job_and_selection_resolves_it(tmp_path, telegram_server):
-    """The generator's step fails on a landing zone that is a file, twice; then it runs on a folder."""
-    (tmp_path / "not-a-folder").write_text("")
-    broken = make_platform(tmp_path / "broken", files=FilesResource(root=str(tmp_path / "not-a-folder")))
-    working = dataclasses.replace(make_platform(tmp_path / "working"), instance=broken.instance)
+def test_a_failed_run_is_one_message_and_resolves_once_what_it_left_undone_is_materialized(tmp_path, telegram_server):
+    """Purchases loaded with the event log unopenable (a folder where its SQLite file goes): the
+    MongoDB step passes, the Kafka step fails, twice; then a run of the stages behind succeeds."""
+    working = make_platform(tmp_path)
+    (broken_log := tmp_path / "broken-log").mkdir()
+    broken = dataclasses.replace(
+        make_platform(tmp_path, kafka=SqliteEventLogResource(path=str(broken_log))), instance=working.instance
+    )
     telegram = bot(telegram_server)
-    _, cursor = tick(broken, telegram)
+    assert working.run(GENERATE).success
+    _, cursor = tick(working, telegram)
 
-    failures = [broken.run(GENERATE) for _ in range(2)]
+    failures = [broken.run(LOAD_PURCHASES) for _ in range(2)]
     assert not any(result.success for result in failures)
     opened, cursor = tick(broken, telegram, cursor)
-    assert opened.skip_message == f"1 alert(s) sent to Telegram; open: run pipeline [{GENERATE}]."
+    behind = [PURCHASES.asset_name(stage) for stage in (Stage.KAFKA_TOPIC, Stage.CLICKHOUSE_RAW, Stage.MART)]
+    assert opened.skip_message == f"1 alert(s) sent to Telegram; open: run pipeline [{' '.join(sorted(behind))}]."
     assert tick(broken, telegram, cursor)[0].skip_message.startswith("No change")
 
-    assert working.run(GENERATE).success
+    assert working.run(" ".join(behind)).success
     resolved, cursor = tick(working, telegram, cursor)
-    assert resolved.skip_message == "1 alert(s) sent to Telegram; nothing failing."
+    # The other message: the purchases' references, not judged without the other MARTs.
+    assert resolved.skip_message.startswith("2 alert(s) sent to Telegram; open: check purchases_mart:every_purchase")
 
-    failed, recovered = telegram_server.texts
+    failed, recovered = [text for text in telegram_server.texts if "pipeline run" in text]
     first = failures[0].run_id
-    assert failed.startswith(f"ProbablyFresh: pipeline run of 4 assets FAILED: run {first[:8]} failed at generated_json_files: ")
+    assert failed.startswith(
+        f"ProbablyFresh: pipeline run of {', '.join(sorted(behind))} FAILED: run {first[:8]} failed at purchases_kafka_topic: "
+    )
     assert failed.endswith(f" — {UI_URL}/runs/{first}") and "\n" not in failed
-    assert recovered.startswith("ProbablyFresh: pipeline run of 4 assets RESOLVED after ")
+    assert recovered.startswith(f"ProbablyFresh: pipeline run of {', '.join(sorted(behind))} RESOLVED after ")
     assert recovered.endswith("succeeded — " + f"{UI_URL}/runs/{working.instance.get_runs(limit=1)[0].run_id}")
 
 

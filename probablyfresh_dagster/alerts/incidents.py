@@ -18,7 +18,8 @@ class Verdict:
     """One judgement of something that can fail: a check evaluation, a finished run, a freshness state."""
 
     key: str
-    """The incident a failing verdict opens (one per check, per MART's freshness, per job and selection)."""
+    """The incident a failing verdict opens: one per check, per MART's freshness, per job and what
+    its failed run left undone."""
     failing: bool
     subject: str
     """What was judged, as a message names it: `purchases_mart duplicate_share`."""
@@ -31,13 +32,15 @@ class Verdict:
     position: tuple[str, int] | None = None
     """How far its source has been read once this verdict is handled: (source, last id)."""
     group: str = ""
-    """A passing verdict resolves the open incidents of its group (by default, of its key) ..."""
-    scope: frozenset[str] | None = None
-    """... whose scope is within its own; None is the whole group (a run of a whole job)."""
-
-    @property
-    def resolves_group(self) -> str:
-        return self.group or self.key
+    """The group of the incident a failing verdict opens (by default, its key) ..."""
+    resolves: frozenset[str] = frozenset()
+    """... and the groups a passing verdict resolves (by default, its key's), once their incidents
+    have nothing left undone."""
+    undone: frozenset[str] = frozenset()
+    """What a failing verdict leaves undone (a failed run: the assets it planned and did not
+    materialize); its incident resolves once a passing verdict finds all of it done."""
+    done: frozenset[str] = frozenset()
+    """What this verdict's run materialized: done for every open incident."""
 
 
 @dataclass
@@ -45,10 +48,7 @@ class OpenIncident:
     subject: str
     since: float
     group: str
-    scope: list[str] | None = None
-
-    def within(self, scope: frozenset[str] | None) -> bool:
-        return scope is None or (self.scope is not None and set(self.scope) <= scope)
+    undone: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,15 +70,15 @@ class Incidents:
 
     def handle(self, verdict: Verdict, now: float, deliver: Callable[[str], None]) -> None:
         """Open or resolve what `verdict` opens or resolves, delivering each change's message
-        first: when `deliver` raises, what it did not take stays as it was, to be handled again."""
+        first: when `deliver` raises, what it did not take stays as it was, and handling the
+        verdict again on the next tick does the rest."""
         if verdict.failing and verdict.key not in self.open:
             deliver(f"ProbablyFresh: {verdict.subject} {verdict.failure}: {_one_line(verdict.figures)} — {verdict.link}")
-            self.open[verdict.key] = OpenIncident(
-                verdict.subject, now, verdict.resolves_group, sorted(verdict.scope) if verdict.scope is not None else None
-            )
-        elif not verdict.failing:
-            for key in self._resolved_by(verdict):
-                incident = self.open[key]
+            self.open[verdict.key] = OpenIncident(verdict.subject, now, verdict.group or verdict.key, sorted(verdict.undone))
+        resolved = verdict.resolves or {verdict.key}
+        for key, incident in list(self.open.items()):
+            incident.undone = [asset for asset in incident.undone if asset not in verdict.done]
+            if not verdict.failing and incident.group in resolved and not incident.undone:
                 deliver(
                     f"ProbablyFresh: {incident.subject} RESOLVED after {duration(now - incident.since)}: "
                     f"{_one_line(verdict.figures)} — {verdict.link}"
@@ -87,13 +87,6 @@ class Incidents:
         if verdict.position:
             source, last = verdict.position
             self.positions[source] = last
-
-    def _resolved_by(self, verdict: Verdict) -> list[str]:
-        return [
-            key
-            for key, incident in self.open.items()
-            if incident.group == verdict.resolves_group and incident.within(verdict.scope)
-        ]
 
 
 def latest_per_key(verdicts: Iterable[Verdict]) -> list[Verdict]:

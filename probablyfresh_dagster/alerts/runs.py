@@ -1,6 +1,9 @@
-"""Verdicts of finished runs: a failed run opens an incident for its job and selection; a run of
-the same job that succeeds resolves it when it covered at least what the failed one selected (a
-whole-job run covers every selection). A terminated (canceled) run is neither: someone stopped it.
+"""Verdicts of finished runs. A failed run opens an incident for its job and the assets it planned
+and did not materialize; it resolves with the first successful run once every one of them has been
+materialized since (by runs of any job: the sensors' requests of the stages behind, the UI's, `make
+run`). A failed run that planned no asset (it died before its plan, or a job of ops such as
+`purge_pii`) resolves with the next success of its job. A terminated (canceled) run is neither:
+someone stopped it.
 
 Read from the run status changes, whose storage ids order them on every storage.
 """
@@ -16,11 +19,16 @@ from probablyfresh_dagster.alerts.incidents import Verdict
 from probablyfresh_dagster.alerts.links import run_link
 
 RUNS = "runs"
-"""The runs' name in the cursor."""
+"""The runs' name in the cursor, and the group of the incidents of runs that left assets undone."""
 PAGE = 100
 """Status changes read per tick and kind; more wait for the next tick."""
 ASSETS_NAMED = 3
-"""A selection of more assets is named by its size."""
+"""More assets left undone are named by their number."""
+OF_A_RUN: Final = {
+    dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.STEP_FAILURE,
+}
 FINISHED: Final = (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
 WRAPPERS = {"DagsterExecutionStepExecutionError", "DagsterResourceFunctionError", "DagsterUserCodeExecutionError"}
 """What Dagster raises around an error of the project's code: the message names the cause."""
@@ -51,35 +59,43 @@ def _verdict(instance: dg.DagsterInstance, record: dg.EventLogRecord, ui_url: st
     run = instance.get_run_by_id(record.run_id)
     if run is None:  # deleted since
         return None
-    scope = frozenset(key.to_user_string() for key in run.asset_selection) if run.asset_selection else None
+    events = [entry.dagster_event for entry in instance.all_logs(run.run_id, of_type=OF_A_RUN) if entry.dagster_event]
+    planned, done = (
+        frozenset(event.asset_key.to_user_string() for event in events if event.event_type == kind and event.asset_key)
+        for kind in (dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.ASSET_MATERIALIZATION)
+    )
+    undone = planned - done
+    own = f"run {run.job_name}"
     failed = record.event_log_entry.dagster_event_type == dg.DagsterEventType.RUN_FAILURE
     return Verdict(
-        key=f"run {run.job_name}" + (f" [{' '.join(sorted(scope))}]" if scope else ""),
+        key=own + (f" [{' '.join(sorted(undone))}]" if undone else ""),
         failing=failed,
-        subject=_subject(run.job_name, scope),
+        subject=_subject(run.job_name, undone),
         failure="FAILED",
-        figures=f"run {run.run_id[:8]} " + (_failure(instance, record) if failed else "succeeded"),
+        figures=f"run {run.run_id[:8]} " + (_failure(record, events) if failed else "succeeded"),
         link=run_link(ui_url, run.run_id),
         position=(RUNS, record.storage_id),
-        group=f"run {run.job_name}",
-        scope=scope,
+        group=RUNS if undone else own,
+        resolves=frozenset({RUNS, own}),
+        undone=undone,
+        done=done,
     )
 
 
-def _subject(job_name: str, scope: frozenset[str] | None) -> str:
+def _subject(job_name: str, undone: frozenset[str]) -> str:
     job = "materialization" if job_name.startswith("__") else job_name  # the UI's own asset jobs
-    if not scope:
+    if not undone:
         return f"{job} run"
-    named = ", ".join(sorted(scope)) if len(scope) <= ASSETS_NAMED else f"{len(scope)} assets"
+    named = ", ".join(sorted(undone)) if len(undone) <= ASSETS_NAMED else f"{len(undone)} assets"
     return f"{job} run of {named}"
 
 
-def _failure(instance: dg.DagsterInstance, record: dg.EventLogRecord) -> str:
+def _failure(record: dg.EventLogRecord, events: list[dg.DagsterEvent]) -> str:
     """The steps that failed, each with the first line of its error; else why the run failed."""
     steps = [
-        f"{event.dagster_event.step_key}: {_cause(event.dagster_event.step_failure_data.error)}"
-        for event in instance.all_logs(record.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-        if event.dagster_event and event.dagster_event.step_failure_data.error
+        f"{event.step_key}: {_cause(event.step_failure_data.error)}"
+        for event in events
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE and event.step_failure_data.error
     ]
     if steps:
         return "failed at " + "; ".join(steps)
