@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationPlanned
 from dagster._core.definitions.freshness import TimeWindowFreshnessPolicy
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.test_utils import freeze_time
@@ -191,3 +192,31 @@ def test_every_mart_has_a_freshness_policy_of_the_configured_window(tmp_path, mo
     monkeypatch.setenv(WINDOW_VARIABLE, "0")
     with pytest.raises(ValueError, match=f"^{WINDOW_VARIABLE} must be a whole number of minutes, at least 1, got '0'$"):
         mart_freshness_policy()
+
+
+def test_a_check_planned_by_a_run_still_going_holds_its_reading_until_judged(tmp_path, telegram_server):
+    """A run plans purchases' duplicate_share (its execution record comes first), a later evaluation
+    passes, then the run judges it failed: both are read, in order, once the run's is judged."""
+    platform, telegram = make_platform(tmp_path), bot(telegram_server)
+    _, cursor = tick(platform, telegram)
+    check = PURCHASES_DUPLICATE_SHARE
+    run = platform.instance.add_run(dg.DagsterRun(job_name="checks", status=dg.DagsterRunStatus.STARTED))
+
+    def report(kind: dg.DagsterEventType, data: object) -> None:
+        platform.instance.report_dagster_event(dg.DagsterEvent(kind.value, "checks", event_specific_data=data), run.run_id)
+
+    report(
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED,
+        AssetCheckEvaluationPlanned(asset_key=check.asset_key, check_name=check.name),
+    )
+    platform.instance.report_runless_asset_event(dg.AssetCheckEvaluation(check.asset_key, check.name, passed=True))
+    held, cursor = tick(platform, telegram, cursor)
+    assert held.skip_message.startswith("No change (0 verdict(s) read)")
+
+    report(dg.DagsterEventType.ASSET_CHECK_EVALUATION, dg.AssetCheckEvaluation(check.asset_key, check.name, passed=False))
+    judged, cursor = tick(platform, telegram, cursor)
+    assert judged.skip_message == "2 alert(s) sent to Telegram; nothing failing."
+    assert [text.split(":")[1] for text in telegram_server.texts] == [
+        " purchases_mart duplicate_share FAILING",
+        " purchases_mart duplicate_share RESOLVED after 0 s",
+    ]
