@@ -202,7 +202,7 @@ def test_a_check_planned_by_a_run_still_going_holds_its_reading_until_judged(tmp
     check = PURCHASES_DUPLICATE_SHARE
     run = platform.instance.add_run(dg.DagsterRun(job_name="checks", status=dg.DagsterRunStatus.STARTED))
 
-    def report(kind: dg.DagsterEventType, data: object) -> None:
+    def report(kind: dg.DagsterEventType, data: AssetCheckEvaluationPlanned | dg.AssetCheckEvaluation) -> None:
         platform.instance.report_dagster_event(dg.DagsterEvent(kind.value, "checks", event_specific_data=data), run.run_id)
 
     report(
