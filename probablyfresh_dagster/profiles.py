@@ -19,7 +19,7 @@ from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventL
 from probablyfresh_dagster.resources.expectations import Expectations, expectations_from_env
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE, TelegramResource
+from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE, UI_URL_VARIABLE, TelegramResource
 from probablyfresh_dagster.settings import Settings, in_project
 
 
@@ -101,6 +101,8 @@ def telegram_from_env() -> TelegramResource:
     proxy's may hold a password of its own), used only when set."""
     base_url = optional_env(BASE_URL_VARIABLE)
     unless_default: dict[str, Any] = {"api_base_url": base_url} if base_url else {}
+    if ui_url := os.environ.get(UI_URL_VARIABLE):
+        unless_default["dagster_ui_url"] = ui_url
     return TelegramResource(
         bot_token=optional_env(TOKEN_VARIABLE), chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None, **unless_default
     )
