@@ -85,5 +85,5 @@ def retrying(server: str, attempt: Callable[[], T]) -> T:
             wait = policy.delay(retry)
             if not is_transient(error) or time.monotonic() - started + wait > policy.budget:
                 raise
-            dg.get_dagster_logger().warning(f"{server} is not reachable ({type(error).__name__}): retry {retry} in {wait:.0f} s")
+            dg.get_dagster_logger().warning(f"{server} is not reachable ({type(error).__name__}): retry {retry} in {wait:g} s")
             time.sleep(wait)
