@@ -14,6 +14,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
+from dagster._config import validate_config
+from dagster._core.events import RunFailureReason
+from dagster._core.execution.retries import auto_reexecution_should_retry_run
+from dagster._core.instance.config import dagster_instance_config_schema
 
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import ENTITIES
@@ -28,7 +33,7 @@ from .platforms import Platform, rows
 from .processes import kill_at
 from .sensor_run_worker import STOPS
 from .sensor_ticks import add_purchase, requested, run_request, selected, tick
-from .support import local_run_env
+from .support import LOCAL_INSTANCE, local_dagster_home, local_run_env
 
 WORKER = "probablyfresh_dagster_tests.sensor_run_worker"
 BEHIND = {
@@ -40,6 +45,7 @@ BEHIND = {
 """What a run stopped in each step leaves behind: the changed folder (its fingerprint is recorded
 only when the step ends), the outbox, Kafka lag, RAW past the MART's watermark."""
 MAX_TICKS = 3
+INSTANCE_FILES = LOCAL_INSTANCE.parent
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +106,33 @@ def test_a_sensor_run_stopped_at_any_step_reaches_the_mart_exactly_once(healing,
     ids = {json.loads(path.read_text(encoding="utf-8"))["purchase_id"] for path in files}
     assert rows(platform, "SELECT count() FROM purchases_raw") == [(len(files),)]
     assert rows(platform, "SELECT count(), uniqExact(purchase_id) FROM purchases_mart FINAL") == [(len(ids), len(ids))]
+
+
+@pytest.mark.parametrize(
+    ("reason", "retried"),
+    [
+        (RunFailureReason.UNEXPECTED_TERMINATION, True),
+        (RunFailureReason.RUN_WORKER_RESTART, True),
+        (None, True),  # failed by `fail_dead_runs`, which gives no reason
+        (RunFailureReason.STEP_FAILURE, False),
+    ],
+    ids=lambda value: str(getattr(value, "value", value)),
+)
+def test_the_local_instance_retries_a_run_lost_with_its_process_never_a_failed_step(tmp_path, reason, retried):
+    instance = dg.DagsterInstance.from_config(str(local_dagster_home(tmp_path)))
+    run = instance.add_run(dg.DagsterRun(job_name="load_purchases", status=dg.DagsterRunStatus.FAILURE))
+    assert auto_reexecution_should_retry_run(instance, run, reason) is retried
+
+
+def test_the_compose_instance_retries_runs_as_the_local_one():
+    compose, local = (yaml.safe_load((INSTANCE_FILES / name).read_text()) for name in ("dagster.yaml", "local.yaml"))
+    assert (
+        compose["run_retries"]
+        == local["run_retries"]
+        == {
+            "enabled": True,
+            "max_retries": 2,
+            "retry_on_asset_or_op_failure": False,
+        }
+    )
+    assert validate_config(dagster_instance_config_schema(), compose).success
