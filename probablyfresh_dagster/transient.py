@@ -1,9 +1,15 @@
 """Retrying what fails only because a server is away for a moment: refused or reset connections,
 no broker available, timeouts. A broker restarting or MongoDB unreachable for a minute must not
-fail a step: the backends retry connecting with a bounded exponential backoff (1, 2, 4, … s, at
-most `MAX_DELAY_SECONDS` apart, for at most `BUDGET_SECONDS`), logging one warning per retry that
-names the server and the error's type, never its text (which may quote an address with
-credentials). Any other error, or a transient one past the budget, goes through at once.
+fail a step:
+
+- the backends retry connecting with a bounded exponential backoff (1, 2, 4, … s, at most
+  `MAX_DELAY_SECONDS` apart, for at most `BUDGET_SECONDS`): `retrying`;
+- a server lost in the middle of the step's work makes Dagster run the step again, at most
+  `STEP_RETRIES` times with the same backoff (every step is idempotent: a re-run neither loses
+  nor repeats a record): `step_retried_when_transient`, around a resource's connection.
+
+Each retry logs one warning naming the server and the error's type, never its text (which may
+quote an address with credentials). Any other error goes through at once.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TypeVar
 
 import dagster as dg
 from clickhouse_connect.driver.exceptions import OperationalError
+from dagster._core.execution.context.compute import current_execution_context
 from kafka.errors import KafkaError
 from pymongo.errors import AutoReconnect
 
@@ -28,8 +35,8 @@ T = TypeVar("T")
 FIRST_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 15.0
 BUDGET_SECONDS = 90.0
-"""How long a step keeps trying a server: past it, the step fails and the sensor's next request
-(or Dagster's run retry) takes over."""
+"""How long a connection is retried: past it, the step fails (and may be run again, below)."""
+STEP_RETRIES = 3
 
 TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
     ConnectionError,  # refused, reset, aborted; also what `naming_the_server` raises
@@ -87,3 +94,33 @@ def retrying(server: str, attempt: Callable[[], T]) -> T:
                 raise
             dg.get_dagster_logger().warning(f"{server} is not reachable ({type(error).__name__}): retry {retry} in {wait:g} s")
             time.sleep(wait)
+
+
+SERVERS = {"pymongo": "MongoDB", "kafka": "Kafka", "clickhouse_connect": "ClickHouse"}
+"""A server named by the library of its client, for the warning of a step retry."""
+
+
+@contextmanager
+def step_retried_when_transient() -> Iterator[None]:
+    """A transient error leaving the block inside a Dagster step asks Dagster to run the step again
+    (`RetryRequested`); elsewhere, or for any other error, it goes through as it is."""
+    try:
+        yield
+    except dg.RetryRequested:  # an inner resource asked already
+        raise
+    except Exception as error:
+        context = current_execution_context.get()
+        if context is None or not is_transient(error):
+            raise
+        wait = (_BACKOFF.get() or Backoff()).delay(context.op_execution_context.retry_number + 1)
+        dg.get_dagster_logger().warning(
+            f"{_server(error)} went away during the step ({type(error).__name__}): the step runs again in {wait:g} s"
+        )
+        raise dg.RetryRequested(max_retries=STEP_RETRIES, seconds_to_wait=wait) from error
+
+
+def _server(error: BaseException) -> str:
+    for cause in error_chain(error):
+        if server := SERVERS.get(type(cause).__module__.split(".")[0]):
+            return server
+    return "A server"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +19,7 @@ from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources import chdb_repair
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
-from probablyfresh_dagster.transient import retrying
+from probablyfresh_dagster.transient import retrying, step_retried_when_transient
 
 _CHDB = "chdb:///"
 CLICKHOUSE_POOL = "clickhouse"
@@ -70,8 +70,12 @@ class ClickHouseResource(dg.ConfigurableResource):
     def client(self, wait_seconds: float | None = None) -> Iterator[Client]:
         """With `wait_seconds`, a chDB folder another process holds longer raises `filelock.Timeout`
         (for a sensor, which must not hold up a tick)."""
-        with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive(wait_seconds) as repair:
-            embedded = self.dsn.startswith(_CHDB)
+        embedded = self.dsn.startswith(_CHDB)
+        with (
+            nullcontext() if embedded else step_retried_when_transient(),
+            secrets_kept_out(self.password, url_password(self.dsn)),
+            self._exclusive(wait_seconds) as repair,
+        ):
 
             def connect() -> Client:
                 return clickhouse_connect.get_client(
