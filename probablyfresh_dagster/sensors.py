@@ -84,14 +84,30 @@ class Behind:
         return LOAD_STAGES[LOAD_STAGES.index(self.stage) :]
 
 
+def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, entry: str) -> object | None:
+    """The value of metadata `entry` of the latest materialization of `asset`, if any."""
+    event = instance.get_latest_materialization_event(asset)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(entry)
+    return None if value is None else value.value
+
+
 def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource) -> bool:
     """Whether the latest MongoDB load of `entity` read its folder as it is now. A folder never
     loaded is up to date while it holds nothing named like a landing file."""
-    event = instance.get_latest_materialization_event(entity.asset_key(Stage.MONGO_COLLECTION))
-    if event is None or event.asset_materialization is None:
+    if instance.get_latest_materialization_event(entity.asset_key(Stage.MONGO_COLLECTION)) is None:
         return next(landing_entries(files.folder(entity)), None) is None
-    loaded = event.asset_materialization.metadata.get(FOLDER_FINGERPRINT)
-    return loaded is not None and loaded.value == folder_fingerprint(files.folder(entity))
+    loaded = _latest(instance, entity.asset_key(Stage.MONGO_COLLECTION), FOLDER_FINGERPRINT)
+    return loaded == folder_fingerprint(files.folder(entity))
+
+
+def _outbox_waits(instance: dg.DagsterInstance, entity: Entity, store: DocumentStore) -> bool:
+    """Whether MongoDB holds pending documents beyond those the latest publication withheld (a
+    clear phone or email outside the declared fields stays pending until its file is fixed)."""
+    withheld = _latest(instance, entity.asset_key(Stage.KAFKA_TOPIC), "withheld")
+    kept_back = withheld if isinstance(withheld, int) else 0
+    return len(next(store.pending(entity.name, batch_size=kept_back + 1), [])) > kept_back
 
 
 def _upstream_behind(
@@ -100,7 +116,7 @@ def _upstream_behind(
     """The first of files, outbox and Kafka that the next stage has not taken in."""
     if not _is_loaded(instance, entity, files):
         return Behind(Stage.MONGO_COLLECTION, "files changed since the latest MongoDB load")
-    if next(store.pending(entity.name, batch_size=1), None) is not None:
+    if _outbox_waits(instance, entity, store):
         return Behind(Stage.KAFKA_TOPIC, "documents waiting in the MongoDB outbox")
     try:
         waiting = lag(log, entity.name, CLICKHOUSE_GROUP)

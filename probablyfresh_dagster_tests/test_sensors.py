@@ -7,6 +7,7 @@ import dagster as dg
 import pytest
 from filelock import FileLock
 
+from probablyfresh_dagster.documents import SourceDocument
 from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.generator.config import GeneratorConfig
@@ -14,7 +15,7 @@ from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.jobs import checks_job
 from probablyfresh_dagster.sensors import UNFINISHED_STATUSES
 
-from .platforms import Platform, local_platform, rows
+from .platforms import Platform, local_platform, materialization, rows
 from .sensor_ticks import (
     LOAD_ALL_MONGO,
     add_purchase,
@@ -80,6 +81,19 @@ def test_a_load_stopped_after_a_stage_requests_exactly_the_stages_behind_and_lan
     assert run_request(platform, request).success
     assert tick(platform).skip_message.startswith("Up to date")
     assert rows(platform, MART_PURCHASES) == [(before[0] + 1, before[1] + 1)]
+
+
+def test_a_document_withheld_from_kafka_does_not_keep_its_entity_behind(caught_up):
+    platform = caught_up
+    with platform.resource("mongo").open() as store:  # another program wrote it to MongoDB
+        body = {"id": "prd-elsewhere", "name": "Tea", "note": "write to a.buyer@example.com"}
+        store.upsert("products", [SourceDocument("elsewhere.json", "prd-elsewhere", body)])
+    (request,) = requested(tick(platform))
+    assert selected(request) == {"products_kafka_topic", "products_clickhouse_raw", "products_mart"}
+    result = run_request(platform, request)
+    assert result.success
+    assert materialization(result, "products_kafka_topic")["withheld"] == 1
+    assert tick(platform).skip_message.startswith("Up to date")
 
 
 def test_never_loaded_folders_are_requested_and_empty_ones_are_not(platform):
