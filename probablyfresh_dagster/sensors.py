@@ -21,7 +21,7 @@ server gone) leaves one of these four behind, and the next tick asks again. What
 
 ClickHouse is read last, with a short wait for the chDB lock: a run holding it makes the tick
 say "busy" for the MART watermarks instead of waiting. Backends are read without the steps'
-transient retries: the next tick is the retry. A skip reason says "up to date" only when
+transient retries: a server away makes the tick say so, and the next tick is the retry. A skip reason says "up to date" only when
 every entity was read and nothing is behind.
 """
 
@@ -51,7 +51,7 @@ from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import query
-from probablyfresh_dagster.transient import Backoff, backoff
+from probablyfresh_dagster.transient import Backoff, backoff, is_transient
 
 ENTITY_TAG = "probablyfresh/entity"
 BEHIND_TAG = "probablyfresh/behind"
@@ -186,6 +186,28 @@ def _read_cursor(cursor: str | None) -> dict[str, Failures]:
     return {name: Failures(**state) for name, state in json.loads(cursor or "{}").items()}
 
 
+def _behind_now(
+    instance: dg.DagsterInstance,
+    files: FilesResource,
+    mongo: DocumentStoreResource,
+    kafka: EventLogResource,
+    clickhouse: ClickHouseResource,
+) -> tuple[dict[str, Behind], list[str]]:
+    """What is behind, by entity name, and notes on what could not be read."""
+    behind: dict[str, Behind] = {}
+    notes: list[str] = []
+    with backoff(NO_RETRIES), ExitStack() as stack:
+        store, log = stack.enter_context(mongo.open()), stack.enter_context(kafka.open())
+        for entity in ENTITIES:
+            if found := _upstream_behind(instance, entity, files, store, log):
+                behind[entity.name] = found
+        try:
+            behind |= _mart_behind(clickhouse, [e for e in ENTITIES if e.name not in behind])
+        except Timeout:
+            notes.append("ClickHouse busy (a run holds chDB): MART watermarks not read this tick")
+    return behind, notes
+
+
 @dg.sensor(
     jobs=list(LOAD_JOBS.values()),
     minimum_interval_seconds=30,
@@ -200,17 +222,13 @@ def catch_up_sensor(
     clickhouse: ClickHouseResource,
 ):
     instance, now = context.instance, time.time()
-    behind: dict[str, Behind] = {}
-    notes: list[str] = []
-    with backoff(NO_RETRIES), ExitStack() as stack:
-        store, log = stack.enter_context(mongo.open()), stack.enter_context(kafka.open())
-        for entity in ENTITIES:
-            if found := _upstream_behind(instance, entity, files, store, log):
-                behind[entity.name] = found
-        try:
-            behind |= _mart_behind(clickhouse, [e for e in ENTITIES if e.name not in behind])
-        except Timeout:
-            notes.append("ClickHouse busy (a run holds chDB): MART watermarks not read this tick")
+    try:
+        behind, notes = _behind_now(instance, files, mongo, kafka, clickhouse)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        said = str(error).partition(": ")[0]  # the backend's own words, not the client's details
+        return dg.SkipReason(f"State not read ({type(error).__name__}): {said}. The next tick reads it again.")
 
     failures = _read_cursor(context.cursor)
     runs = _runs_that_will_load(instance)

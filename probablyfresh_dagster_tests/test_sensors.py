@@ -13,9 +13,10 @@ from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.jobs import checks_job
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.sensors import UNFINISHED_STATUSES
 
-from .platforms import Platform, local_platform, materialization, rows
+from .platforms import Platform, local_platform, make_platform, materialization, rows
 from .sensor_ticks import (
     LOAD_ALL_MONGO,
     add_purchase,
@@ -27,6 +28,7 @@ from .sensor_ticks import (
     selected,
     tick,
 )
+from .support import free_port
 
 PUBLISH_PURCHASES = "purchases_mongo_collection purchases_kafka_topic"
 STAGES_AFTER = {
@@ -190,3 +192,12 @@ def test_a_busy_clickhouse_is_said_busy_never_up_to_date(caught_up):
     assert "ClickHouse busy" in skipped.skip_message
     assert "Up to date" not in skipped.skip_message
     assert tick(platform).skip_message.startswith("Up to date")
+
+
+def test_a_server_away_is_said_so_never_up_to_date(tmp_path, monkeypatch):
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+    port = free_port()
+    platform = make_platform(tmp_path, mongo=MongoDocumentStoreResource(url=f"mongodb://127.0.0.1:{port}"))
+    assert tick(platform).skip_message == (
+        f"State not read (ConnectionError): MongoDB at mongodb://127.0.0.1:{port} is not reachable. The next tick reads it again."
+    )
