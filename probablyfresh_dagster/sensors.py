@@ -21,8 +21,8 @@ server gone) leaves one of these four behind, and the next tick asks again. What
 
 ClickHouse is read last, with a short wait for the chDB lock: a run holding it makes the tick
 say "busy" for the MART watermarks instead of waiting. Backends are read without the steps'
-transient retries: a server away makes the tick say so, and the next tick is the retry. A skip reason says "up to date" only when
-every entity was read and nothing is behind.
+transient retries: a server away makes the tick say so, and the next tick is the retry. A skip
+reason says "up to date" only when every entity was read and nothing is behind.
 """
 
 from __future__ import annotations
