@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -54,8 +55,6 @@ def stopped(workdir: Path, started_line: str | None = None) -> Iterator[None]:
 
 
 def _answers(port: int) -> bool:
-    import socket
-
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
