@@ -8,12 +8,14 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import pytest
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.local_runs.bare_cli import ADVICE
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .support import local_env
@@ -67,3 +69,17 @@ def test_make_load_loads_a_users_files_and_prints_only_the_summary(tmp_path):
     run = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")).get_run_by_id(run_id.group(1))
     assert run is not None and run.job_name == "load"
     assert sorted(path.name for path in (tmp_path / "data" / "purchases").iterdir()) == ["export.jsonl"]
+
+
+def test_a_dagster_command_without_dagster_home_says_to_use_make_dev_once(tmp_path):
+    """Without DAGSTER_HOME, `dagster dev` or `dagster asset materialize` would keep their runs in a
+    temporary instance; the code location says so as it loads (for `dagster dev`, in its code server)."""
+    env = local_env(tmp_path)
+    command = [str(Path(sys.executable).parent / "dagster"), "asset", "list", "-m", "probablyfresh_dagster.definitions"]
+    env.pop("DAGSTER_HOME")
+    bare = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert bare.stderr.splitlines() == [ADVICE]
+    assert "purchases_mart" in bare.stdout.split()
+
+    configured = subprocess.run(command, cwd=tmp_path, env=local_env(tmp_path), capture_output=True, text=True, check=True)
+    assert "DAGSTER_HOME" not in configured.stderr

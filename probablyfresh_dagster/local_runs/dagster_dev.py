@@ -41,6 +41,10 @@ from probablyfresh_dagster.private_files import owner_only_process
 DAGSTER = (sys.executable, "-W", "ignore:Function `dev_command` is superseded:FutureWarning", "-m", "dagster")
 WATCHDOG = (sys.executable, "-m", "probablyfresh_dagster.local_runs.dev_watchdog")
 RESTART_AFTER_SECONDS = 20.0
+# A run's processes: the code server starts each run in a process of its own (multiprocessing's
+# spawn), whose steps fork from a forkserver. What else the stop may kill (a code server slow to
+# stop, multiprocessing's resource tracker) holds nothing a later run needs: not worth a line.
+RUN_PROCESSES = ("multiprocessing.spawn", "multiprocessing.forkserver")
 DEFAULT_PORT = "3000"  # dagster-webserver's
 
 
@@ -88,19 +92,14 @@ def _run_once(arguments: list[str], lock: int) -> int:
         return dev.wait()
     finally:
         dev.poll()  # reap `dagster dev` itself, so that it does not count as alive
-        if cut_short := [command for command in stop_group(dev.pid) if not _code_server(command)]:
+        if killed := sum(any(kind in command for kind in RUN_PROCESSES) for command in stop_group(dev.pid)):
             print(
-                f"make dev: killed {len(cut_short)} run processes still running {GRACE_SECONDS:.0f} s after the "
-                "stop; their runs are failed by run monitoring (the daemon) or the next `make run`",
+                f"make dev: killed {killed} process(es) of runs still running {GRACE_SECONDS:.0f} s after the "
+                "stop; run monitoring (the daemon) or the next `make run` fails those runs",
                 file=sys.stderr,
             )
         os.close(alive)
         watchdog.wait()
-
-
-def _code_server(command: str) -> bool:
-    """A code server, which may take longer than the grace to stop and holds nothing when killed."""
-    return " dagster code-server " in command or " dagster api grpc " in command
 
 
 def _port(arguments: list[str]) -> str:
