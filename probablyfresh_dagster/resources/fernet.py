@@ -37,7 +37,7 @@ class FernetResource(dg.ConfigurableResource):
         if not self.key and self.dev_key_path:
             path = Path(self.dev_key_path)
             created = _create_once(path)
-            if not _first_of_run(path.parent / WARNED_RUNS, context.run_id):
+            if not _first_of_run(path.parent / WARNED_RUNS, context.run.run_id if context.run else None):
                 return
             # The run's log; Dagster's logger when the resource is built outside a run.
             (context.log or dg.get_dagster_logger()).warning(
