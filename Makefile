@@ -28,7 +28,7 @@ purge-pii: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## remove clear-text 
 
 # `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
-	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.local_runs.dagster_dev -w workspace.yaml
+	@umask 077 && exec $(BIN)/python -m probablyfresh_dagster.local_runs.dagster_dev -w workspace.yaml
 
 # Ruff and mypy with their configuration in pyproject.toml, from the locked venv; CI (.ci/run) runs it before `make test`.
 lint: $(VENV)/installed  ## the quality gate, as CI runs it: layout (ruff format), lint (ruff check), types (mypy)
