@@ -17,7 +17,8 @@
 - **A half stack is restarted.** When `dagster dev` ends by itself (it stops everything once its
   daemon or webserver dies), the rest of its group is stopped and it is started again, once it
   had been up for RESTART_AFTER_SECONDS; one that ends sooner (a port in use, a broken
-  workspace) ends `make dev` with its exit code, as a restart would not help.
+  workspace) ends `make dev` with its exit code, as a restart would not help, and so does the
+  MAX_RESTARTS + 1st end within RESTARTS_WINDOW_SECONDS (a fault that takes longer to show).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from probablyfresh_dagster.private_files import owner_only_process
 DAGSTER = (sys.executable, "-W", "ignore:Function `dev_command` is superseded:FutureWarning", "-m", "dagster")
 WATCHDOG = (sys.executable, "-m", "probablyfresh_dagster.local_runs.dev_watchdog")
 RESTART_AFTER_SECONDS = 20.0
+MAX_RESTARTS, RESTARTS_WINDOW_SECONDS = 3, 600.0
 # A run's processes: the code server starts each run in a process of its own (multiprocessing's
 # spawn), whose steps fork from a forkserver. What else the stop may kill (a code server slow to
 # stop, multiprocessing's resource tracker) holds nothing a later run needs: not worth a line.
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     # inherit a SIGINT ignored by a shell that started us in the background.
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop_signal, signal.default_int_handler)
+    restarts: list[float] = []
     with terminal_foreground():
         while True:
             started = time.monotonic()
@@ -71,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
                 code = _run_once(arguments, lock)
             except KeyboardInterrupt:
                 return 0
-            if time.monotonic() - started < RESTART_AFTER_SECONDS:
-                return code
+            ended = time.monotonic()
+            restarts = [at for at in restarts if at > ended - RESTARTS_WINDOW_SECONDS]
+            if ended - started < RESTART_AFTER_SECONDS or len(restarts) >= MAX_RESTARTS:
+                print(f"make dev: dagster dev ended by itself (exit {code}); not restarted", file=sys.stderr)
+                return code or 1
+            restarts.append(ended)
             print(
                 f"make dev: dagster dev ended by itself (exit {code}: its daemon or webserver stopped); "
                 "stopped the rest and starting it again",
