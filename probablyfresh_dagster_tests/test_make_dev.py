@@ -24,6 +24,7 @@ import psutil
 import pytest
 from dagster_graphql import DagsterGraphQLClient
 
+from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .processes import (
@@ -48,6 +49,7 @@ CTRL_C_LIMIT_SECONDS = 10
 KILL_LIMIT_SECONDS = 15  # the watchdog's grace (5 s) and its SIGKILL, on a busy machine
 MONITORING_TIMEOUT_SECONDS = 90
 RESTART_TIMEOUT_SECONDS = 180
+LONG_GENERATION = 300_000  # purchases: a run generating them lasts long enough to be terminated halfway
 
 
 @dataclass
@@ -67,10 +69,12 @@ class DevServer:
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.home))
 
+    def client(self) -> DagsterGraphQLClient:
+        return DagsterGraphQLClient("127.0.0.1", port_number=self.port)
+
     def launch_clickhouse_step(self) -> str:
         """A run of one ClickHouse asset, as "Materialize" on it in the UI; its step gets stuck."""
-        client = DagsterGraphQLClient("127.0.0.1", port_number=self.port)
-        return client.submit_job_execution(
+        return self.client().submit_job_execution(
             "pipeline",
             repository_location_name="probablyfresh",
             repository_name="__repository__",
@@ -146,9 +150,24 @@ def test_run_monitoring_fails_a_killed_run_and_frees_its_pool_slot(dev_server):
     assert run_id not in instance.event_log_storage.get_concurrency_run_ids()
 
 
-def test_ctrl_c_stops_every_process_of_make_dev_within_10_s_and_exits_0(dev_server):
+def test_a_terminated_run_ends_in_one_line_and_ctrl_c_stops_everything_within_10_s_with_exit_0(dev_server):
     dev_server.launch_clickhouse_step()
     stuck_step_pid(dev_server.stuck_marker)
+    # "Terminate" in the UI, on a run generating files (long enough to be stopped halfway).
+    client = dev_server.client()
+    waiting = client.submit_job_execution(
+        "pipeline",
+        repository_location_name="probablyfresh",
+        repository_name="__repository__",
+        asset_selection=[entity.asset_name(Stage.JSON_FILES) for entity in ENTITIES],
+        run_config={"ops": {"generated_json_files": {"config": {"purchases": LONG_GENERATION}}}},
+    )
+    wait_for(lambda: client.get_run_status(waiting) == dg.DagsterRunStatus.STARTED, 120, "the second run to start")
+    client.terminate_run(waiting)
+    wait_for(lambda: client.get_run_status(waiting) == dg.DagsterRunStatus.CANCELED, 120, "the run to be canceled")
+    wait_for(
+        lambda: f"{waiting} - " in dev_server.log.read_text() and "RUN_CANCELED" in dev_server.log.read_text(), 30, "its line"
+    )
     sessions = dev_server.sessions()
     assert len(sessions) == 3 and session_processes(sessions)
 
@@ -166,9 +185,13 @@ def test_ctrl_c_stops_every_process_of_make_dev_within_10_s_and_exits_0(dev_serv
     assert "make: ***" not in output
     # The run's step was deaf to the stop: killed, and said so in one line.
     assert len(re.findall(r"make dev: killed \d+ process\(es\) of runs still running 5 s after the stop", output)) == 1
+    # The canceled run: one line, not Dagster's stack trace of the interruption.
+    (canceled,) = [line for line in output.splitlines() if "RUN_CANCELED" in line]
+    assert waiting in canceled
+    assert "Stack Trace" not in output and "DagsterExecutionInterruptedError" not in output
     # Calm: the runs' console log at INFO, no advice to use `dg dev` (a command not installed here).
     assert "Launching Dagster services" in output  # what `dagster dev` logs as it starts
-    assert " - DEBUG - " not in output
+    assert " - DEBUG - " not in re.sub(r"\x1b\[[0-9;]*m", "", output)  # without its colours
     assert "dg dev" not in output and "superseded" not in output
 
     # The umask of `make dev`: what Dagster wrote in DAGSTER_HOME (run history, logs) is owner-only.

@@ -14,6 +14,8 @@
   otherwise die of the signal whatever this process returns; the foreground goes back on exit.
 - **One per instance.** A second `make dev` on the same DAGSTER_HOME is refused with one line
   naming the first (dev_lock): two daemons on one instance would each tick every sensor.
+- **Calm.** What the group prints goes through this process, which ends a canceled run with one
+  line instead of a stack trace (dev_output).
 - **A half stack is restarted.** When `dagster dev` ends by itself (it stops everything once its
   daemon or webserver dies), the rest of its group is stopped and it is started again, once it
   had been up for RESTART_AFTER_SECONDS; one that ends sooner (a port in use, a broken
@@ -27,12 +29,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from probablyfresh_dagster.local_runs.dev_lock import AlreadyRunning, lock_instance, name_holder
+from probablyfresh_dagster.local_runs.dev_output import pass_on
 from probablyfresh_dagster.local_runs.process_group import GRACE_SECONDS, stop_group
 from probablyfresh_dagster.private_files import owner_only_process
 
@@ -90,7 +94,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_once(arguments: list[str], lock: int) -> int:
     """Run `dagster dev` with its watchdog until it ends or we are interrupted; stop its group after."""
-    dev = subprocess.Popen([*DAGSTER, "dev", *arguments], start_new_session=True, pass_fds=(lock,))
+    dev = subprocess.Popen(
+        [*DAGSTER, "dev", *arguments],
+        start_new_session=True,
+        pass_fds=(lock,),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},  # a pipe: each line as it is written
+    )
+    assert dev.stdout is not None
+    output = threading.Thread(target=pass_on, args=(dev.stdout, sys.stdout.buffer), daemon=True)
+    output.start()
     name_holder(lock, f"pid {os.getpid()} (dagster dev {dev.pid}), UI on port {_port(arguments)}")
     watch, alive = os.pipe()  # `alive` stays open in this process only: its end is the watchdog's signal
     watchdog = subprocess.Popen([*WATCHDOG, str(dev.pid), str(watch)], start_new_session=True, pass_fds=(watch, lock))
@@ -99,14 +113,16 @@ def _run_once(arguments: list[str], lock: int) -> int:
         return dev.wait()
     finally:
         dev.poll()  # reap `dagster dev` itself, so that it does not count as alive
-        if killed := sum(any(kind in command for kind in RUN_PROCESSES) for command in stop_group(dev.pid)):
+        killed = sum(any(kind in command for kind in RUN_PROCESSES) for command in stop_group(dev.pid))
+        os.close(alive)
+        watchdog.wait()
+        output.join(timeout=GRACE_SECONDS)  # the group's last lines: it is gone, its pipe ends
+        if killed:
             print(
                 f"make dev: killed {killed} process(es) of runs still running {GRACE_SECONDS:.0f} s after the "
                 "stop; run monitoring (the daemon) or the next `make run` fails those runs",
                 file=sys.stderr,
             )
-        os.close(alive)
-        watchdog.wait()
 
 
 def _port(arguments: list[str]) -> str:
