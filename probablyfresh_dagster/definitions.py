@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from probablyfresh_dagster.alerts import duplicate_alert_sensor
+from probablyfresh_dagster.alerts.sensor import alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import standalone_checks
 from probablyfresh_dagster.jobs import checks_job, load_job, pipeline_job, purge_pii_job
@@ -39,7 +39,7 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
     return dg.Definitions(
         assets=all_assets(),
         asset_checks=standalone_checks(),
-        sensors=[*SENSORS, duplicate_alert_sensor],
+        sensors=[*SENSORS, alert_sensor],
         jobs=[pipeline_job, load_job, checks_job, purge_pii_job],
         executor=executor,
         resources={**profile_resources(settings), **resources},

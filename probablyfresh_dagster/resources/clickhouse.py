@@ -18,6 +18,7 @@ from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources import chdb_repair
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+from probablyfresh_dagster.settings import resolved
 
 _CHDB = "chdb:///"
 CLICKHOUSE_POOL = "clickhouse"
@@ -68,7 +69,7 @@ class ClickHouseResource(dg.ConfigurableResource):
     def client(self) -> Iterator[Client]:
         with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive() as repair:
             client = clickhouse_connect.get_client(
-                dsn=self.dsn,
+                dsn=resolved(self.dsn),
                 username=self.username or None,
                 password=self.password or "",
                 settings=EMBEDDED_SETTINGS if self.dsn.startswith(_CHDB) else None,
@@ -91,7 +92,7 @@ class ClickHouseResource(dg.ConfigurableResource):
             with naming_the_server("ClickHouse", self.dsn, ClickHouseError):
                 yield None
             return
-        folder = Path("/" + self.dsn.removeprefix(_CHDB).lstrip("/"))
+        folder = Path("/" + resolved(self.dsn).removeprefix(_CHDB).lstrip("/"))
         with naming_the_cause(folder, "ClickHouse (chDB)"):
             require_free_space(folder)
             with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):

@@ -12,6 +12,7 @@ from probablyfresh_dagster.documents import DocumentStore
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+from probablyfresh_dagster.settings import resolved
 
 
 class DocumentStoreResource(dg.ConfigurableResource, ABC):
@@ -27,7 +28,7 @@ class SqliteDocumentStoreResource(DocumentStoreResource):
 
     @contextmanager
     def open(self) -> Iterator[DocumentStore]:
-        with closing(SqliteDocumentStore(self.path)) as store:
+        with closing(SqliteDocumentStore(resolved(self.path))) as store:
             yield store
 
 

@@ -12,6 +12,7 @@ from probablyfresh_dagster.events import EventLog
 from probablyfresh_dagster.resources.kafka_events import KafkaEventLog
 from probablyfresh_dagster.resources.sqlite_events import SqliteEventLog
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+from probablyfresh_dagster.settings import resolved
 
 LOGGERS_OF_SETTINGS = ("kafka.admin.client",)
 """kafka-python's loggers that log a client's settings, SASL password included (at DEBUG)."""
@@ -32,7 +33,7 @@ class SqliteEventLogResource(EventLogResource):
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
-        with closing(SqliteEventLog(self.path, self.partitions)) as log:
+        with closing(SqliteEventLog(resolved(self.path), self.partitions)) as log:
             yield log
 
 

@@ -13,6 +13,7 @@ from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir, private_file
 from probablyfresh_dagster.scrub import secrets_kept_out
+from probablyfresh_dagster.settings import resolved
 
 # The runs whose dev-key warning was logged, next to the key (see `_first_of_run`).
 WARNED_RUNS = ".fernet-warned-runs"
@@ -35,7 +36,7 @@ class FernetResource(dg.ConfigurableResource):
         asset that publishes): set up once per run in process (`make run`), but once per step
         process otherwise (`make dev`), so the steps of a run record who warned (`_first_of_run`)."""
         if not self.key and self.dev_key_path:
-            path = Path(self.dev_key_path)
+            path = Path(resolved(self.dev_key_path))
             created = _create_once(path)
             if not _first_of_run(path.parent / WARNED_RUNS, context.run.run_id if context.run else None):
                 return
@@ -53,7 +54,7 @@ class FernetResource(dg.ConfigurableResource):
                 "FERNET_KEY is not set: production never generates a key. Create one with "
                 '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
             )
-        path = Path(self.dev_key_path)
+        path = Path(resolved(self.dev_key_path))
         _create_once(path)
         key = path.read_bytes().strip()
         if not key:
