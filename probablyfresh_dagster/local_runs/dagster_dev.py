@@ -150,7 +150,8 @@ def terminal_foreground() -> Iterator[None]:
         if previous != os.getpgrp():  # in the background: leave the terminal alone
             yield
             return
-        os.setpgid(0, 0)
+        if os.getpgrp() != os.getpid():  # (a group leader, such as a session leader, cannot move)
+            os.setpgid(0, 0)
         _set_foreground(terminal, os.getpgrp())
         signal.signal(signal.SIGTSTP, signal.SIG_IGN)
         try:
