@@ -5,7 +5,8 @@ import dagster as dg
 from probablyfresh_dagster.alerts.sensor import alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import standalone_checks
-from probablyfresh_dagster.jobs import LOAD_JOBS, checks_job, pipeline_job, purge_pii_job
+from probablyfresh_dagster.jobs import LOAD_JOBS, checks_job, load_job, pipeline_job, purge_pii_job
+from probablyfresh_dagster.local_runs.bare_cli import advise_against_a_temporary_instance
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
@@ -15,6 +16,7 @@ from probablyfresh_dagster.settings import Settings
 # An entry point too: `dagster dev|asset materialize -m probablyfresh_dagster.definitions`, code
 # servers and run workers import this module first of the project's.
 owner_only_process()
+advise_against_a_temporary_instance()
 
 
 # Dagster's multiprocess executor, tuned for steps that are short and mostly wait for ClickHouse:
@@ -38,7 +40,7 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
         assets=all_assets(),
         asset_checks=standalone_checks(),
         sensors=[*SENSORS, alert_sensor],
-        jobs=[pipeline_job, checks_job, purge_pii_job, *LOAD_JOBS.values()],
+        jobs=[pipeline_job, load_job, checks_job, purge_pii_job, *LOAD_JOBS.values()],
         executor=executor,
         resources={**profile_resources(settings), **resources},
     )

@@ -1,15 +1,21 @@
-"""The code location's jobs: the whole chain (`make run`), the checks alone (`make check`), the
-PII purge (`make purge-pii`) and one load per entity (what the sensor requests)."""
+"""The code location's jobs: the whole chain (`make run`), the chain without the generator (`make
+load`), the checks alone (`make check`), the PII purge (`make purge-pii`) and one load per entity
+(what the sensor requests)."""
 
 import dagster as dg
 
-from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, Entity
+from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, Entity, Stage
 from probablyfresh_dagster.purge_pii import purge_clear_pii
 
 pipeline_job = dg.define_asset_job(
     "pipeline",
     selection=dg.AssetSelection.all(),
     description="Generate the files and carry every entity from JSON to MART, with every check.",
+)
+load_job = dg.define_asset_job(
+    "load",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(*(e.asset_key(Stage.JSON_FILES) for e in ENTITIES)),
+    description="Carry what is in data/ now from JSON to MART, with every check; nothing generated (`make load`).",
 )
 checks_job = dg.define_asset_job(
     "checks",
