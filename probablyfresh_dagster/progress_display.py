@@ -2,7 +2,7 @@
 `make load` and `make benchmark`.
 
 On a terminal the line is redrawn in place: the step that starts, then its records done, the total
-and the rate; it is wiped before anything else is printed (a warning, the run's end). Elsewhere (a
+and the rate; it is wiped when the step ends and before a warning is printed. Elsewhere (a
 pipe, a CI log) each progress line is printed as it comes, every `PROGRESS_SECONDS` of a long step,
 and a short step prints nothing.
 """
@@ -24,7 +24,8 @@ def progress_display_logger(stream: TextIO | None = None) -> dg.LoggerDefinition
     """The logger, drawing on `stream` (default: standard output at the time it logs)."""
 
     def create(_: dg.InitLoggerContext) -> logging.Logger:
-        logger = logging.Logger("probablyfresh.progress", level=logging.INFO)
+        # DEBUG: Dagster logs a step's start and the run's end at that level.
+        logger = logging.Logger("probablyfresh.progress", level=logging.DEBUG)
         logger.addHandler(ProgressDisplay(stream or sys.stdout))
         return logger
 
@@ -33,7 +34,7 @@ def progress_display_logger(stream: TextIO | None = None) -> dg.LoggerDefinition
 
 class ProgressDisplay(logging.Handler):
     def __init__(self, stream: TextIO) -> None:
-        super().__init__(level=logging.INFO)
+        super().__init__(level=logging.DEBUG)
         self._stream = stream
         self._in_place = stream.isatty()
         self._drawn = False
@@ -45,7 +46,7 @@ class ProgressDisplay(logging.Handler):
             self._show(progress.line())
         elif self._in_place and event is not None and event.is_step_start:
             self._show(f"{event.step_key} ...")
-        elif record.levelno >= logging.WARNING or (event is not None and event.is_job_event):
+        elif record.levelno >= logging.WARNING or (event is not None and (event.is_step_success or event.is_failure)):
             self._wipe()
 
     def _show(self, line: str) -> None:

@@ -63,8 +63,15 @@ def terminal_output(write) -> str:
     leader, follower = os.openpty()
     with open(follower, "w", closefd=True) as terminal:
         write(terminal)
-    with open(leader, "rb", closefd=True) as shown:
-        return os.read(shown.fileno(), 65536).decode()
+    shown = b""
+    try:
+        while chunk := os.read(leader, 65536):  # each write may come as a chunk of its own
+            shown += chunk
+    except OSError:  # EIO: everything written has been read, and the terminal is closed
+        pass
+    finally:
+        os.close(leader)
+    return shown.decode()
 
 
 def progress_record(step: str) -> logging.LogRecord:
