@@ -6,7 +6,8 @@
 `make purge-pii` (`--purge-pii [ENTITY ...]`) runs the `purge_pii` job (see `purge_pii`).
 
 Runs the `pipeline` job in this process against the Dagster instance in `DAGSTER_HOME`, so the
-runs, materializations and check results show up in `make dev` afterwards. Before and while it
+runs, materializations and check results show up in `make dev` afterwards. While a step works, it
+shows which one and how far it has got (see `progress_display`). Before and while it
 runs, it fails the runs of that instance whose process is gone and frees their pool slots (see
 `dead_runs`); while a step waits for a pool slot, it prints which run holds it (see `pool_waits`).
 """
@@ -25,6 +26,7 @@ from probablyfresh_dagster.local_runs.dead_runs import failing_dead_runs
 from probablyfresh_dagster.local_runs.launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.local_runs.pool_waits import pool_wait_logger
 from probablyfresh_dagster.private_files import owner_only_process
+from probablyfresh_dagster.progress_display import progress_display_logger
 from probablyfresh_dagster.settings import Settings, load_env_file
 
 
@@ -55,10 +57,16 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     instance = dg.DagsterInstance.get()
-    loggers = dg.Definitions(loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)})
+    loggers = dg.Definitions(
+        loggers={
+            "progress": progress_display_logger(),
+            "console": dg.colored_console_logger,
+            "pool_waits": pool_wait_logger(instance),
+        }
+    )
     definitions = dg.Definitions.merge(build_definitions(settings), loggers)
     job = definitions.resolve_job_def((checks_job if args.checks else load_job if args.load else pipeline_job).name)
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
+    run_config = {"loggers": {"progress": {}, "console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
     if not (args.checks or args.load):
         run_config["ops"] = {"generated_json_files": {"config": generator}}
     started = time.monotonic()

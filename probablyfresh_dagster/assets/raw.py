@@ -10,10 +10,12 @@ from probablyfresh_dagster.assets.catalog import chdb_repaired, column_schema, s
 from probablyfresh_dagster.checks.pii import raw_checks, raw_pii
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.events import EventLog, lag
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.sql import code_version, one_row, run_script
+from probablyfresh_dagster.verdicts import with_verdicts
 
 RAW_SQL = (
     "raw",
@@ -51,7 +53,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
             if context.selected_asset_keys:
                 yield _load_raw(context, entity, log, client, chdb_repaired(clickhouse))
             if context.selected_asset_check_keys:
-                yield raw_pii(entity, client, log)
+                yield from with_verdicts(context, [raw_pii(entity, client, log)])
 
     return clickhouse_raw
 
@@ -62,7 +64,7 @@ def _load_raw(
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
     log.ensure_topic(entity.name)
     started_at, found = datetime.now(UTC), lag(log, entity.name, CLICKHOUSE_GROUP)
-    inserted = load_raw(client, log, entity)
+    inserted = load_raw(client, log, entity, progress=Progress(context.log, entity.asset_name(Stage.CLICKHOUSE_RAW)))
     remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
     # Both samples once the load is done: a step that fails records none, and creates its RAW tables first.
     run_script(client, "kafka_lag")

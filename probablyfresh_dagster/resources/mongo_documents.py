@@ -171,6 +171,9 @@ class MongoDocumentStore:
     def count(self, collection: str) -> int:
         return self._collection(collection).count_documents({})
 
+    def pending_count(self, collection: str) -> int:
+        return self._collection(collection).count_documents({"_pending": True})
+
     def unique_keys(self, collection: str) -> int:
         """An aggregation, not `distinct`, whose answer is one document capped at 16 MB."""
         counted = list(self._collection(collection).aggregate([{"$group": {"_id": "$_key"}}, {"$count": "keys"}]))
