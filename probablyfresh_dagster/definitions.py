@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from probablyfresh_dagster.alerts import duplicate_alert_sensor
+from probablyfresh_dagster.alerts.sensor import alert_sensor
 from probablyfresh_dagster.assets import all_assets
 from probablyfresh_dagster.checks import standalone_checks
-from probablyfresh_dagster.jobs import checks_job, pipeline_job, purge_pii_job
+from probablyfresh_dagster.jobs import LOAD_JOBS, checks_job, pipeline_job, purge_pii_job
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_STEP
@@ -43,8 +43,8 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
     return dg.Definitions(
         assets=all_assets(),
         asset_checks=standalone_checks(),
-        sensors=[*SENSORS, duplicate_alert_sensor],
-        jobs=[pipeline_job, checks_job, purge_pii_job],
+        sensors=[*SENSORS, alert_sensor],
+        jobs=[pipeline_job, checks_job, purge_pii_job, *LOAD_JOBS.values()],
         executor=EXECUTORS[settings.profile],
         resources={**profile_resources(settings), **resources},
     )

@@ -26,7 +26,7 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 # The fixtures that materialize a state once for several tests (`loaded_run` for the whole
 # session, the others for their module). Under xdist (`--dist loadgroup`) the tests using one of
 # them go to one worker, so that it is materialized once, not once per worker.
-SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served")
+SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served", "caught_up_platform", "healing")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -44,12 +44,16 @@ def make_run(env: dict[str, str], log: Path) -> int:
     return start_make_run(env, log).wait(timeout=RERUN_SECONDS)
 
 
-def kill_at(point: str, env: dict[str, str], root: Path) -> None:
-    """Start the crashing run, wait until it reaches `point`, SIGKILL its process group."""
+def kill_at(
+    point: str, env: dict[str, str], root: Path, module: str = "probablyfresh_dagster_tests.crashing_run", *arguments: str
+) -> None:
+    """Start the crashing run (`module POINT MARKER *arguments`), wait until it reaches `point`,
+    SIGKILL its process group."""
     marker, log = root / "paused", root / "crashed.log"
+    marker.unlink(missing_ok=True)
     with log.open("w") as output:
         crashing = subprocess.Popen(
-            [sys.executable, "-m", "probablyfresh_dagster_tests.crashing_run", point, str(marker)],
+            [sys.executable, "-m", module, point, str(marker), *arguments],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,

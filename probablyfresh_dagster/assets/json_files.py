@@ -1,7 +1,6 @@
 """The landing zone's JSON files, written by the generator (one multi-asset: purchases refer to
 the stores, products and customers of the same generation)."""
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -31,7 +30,7 @@ from probablyfresh_dagster.resources.files import FilesResource
     ],
 )
 def generated_json_files(context: dg.AssetExecutionContext, config: GeneratorConfig, files: FilesResource):
-    written = generate(config, Path(files.root))
+    written = generate(config, files.root_folder)
     seed = resolve_seed(config.seed)
     context.log.info(f"Generated with seed {seed}: " + ", ".join(f"{n}={w.records}" for n, w in written.items()))
     if taken := left_alone(written):

@@ -9,6 +9,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster import mart_load
+from probablyfresh_dagster.alerts.freshness import mart_freshness_policy
 from probablyfresh_dagster.assets.catalog import chdb_repaired, column_schema, stage_spec
 from probablyfresh_dagster.checks import mart_checks
 from probablyfresh_dagster.checks.mart_step import MartStep
@@ -49,7 +50,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
                 f"`mart_rejects`; and this run's `duplicates_log` row.",
                 table=entity.mart_table,
                 code_version=code_version(*MART_SQL, f"marts/{entity.name}"),
-            )
+            ).replace_attributes(freshness_policy=mart_freshness_policy())
         ],
         check_specs=[check.spec(entity) for check in checks],
         can_subset=True,
@@ -110,7 +111,7 @@ def _load_mart(
             "rejected_keys": rejected_keys,
             "duplicate_percentage": share,
             "preview": examples_table(preview.column_names, preview.result_rows),
-            **column_schema(client, entity.mart_table),
+            **column_schema(client, *entity.marts),
             **repaired,
         }
     )

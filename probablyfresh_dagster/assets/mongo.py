@@ -1,7 +1,7 @@
 """`E_mongo_collection`: the entity's JSON files upserted into MongoDB, bad files set aside.
 
 Each materialization records the fingerprint of the folder it loaded, taken before the files are
-read: `json_files_sensor` compares it with the folder now. A file changed while it was read makes
+read: `catch_up_sensor` compares it with the folder now. A file changed while it was read makes
 the recorded fingerprint stale, so the sensor loads again rather than missing the change. The same
 listing counts the entries that are not landing files, which the load reports but never reads.
 """

@@ -12,6 +12,7 @@ from cryptography.fernet import Fernet
 from probablyfresh_dagster.free_space import require_free_space
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.scrub import secrets_kept_out
+from probablyfresh_dagster.settings import resolved
 
 
 class FernetResource(dg.ConfigurableResource):
@@ -29,7 +30,7 @@ class FernetResource(dg.ConfigurableResource):
         """Warn about the dev key here, as the resource is set up: once per run in process (`make
         run`), once per step process otherwise; `cipher()` is called once per asset that publishes."""
         if not self.key and self.dev_key_path:
-            path = Path(self.dev_key_path)
+            path = Path(resolved(self.dev_key_path))
             created = _create_once(path)
             # The run's log; Dagster's logger when the resource is built outside a run.
             (context.log or dg.get_dagster_logger()).warning(
@@ -45,7 +46,7 @@ class FernetResource(dg.ConfigurableResource):
                 "FERNET_KEY is not set: production never generates a key. Create one with "
                 '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
             )
-        path = Path(self.dev_key_path)
+        path = Path(resolved(self.dev_key_path))
         _create_once(path)
         key = path.read_bytes().strip()
         if not key:

@@ -22,7 +22,7 @@ if MARKER:
     from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 
     @contextmanager
-    def stuck_client(self):
+    def stuck_client(self, wait_seconds=None):
         if not HEARS:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         Path(MARKER).write_text(str(os.getpid()))
