@@ -19,19 +19,25 @@ owner_only_process()
 advise_against_a_temporary_instance()
 
 
-# Dagster's multiprocess executor, tuned for steps that are short and mostly wait for ClickHouse:
-# - each step still runs in its own process, but forked from a server that imported this code
-#   location once per run, not a fresh interpreter importing Dagster, chDB and the project;
-# - the ClickHouse steps of a run start one at a time, as the pool admits them anyway: a step
-#   that waits for the pool polls it at intervals growing to 15 s, one kept back here does not
-#   poll at all and claims the slot as soon as the step before it ends. The pool still keeps
-#   two runs from opening chDB at once.
-executor = dg.multiprocess_executor.configured(
-    {
-        "start_method": {"forkserver": {}},
-        "tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in CLICKHOUSE_STEP.items()],
-    }
-)
+# The executor of every run launched from the UI or a sensor, per profile.
+# - local: every step in the run's own process, one after another, as `make run` executes them.
+#   chDB lets one process at a time open the state's folder, so the ClickHouse steps ran one by
+#   one anyway, and a process per step cost about 2 s each (starting it, opening chDB again), more
+#   than most steps' work at the default size: "Materialize all" took 4x `make run`'s time, now
+#   1x (README, Performance). The `clickhouse` pool still keeps two runs from opening chDB at
+#   once, Terminate interrupts the step at work, and run monitoring watches the run's process.
+# - docker: Dagster's multiprocess executor, steps forked from a server that imported this code
+#   location once per run; the ClickHouse steps of a run start one at a time, as the pool admits
+#   them anyway (a step kept back here does not poll the pool, whose intervals grow to 15 s).
+EXECUTORS: dict[str, dg.ExecutorDefinition] = {
+    "local": dg.in_process_executor,
+    "docker": dg.multiprocess_executor.configured(
+        {
+            "start_method": {"forkserver": {}},
+            "tag_concurrency_limits": [{"key": key, "value": value, "limit": 1} for key, value in CLICKHOUSE_STEP.items()],
+        }
+    ),
+}
 
 
 def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) -> dg.Definitions:
@@ -41,7 +47,7 @@ def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) 
         asset_checks=standalone_checks(),
         sensors=[*SENSORS, alert_sensor],
         jobs=[pipeline_job, load_job, checks_job, purge_pii_job, *LOAD_JOBS.values()],
-        executor=executor,
+        executor=EXECUTORS[settings.profile],
         resources={**profile_resources(settings), **resources},
     )
 

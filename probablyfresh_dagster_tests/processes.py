@@ -69,11 +69,12 @@ def kill_at(
         crashing.wait()
 
 
-def with_stuck_clickhouse(env: dict[str, str], marker: Path) -> dict[str, str]:
-    """`env` in which the first ClickHouse step writes its pid to `marker` and never ends
-    (see stuck_clickhouse/sitecustomize.py)."""
+def with_stuck_clickhouse(env: dict[str, str], marker: Path, *, hears: bool = False) -> dict[str, str]:
+    """`env` in which the first ClickHouse step writes its pid to `marker` and never ends, deaf
+    to SIGINT and SIGTERM unless it `hears` them (see stuck_clickhouse/sitecustomize.py)."""
     python_path = os.pathsep.join(p for p in (str(STUCK_CLICKHOUSE), env.get("PYTHONPATH")) if p)
-    return {**env, "PYTHONPATH": python_path, "PROBABLYFRESH_TEST_STUCK_CLICKHOUSE": str(marker)}
+    stuck = {"PYTHONPATH": python_path, "PROBABLYFRESH_TEST_STUCK_CLICKHOUSE": str(marker)}
+    return {**env, **stuck, **({"PROBABLYFRESH_TEST_STUCK_CLICKHOUSE_HEARS": "1"} if hears else {})}
 
 
 def stuck_step_pid(marker: Path, timeout: float = 180) -> int:

@@ -131,7 +131,7 @@ def test_run_monitoring_fails_a_killed_run_and_frees_its_pool_slot(dev_server):
     # The code server goes first, as when `make dev` itself is killed: it would otherwise notice
     # its run's process exit and fail the run itself; now only run monitoring can.
     killed_at = time.monotonic()
-    for pid in (code_server_pid, worker_pid, step_pid):
+    for pid in dict.fromkeys((code_server_pid, worker_pid, step_pid)):  # the step runs in the worker on the local profile
         os.kill(pid, signal.SIGKILL)
     # Dagster frees the run's slots, then forgets its steps waiting for one: wait for both.
     wait_for(

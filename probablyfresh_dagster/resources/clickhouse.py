@@ -26,7 +26,7 @@ _CHDB = "chdb:///"
 CLICKHOUSE_POOL = "clickhouse"
 """The Dagster pool of every step that opens ClickHouse: chDB allows one process per data folder."""
 CLICKHOUSE_STEP = {"probablyfresh/backend": "clickhouse"}
-"""The op tag of those steps, which the executor runs one at a time (see `definitions.executor`)."""
+"""The op tag of those steps, which the docker profile's executor runs one at a time (see `definitions.EXECUTORS`)."""
 
 EMBEDDED_SETTINGS = {
     "max_threads": 2,
