@@ -10,12 +10,15 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run check purge-pii dev lint test test-fast test-servers generate benchmark benchmark-ui clean up down secrets lock
+.PHONY: run load check purge-pii dev lint test test-fast test-servers generate benchmark benchmark-ui clean up down secrets lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
 run: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## generate, materialize everything, run the checks
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run
+
+load: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## load what is in data/ now (files of any program), generating nothing; the same summary
+	@umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run --load
 
 check: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## run every check on what the assets hold now, materializing nothing
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.run --checks
@@ -25,7 +28,7 @@ purge-pii: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## remove clear-text 
 
 # `dagster dev` under a wrapper that makes Ctrl-C stop every process it started within seconds.
 dev: $(VENV)/installed $(DAGSTER_HOME)/dagster.yaml  ## the Dagster UI on the same local state
-	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.local_runs.dagster_dev -w workspace.yaml
+	@umask 077 && exec $(BIN)/python -m probablyfresh_dagster.local_runs.dagster_dev -w workspace.yaml
 
 # Ruff and mypy with their configuration in pyproject.toml, from the locked venv; CI (.ci/run) runs it before `make test`.
 lint: $(VENV)/installed  ## the quality gate, as CI runs it: layout (ruff format), lint (ruff check), types (mypy)
@@ -74,7 +77,7 @@ lock:  ## refresh requirements.lock to the newest versions pyproject.toml allows
 		--generate-hashes --upgrade --quiet -o requirements.lock
 
 $(DAGSTER_HOME)/dagster.yaml: infra/dagster/local.yaml
-	umask 077 && mkdir -p $(DAGSTER_HOME) && cp $< $@
+	@umask 077 && mkdir -p $(DAGSTER_HOME) && cp $< $@
 
 # The landing zone is the user's: only the files the generator wrote (and nobody changed since) go,
 # with the platform's folders, `_rejected` and the folders left empty.

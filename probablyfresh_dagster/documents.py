@@ -101,6 +101,9 @@ class DocumentStore(Protocol):
 
     def count(self, collection: str) -> int: ...
 
+    def pending_count(self, collection: str) -> int:
+        """How many documents `pending` would give now (an index count, not a read of them)."""
+
     def unique_keys(self, collection: str) -> int: ...
 
     def close(self) -> None: ...

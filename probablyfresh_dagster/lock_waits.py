@@ -23,15 +23,16 @@ from probablyfresh_dagster.private_files import private_file
 
 
 @contextmanager
-def exclusive_file_lock(path: Path, what: str) -> Iterator[None]:
+def exclusive_file_lock(path: Path, what: str, timeout: float | None = None) -> Iterator[None]:
     """Hold `path`'s lock for the block; when another process holds it, log once that this one
-    waits for `what` and who holds it, then wait."""
+    waits for `what` and who holds it, then wait (at most `timeout` seconds, then raise
+    `filelock.Timeout`)."""
     lock = FileLock(private_file(path), fallback_to_soft=False, on_acquired=_sign)
     try:
         held = lock.acquire(blocking=False)
     except Timeout:
         dg.get_dagster_logger().warning(f"Waiting for {what}: held by {_holder(path)}")
-        held = lock.acquire()
+        held = lock.acquire(timeout=-1 if timeout is None else timeout)
     with held:
         yield
 

@@ -59,9 +59,11 @@ def publish_pending(
     log: EventLog,
     encode: Callable[[PendingDocument], bytes],
     batch_size: int = 1000,
+    on_batch: Callable[[int], None] = lambda documents: None,
 ) -> Publication:
     """Publish every pending version of the entity's documents to its topic, as above, in
-    transactions of `batch_size` messages."""
+    transactions of `batch_size` messages; `on_batch` is told how many documents each batch
+    handled (published or withheld)."""
     topic, producer = entity.name, transactional_id(entity)
     withheld = 0
     first_withheld: list[tuple[str, Invalid]] = []
@@ -86,6 +88,7 @@ def publish_pending(
                 checkpoint = checkpoint | log.publish(topic, messages, transactional_id=producer)
                 store.mark_published(entity.name, versions, checkpoint)
             published += len(messages)
+            on_batch(len(documents))
     return Publication(published, recovered, withheld, first_withheld)
 
 

@@ -19,8 +19,8 @@ from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventL
 from probablyfresh_dagster.resources.expectations import Expectations, expectations_from_env
 from probablyfresh_dagster.resources.fernet import FernetResource
 from probablyfresh_dagster.resources.files import FilesResource
-from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE, TelegramResource
-from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.resources.telegram import BASE_URL_VARIABLE, TOKEN_VARIABLE, UI_URL_VARIABLE, TelegramResource
+from probablyfresh_dagster.settings import Settings, in_project
 
 
 class Backends(TypedDict):
@@ -41,10 +41,10 @@ class Resources(Backends):
 def local_backends(settings: Settings) -> Backends:
     state = settings.state_dir
     return {
-        "mongo": SqliteDocumentStoreResource(path=str(state / "mongo.sqlite3")),
-        "kafka": SqliteEventLogResource(path=str(state / "kafka.sqlite3")),
-        "clickhouse": ClickHouseResource(dsn=f"chdb:///{state / 'clickhouse'}"),
-        "fernet": FernetResource(key=optional_env("FERNET_KEY"), dev_key_path=str(state / "fernet.key")),
+        "mongo": SqliteDocumentStoreResource(path=in_project(state / "mongo.sqlite3")),
+        "kafka": SqliteEventLogResource(path=in_project(state / "kafka.sqlite3")),
+        "clickhouse": ClickHouseResource(dsn=f"chdb:///{in_project(state / 'clickhouse')}"),
+        "fernet": FernetResource(key=optional_env("FERNET_KEY"), dev_key_path=in_project(state / "fernet.key")),
     }
 
 
@@ -90,10 +90,10 @@ def files_from_env(settings: Settings) -> FilesResource:
     """The landing zone under the data folder; `PROBABLYFRESH_MAX_FILE_BYTES` sets the size limit."""
     limit = os.environ.get("PROBABLYFRESH_MAX_FILE_BYTES", "").strip()
     if not limit:
-        return FilesResource(root=str(settings.data_dir))
+        return FilesResource(root=in_project(settings.data_dir))
     if not limit.isdigit():
         raise ValueError(f"PROBABLYFRESH_MAX_FILE_BYTES must be a whole number of bytes, got {limit!r}")
-    return FilesResource(root=str(settings.data_dir), max_file_bytes=int(limit))
+    return FilesResource(root=in_project(settings.data_dir), max_file_bytes=int(limit))
 
 
 def telegram_from_env() -> TelegramResource:
@@ -101,6 +101,8 @@ def telegram_from_env() -> TelegramResource:
     proxy's may hold a password of its own), used only when set."""
     base_url = optional_env(BASE_URL_VARIABLE)
     unless_default: dict[str, Any] = {"api_base_url": base_url} if base_url else {}
+    if ui_url := os.environ.get(UI_URL_VARIABLE):
+        unless_default["dagster_ui_url"] = ui_url
     return TelegramResource(
         bot_token=optional_env(TOKEN_VARIABLE), chat_id=os.environ.get("TELEGRAM_CHAT_ID") or None, **unless_default
     )

@@ -35,6 +35,7 @@ from clickhouse_connect.driver.client import Client
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, clear_text_kind
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import one_row, query, run_script
 
@@ -51,8 +52,11 @@ merge, so larger ones are faster, but chDB's memory grows with them: with the ne
 during each insert, larger ones gained no time and cost memory (figures: README, Performance)."""
 
 
-def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RAW_INSERT_ROWS) -> int:
-    """Insert the entity's unread messages into its RAW table, as above; the rows inserted."""
+def load_raw(
+    client: Client, log: EventLog, entity: Entity, batch_size: int = RAW_INSERT_ROWS, progress: Progress | None = None
+) -> int:
+    """Insert the entity's unread messages into its RAW table, as above, counting the messages read
+    into `progress`; the rows inserted."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
     run_script(client, "raw_reloads")
@@ -61,9 +65,13 @@ def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RA
     end = log.end_offsets(entity.name)
     reload = one_row(client, "queries/raw_reload_requested", table=entity.raw_table)[0]
     if reload:
-        batches = log.read(entity.name, log.beginning_offsets(entity.name), end, batch_size)
+        start = log.beginning_offsets(entity.name)
+        batches = log.read(entity.name, start, end, batch_size)
     else:
+        start = log.committed(entity.name, CLICKHOUSE_GROUP)
         batches = consume(log, entity.name, CLICKHOUSE_GROUP, end, batch_size)
+    if progress is not None:
+        progress.total = sum(offset - start.get(partition, 0) for partition, offset in end.items())
     inserted = 0
     sent: tuple[Future[int], dict[int, int]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{entity.raw_table}-insert") as inserter:
@@ -73,6 +81,8 @@ def load_raw(client: Client, log: EventLog, entity: Entity, batch_size: int = RA
             clean, set_aside = _screened(entity, batch)
             fresh = [m for m in clean if m.offset >= stored.get(m.partition, 0)]
             sent = (inserter.submit(_insert, client, entity.raw_table, fresh, set_aside), next_offsets(batch))
+            if progress is not None:
+                progress.advance(len(batch))
         if sent:
             inserted += _commit_once_stored(log, entity, *sent)
     log.commit(entity.name, CLICKHOUSE_GROUP, end)

@@ -1,10 +1,13 @@
 """`make run`: materialize every asset, run every check, print a summary; exit 1 if a check failed.
 
 `make check` (`--checks`) runs the checks alone on what the assets hold now (the `checks` job).
+`make load` (`--load`) loads what is in data/ now, written by any program, generating nothing (the
+`load` job: every asset but the generator's), and prints the same summary.
 `make purge-pii` (`--purge-pii [ENTITY ...]`) runs the `purge_pii` job (see `purge_pii`).
 
 Runs the `pipeline` job in this process against the Dagster instance in `DAGSTER_HOME`, so the
-runs, materializations and check results show up in `make dev` afterwards. Before and while it
+runs, materializations and check results show up in `make dev` afterwards. While a step works, it
+shows which one and how far it has got (see `progress_display`). Before and while it
 runs, it fails the runs of that instance whose process is gone and frees their pool slots (see
 `dead_runs`); while a step waits for a pool slot, it prints which run holds it (see `pool_waits`).
 """
@@ -18,11 +21,12 @@ import dagster as dg
 
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Stage
-from probablyfresh_dagster.jobs import checks_job, pipeline_job, purge_pii_job
+from probablyfresh_dagster.jobs import checks_job, load_job, pipeline_job, purge_pii_job
 from probablyfresh_dagster.local_runs.dead_runs import failing_dead_runs
 from probablyfresh_dagster.local_runs.launcher import LocalProcessRunLauncher
 from probablyfresh_dagster.local_runs.pool_waits import pool_wait_logger
 from probablyfresh_dagster.private_files import owner_only_process
+from probablyfresh_dagster.progress_display import progress_display_logger
 from probablyfresh_dagster.settings import Settings, load_env_file
 
 
@@ -32,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="generator seed (default: SEED env, then 42)")
     parser.add_argument("--purchases", type=int, help="purchases to generate (default 200)")
     parser.add_argument("--checks", action="store_true", help="only run the checks, materializing nothing")
+    parser.add_argument("--load", action="store_true", help="load what is in data/ now, generating nothing")
     parser.add_argument(
         "--purge-pii",
         nargs="*",
@@ -47,14 +52,22 @@ def main(argv: list[str] | None = None) -> int:
     generator = {k: v for k, v in {"seed": args.seed, "purchases": args.purchases}.items() if v is not None}
     if args.checks and generator:
         parser.error("--checks materializes nothing: --seed and --purchases do not apply")
+    if args.load and (generator or args.checks):
+        parser.error("--load generates nothing and materializes: --seed, --purchases and --checks do not apply")
 
     settings = Settings.from_env()
     instance = dg.DagsterInstance.get()
-    loggers = dg.Definitions(loggers={"console": dg.colored_console_logger, "pool_waits": pool_wait_logger(instance)})
+    loggers = dg.Definitions(
+        loggers={
+            "progress": progress_display_logger(),
+            "console": dg.colored_console_logger,
+            "pool_waits": pool_wait_logger(instance),
+        }
+    )
     definitions = dg.Definitions.merge(build_definitions(settings), loggers)
-    job = definitions.resolve_job_def((checks_job if args.checks else pipeline_job).name)
-    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
-    if not args.checks:
+    job = definitions.resolve_job_def((checks_job if args.checks else load_job if args.load else pipeline_job).name)
+    run_config = {"loggers": {"progress": {}, "console": {"config": {"log_level": "WARNING"}}, "pool_waits": {}}}
+    if not (args.checks or args.load):
         run_config["ops"] = {"generated_json_files": {"config": generator}}
     started = time.monotonic()
     with watching_dead_runs(instance):

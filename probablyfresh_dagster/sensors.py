@@ -1,28 +1,61 @@
-"""Sensors that load what changed: new or changed landing files, and Kafka messages not yet in ClickHouse.
+"""`catch_up_sensor`: whatever stage of an entity is behind the one before it is loaded, from the
+state itself, on the next tick.
 
-One change makes one run. `json_files_sensor` compares each folder with the fingerprint the latest
-`E_mongo_collection` materialization recorded, so turned on over a loaded state it requests
-nothing, and it needs no cursor. Neither sensor requests an entity while an unfinished run will
-materialize the asset its request would start from: that run loads the change (a run of the whole
-job, as `make run` starts, counts for every asset), and whatever it misses is still there to be
-seen once it ends. The run keys (the folder's fingerprint, the topic's end offsets) make at most
-one request per input: Dagster drops a request whose key a run already has, so a load that failed
-is requested again only when its input changes (or rerun by hand).
+Each tick reads, per entity, in the order of the chain, the first of:
+
+- a folder that differs from the fingerprint the latest `E_mongo_collection` materialization
+  recorded: load from MongoDB on (`load_E` whole);
+- documents waiting in the MongoDB outbox: publish to Kafka on;
+- Kafka messages the ClickHouse consumer group has not committed: RAW and MART;
+- RAW offsets past the MART's watermark: the MART alone,
+
+and requests one run of that entity's `load_E` job with those stages. The decision never reads
+run history or run keys (requests carry none): a run stopped anywhere (killed, terminated, its
+server gone) leaves one of these four behind, and the next tick asks again. What does read runs:
+
+- an unfinished run that will materialize the stage (a queued or started one, or a failed one the
+  daemon's run retries will re-execute) is left to do it; the skip reason names it;
+- while the entity's requests keep failing, the cursor spaces them out: the first failure is
+  requested again on the next tick, each further one waits twice as long, from
+  `FIRST_BACKOFF_SECONDS` up to `MAX_BACKOFF_SECONDS`. A finished run that succeeded resets it.
+
+ClickHouse is read last, with a short wait for the chDB lock: a run holding it makes the tick
+say "busy" for the MART watermarks instead of waiting. Backends are read without the steps'
+transient retries: a server away makes the tick say so, and the next tick is the retry. A skip
+reason says "up to date" only when every entity was read and nothing is behind.
 """
 
+from __future__ import annotations
+
+import json
+import time
 from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
+from filelock import Timeout
 
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
-from probablyfresh_dagster.entities import CLICKHOUSE_STAGES, ENTITIES, LOAD_STAGES, Entity, Stage
-from probablyfresh_dagster.events import lag
-from probablyfresh_dagster.jobs import checks_job
+from probablyfresh_dagster.documents import DocumentStore
+from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, Entity, Stage
+from probablyfresh_dagster.events import EventLog, lag
+from probablyfresh_dagster.jobs import LOAD_JOBS, load_job_name, pipeline_job
 from probablyfresh_dagster.landing_folder import folder_fingerprint, landing_entries
+from probablyfresh_dagster.mart_load import unjudged_ranges
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP
+from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.files import FilesResource
+from probablyfresh_dagster.sql import query
+from probablyfresh_dagster.transient import Backoff, backoff, is_transient
 
+ENTITY_TAG = "probablyfresh/entity"
+BEHIND_TAG = "probablyfresh/behind"
+"""Tags of a requested run: the entity, and what was behind."""
 UNFINISHED_STATUSES = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.QUEUED,
@@ -30,102 +63,206 @@ UNFINISHED_STATUSES = [
     dg.DagsterRunStatus.STARTED,
 ]
 """The statuses of a run that may still materialize its assets (one being canceled will not)."""
+RETRY_PENDING_SECONDS = 60
+"""How long a failed run that Dagster's run retries will re-execute counts as unfinished: the
+daemon launches the retry within seconds, and without a daemon nothing ever will."""
+FIRST_BACKOFF_SECONDS = 30.0
+MAX_BACKOFF_SECONDS = 600.0
+CHDB_WAIT_SECONDS = 2.0
+"""How long a tick waits for a run holding the chDB folder before calling ClickHouse busy."""
+NO_RETRIES = Backoff(budget=0)
 
 
-def _selection(stages: tuple[Stage, ...]) -> dg.AssetSelection:
-    return dg.AssetSelection.assets(*(e.asset_key(s) for e in ENTITIES for s in stages))
+@dataclass(frozen=True)
+class Behind:
+    stage: Stage
+    """The first stage to run; the request runs it and every later one."""
+    reason: str
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return LOAD_STAGES[LOAD_STAGES.index(self.stage) :]
 
 
-def _assets(entity: Entity, stages: tuple[Stage, ...]) -> list[dg.AssetKey]:
-    return [entity.asset_key(stage) for stage in stages]
+def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, entry: str) -> object | None:
+    """The value of metadata `entry` of the latest materialization of `asset`, if any."""
+    event = instance.get_latest_materialization_event(asset)
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(entry)
+    return None if value is None else value.value
 
 
-def _run_that_will_load(runs: Sequence[dg.DagsterRun], asset: dg.AssetKey) -> str | None:
-    """The id of an unfinished run among `runs` that will materialize `asset`; a run without an
-    asset selection runs its whole job, which materializes every asset but in the checks job."""
-
-    def loads(run: dg.DagsterRun) -> bool:
-        if run.asset_selection is None:
-            return run.job_name != checks_job.name
-        return asset in run.asset_selection
-
-    return next((run.run_id for run in runs if loads(run)), None)
-
-
-def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource, fingerprint: str) -> bool:
+def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource) -> bool:
     """Whether the latest MongoDB load of `entity` read its folder as it is now. A folder never
     loaded is up to date while it holds nothing named like a landing file."""
-    event = instance.get_latest_materialization_event(entity.asset_key(Stage.MONGO_COLLECTION))
-    if event is None or event.asset_materialization is None:
+    if instance.get_latest_materialization_event(entity.asset_key(Stage.MONGO_COLLECTION)) is None:
         return next(landing_entries(files.folder(entity)), None) is None
-    loaded = event.asset_materialization.metadata.get(FOLDER_FINGERPRINT)
-    return loaded is not None and loaded.value == fingerprint
+    loaded = _latest(instance, entity.asset_key(Stage.MONGO_COLLECTION), FOLDER_FINGERPRINT)
+    return loaded == folder_fingerprint(files.folder(entity))
 
 
-@dg.sensor(
-    target=_selection(LOAD_STAGES),
-    minimum_interval_seconds=30,
-    description="New or changed landing files in an entity's folder: load that entity from MongoDB to MART.",
-)
-def json_files_sensor(context: dg.SensorEvaluationContext, files: FilesResource):
-    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_STATUSES))
-    requests, waiting = [], []
-    for entity in ENTITIES:
-        fingerprint = folder_fingerprint(files.folder(entity))
-        if _is_loaded(context.instance, entity, files, fingerprint):
-            continue
-        run_id = _run_that_will_load(runs, entity.asset_key(Stage.MONGO_COLLECTION))
-        if run_id:
-            waiting.append(f"{entity.name}: files changed, run {run_id} will load them")
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{entity.name}-files-{fingerprint}",
-                asset_selection=_assets(entity, LOAD_STAGES),
-                tags={"probablyfresh/entity": entity.name, "probablyfresh/trigger": "files"},
-            )
-        )
-    for reason in waiting:
-        context.log.info(reason)
-    if requests:
-        return requests
-    return dg.SkipReason("; ".join(waiting) or "Every folder is as its latest MongoDB load read it.")
+def _outbox_waits(instance: dg.DagsterInstance, entity: Entity, store: DocumentStore) -> bool:
+    """Whether MongoDB holds pending documents beyond those the latest publication withheld (a
+    clear phone or email outside the declared fields stays pending until its file is fixed)."""
+    withheld = _latest(instance, entity.asset_key(Stage.KAFKA_TOPIC), "withheld")
+    kept_back = withheld if isinstance(withheld, int) else 0
+    return len(next(store.pending(entity.name, batch_size=kept_back + 1), [])) > kept_back
 
 
-@dg.sensor(
-    target=_selection(CLICKHOUSE_STAGES),
-    minimum_interval_seconds=30,
-    description="Kafka messages the ClickHouse consumer group has not committed: load RAW and MART.",
-)
-def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: EventLogResource):
-    runs = context.instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_STATUSES))
-    requests, waiting = [], []
-    with kafka.open() as log:
+def _upstream_behind(
+    instance: dg.DagsterInstance, entity: Entity, files: FilesResource, store: DocumentStore, log: EventLog
+) -> Behind | None:
+    """The first of files, outbox and Kafka that the next stage has not taken in."""
+    if not _is_loaded(instance, entity, files):
+        return Behind(Stage.MONGO_COLLECTION, "files changed since the latest MongoDB load")
+    if _outbox_waits(instance, entity, store):
+        return Behind(Stage.KAFKA_TOPIC, "documents waiting in the MongoDB outbox")
+    try:
+        waiting = lag(log, entity.name, CLICKHOUSE_GROUP)
+    except LookupError:  # no topic yet: nothing was published
+        waiting = 0
+    if waiting:
+        return Behind(Stage.CLICKHOUSE_RAW, f"{waiting} Kafka messages not in RAW")
+    return None
+
+
+def _mart_behind(clickhouse: ClickHouseResource, entities: Sequence[Entity]) -> dict[str, Behind]:
+    """The entities among `entities` whose RAW holds offsets past their MART's watermark."""
+    behind = {}
+    with clickhouse.client(wait_seconds=CHDB_WAIT_SECONDS) as client:
+        tables = [*(e.raw_table for e in entities), "mart_watermarks"]
+        existing = {name for (name,) in query(client, "queries/existing_tables", tables=tables).result_rows}
+        for entity in (e for e in entities if e.raw_table in existing):
+            if "mart_watermarks" not in existing:
+                behind[entity.name] = Behind(Stage.MART, "RAW never judged into the MART")
+            elif offsets := sum(r.upper - r.lower for r in unjudged_ranges(client, entity)):
+                behind[entity.name] = Behind(Stage.MART, f"{offsets} RAW offsets past the MART's watermark")
+    return behind
+
+
+def _will_materialize(run: dg.DagsterRun, asset: dg.AssetKey) -> bool:
+    if run.asset_selection is not None:
+        return asset in run.asset_selection
+    if run.job_name == pipeline_job.name:
+        return True
+    return any(run.job_name == load_job_name(e) and asset in {e.asset_key(s) for s in LOAD_STAGES} for e in ENTITIES)
+
+
+def _runs_that_will_load(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Unfinished runs, and failed ones that Dagster's run retries are about to re-execute."""
+    unfinished = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED_STATUSES))
+    recently = datetime.now(UTC) - timedelta(seconds=RETRY_PENDING_SECONDS)
+    failed = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE], tags={WILL_RETRY_TAG: "true"}, updated_after=recently)
+    )
+    return [*unfinished, *(run for run in failed if run.remote_job_origin and AUTO_RETRY_RUN_ID_TAG not in run.tags)]
+
+
+@dataclass
+class Failures:
+    """An entity's requests that failed in a row (kept in the cursor): `counted` is the latest run
+    counted, `until` when the next request may be made."""
+
+    count: int = 0
+    counted: str = ""
+    until: float = 0.0
+
+    def seen(self, instance: dg.DagsterInstance, entity: Entity, now: float) -> None:
+        """Count the entity's latest requested run if it failed (or was canceled) since the last tick."""
+        latest = instance.get_runs(filters=dg.RunsFilter(tags={ENTITY_TAG: entity.name}), limit=1)
+        if not latest:
+            return
+        run = latest[0]
+        if run.status == dg.DagsterRunStatus.SUCCESS:
+            self.count, self.until = 0, 0.0
+        elif run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED) and run.run_id != self.counted:
+            self.count, self.counted = self.count + 1, run.run_id
+            delay = 0.0 if self.count == 1 else min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** (self.count - 2))
+            self.until = now + delay
+
+
+def _read_cursor(cursor: str | None) -> dict[str, Failures]:
+    return {name: Failures(**state) for name, state in json.loads(cursor or "{}").items()}
+
+
+def _behind_now(
+    instance: dg.DagsterInstance,
+    files: FilesResource,
+    mongo: DocumentStoreResource,
+    kafka: EventLogResource,
+    clickhouse: ClickHouseResource,
+) -> tuple[dict[str, Behind], list[str]]:
+    """What is behind, by entity name, and notes on what could not be read."""
+    behind: dict[str, Behind] = {}
+    notes: list[str] = []
+    with backoff(NO_RETRIES), ExitStack() as stack:
+        store, log = stack.enter_context(mongo.open()), stack.enter_context(kafka.open())
         for entity in ENTITIES:
-            try:
-                behind = lag(log, entity.name, CLICKHOUSE_GROUP)
-            except LookupError:  # no topic yet: nothing was published
-                continue
-            if not behind:
-                continue
-            run_id = _run_that_will_load(runs, entity.asset_key(Stage.CLICKHOUSE_RAW))
-            if run_id:
-                waiting.append(f"{entity.name}: {behind} messages not yet in ClickHouse, run {run_id} will load them")
-                continue
-            ends = "-".join(f"{p}:{o}" for p, o in sorted(log.end_offsets(entity.name).items()))
+            if found := _upstream_behind(instance, entity, files, store, log):
+                behind[entity.name] = found
+        try:
+            behind |= _mart_behind(clickhouse, [e for e in ENTITIES if e.name not in behind])
+        except Timeout:
+            notes.append("ClickHouse busy (a run holds chDB): MART watermarks not read this tick")
+    return behind, notes
+
+
+@dg.sensor(
+    jobs=list(LOAD_JOBS.values()),
+    minimum_interval_seconds=30,
+    description="Per entity, the stages behind the one before them (changed files, the MongoDB outbox, "
+    "Kafka lag, RAW past the MART's watermark): one run of `load_E` with exactly those stages.",
+)
+def catch_up_sensor(
+    context: dg.SensorEvaluationContext,
+    files: FilesResource,
+    mongo: DocumentStoreResource,
+    kafka: EventLogResource,
+    clickhouse: ClickHouseResource,
+):
+    instance, now = context.instance, time.time()
+    try:
+        behind, notes = _behind_now(instance, files, mongo, kafka, clickhouse)
+    except Exception as error:
+        if not is_transient(error):
+            raise
+        said = str(error).partition(": ")[0]  # the backend's own words, not the client's details
+        return dg.SkipReason(f"State not read ({type(error).__name__}): {said}. The next tick reads it again.")
+
+    failures = _read_cursor(context.cursor)
+    runs = _runs_that_will_load(instance)
+    requests = []
+    for entity in ENTITIES:
+        state = failures.setdefault(entity.name, Failures())
+        state.seen(instance, entity, now)
+        if (found := behind.get(entity.name)) is None:
+            failures[entity.name] = Failures(counted=state.counted)
+            continue
+        stages = ", ".join(found.stages)
+        loading = next((run.run_id for run in runs if _will_materialize(run, entity.asset_key(found.stage))), None)
+        if loading:
+            notes.append(f"{entity.name}: {found.reason}; run {loading} will load it")
+        elif state.until > now:
+            notes.append(
+                f"{entity.name}: {found.reason}; {state.count} runs failed in a row, "
+                f"requesting {stages} again in {state.until - now:.0f} s"
+            )
+        else:
+            notes.append(f"{entity.name}: {found.reason}: requesting {stages}")
             requests.append(
                 dg.RunRequest(
-                    run_key=f"{entity.name}-lag-{ends}",
-                    asset_selection=_assets(entity, CLICKHOUSE_STAGES),
-                    tags={"probablyfresh/entity": entity.name, "probablyfresh/trigger": "kafka-lag"},
+                    job_name=load_job_name(entity),
+                    asset_selection=[entity.asset_key(stage) for stage in found.stages],
+                    tags={ENTITY_TAG: entity.name, BEHIND_TAG: found.stage.value},
                 )
             )
-            context.log.info(f"{entity.name}: {behind} messages not yet in ClickHouse")
-    for reason in waiting:
-        context.log.info(reason)
+    context.update_cursor(json.dumps({name: vars(state) for name, state in failures.items()}))
+    for note in notes:
+        context.log.info(note)
     if requests:
         return requests
-    return dg.SkipReason("; ".join(waiting) or "ClickHouse has every Kafka message.")
+    return dg.SkipReason("; ".join(notes) or "Up to date: every entity's MART holds everything its files hold.")
 
 
-SENSORS = [json_files_sensor, kafka_lag_sensor]
+SENSORS = [catch_up_sensor]

@@ -10,6 +10,8 @@ import dotenv
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROFILES = ("local", "docker")
+PROJECT = "{project}"
+"""Stands for `PROJECT_ROOT` in a resource's configured path (see `in_project`)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,17 @@ class Settings:
             state_dir=Path(os.environ.get("PROBABLYFRESH_STATE", cls.state_dir)).resolve(),
             data_dir=Path(os.environ.get("PROBABLYFRESH_DATA", cls.data_dir)).resolve(),
         )
+
+
+def in_project(path: Path) -> str:
+    """`path` as the local profile configures a resource with it: `{project}/…` under the project
+    folder, so that the launchpad's default config names no folder of this machine."""
+    return f"{PROJECT}/{path.relative_to(PROJECT_ROOT).as_posix()}" if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def resolved(configured: str) -> str:
+    """A resource's configured path (or chDB DSN) with `{project}` replaced by the project folder."""
+    return configured.replace(PROJECT, str(PROJECT_ROOT))
 
 
 def load_env_file(path: Path = Path(".env")) -> None:

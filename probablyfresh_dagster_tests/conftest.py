@@ -28,7 +28,7 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 # session, the others for their module). Under xdist (`--dist loadgroup`) the tests using one of
 # them go to one worker, so that it is materialized once, not once per worker (the first name
 # of the list a test uses names its group: a test on a copy of `loaded_run` goes with it).
-SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served")
+SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served", "caught_up_platform", "healing")
 
 
 @pytest.hookimpl(wrapper=True)

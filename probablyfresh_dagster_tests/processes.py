@@ -44,12 +44,16 @@ def make_run(env: dict[str, str], log: Path) -> int:
     return start_make_run(env, log).wait(timeout=RERUN_SECONDS)
 
 
-def kill_at(point: str, env: dict[str, str], root: Path) -> None:
-    """Start the crashing run, wait until it reaches `point`, SIGKILL its process group."""
+def kill_at(
+    point: str, env: dict[str, str], root: Path, module: str = "probablyfresh_dagster_tests.crashing_run", *arguments: str
+) -> None:
+    """Start the crashing run (`module POINT MARKER *arguments`), wait until it reaches `point`,
+    SIGKILL its process group."""
     marker, log = root / "paused", root / "crashed.log"
+    marker.unlink(missing_ok=True)
     with log.open("w") as output:
         crashing = subprocess.Popen(
-            [sys.executable, "-m", "probablyfresh_dagster_tests.crashing_run", point, str(marker)],
+            [sys.executable, "-m", module, point, str(marker), *arguments],
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -65,11 +69,12 @@ def kill_at(point: str, env: dict[str, str], root: Path) -> None:
         crashing.wait()
 
 
-def with_stuck_clickhouse(env: dict[str, str], marker: Path) -> dict[str, str]:
-    """`env` in which the first ClickHouse step writes its pid to `marker` and never ends
-    (see stuck_clickhouse/sitecustomize.py)."""
+def with_stuck_clickhouse(env: dict[str, str], marker: Path, *, hears: bool = False) -> dict[str, str]:
+    """`env` in which the first ClickHouse step writes its pid to `marker` and never ends, deaf
+    to SIGINT and SIGTERM unless it `hears` them (see stuck_clickhouse/sitecustomize.py)."""
     python_path = os.pathsep.join(p for p in (str(STUCK_CLICKHOUSE), env.get("PYTHONPATH")) if p)
-    return {**env, "PYTHONPATH": python_path, "PROBABLYFRESH_TEST_STUCK_CLICKHOUSE": str(marker)}
+    stuck = {"PYTHONPATH": python_path, "PROBABLYFRESH_TEST_STUCK_CLICKHOUSE": str(marker)}
+    return {**env, **stuck, **({"PROBABLYFRESH_TEST_STUCK_CLICKHOUSE_HEARS": "1"} if hears else {})}
 
 
 def stuck_step_pid(marker: Path, timeout: float = 180) -> int:

@@ -161,7 +161,7 @@ def test_a_full_disk_during_a_clickhouse_step_is_repaired_by_the_next_run(step, 
 EMPTIED = {
     "raw": ["stores_raw", "purchases_raw"],
     "mart": ["purchases_mart", "purchase_items_mart", "stores_mart"],
-    "bookkeeping": ["mart_rejects", "mart_watermarks", "duplicates_log", "raw_set_aside"],
+    "bookkeeping": ["mart_rejects", "mart_watermarks", "duplicates_log", "raw_set_aside", "kafka_lag"],
 }
 
 
@@ -210,7 +210,7 @@ def test_a_run_killed_once_the_files_are_set_aside_leaves_the_repair_to_the_next
         ],
     )
     assert killed.returncode == -9
-    assert empty_metadata(copy) == [] and len(set_aside_files(copy)) == 6
+    assert empty_metadata(copy) == [] and len(set_aside_files(copy)) == 7
 
     result = copy.run(f"{RAW} {MART}")
 

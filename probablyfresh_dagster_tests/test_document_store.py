@@ -76,7 +76,10 @@ def doc(source_id: str, key: str | None = None, **fields: object) -> SourceDocum
 
 
 def pending_ids(store: DocumentStore) -> list[str]:
-    return [d.source_id for batch in store.pending(COLLECTION) for d in batch]
+    """The pending documents' ids, checking that `pending_count` counts as many."""
+    ids = [d.source_id for batch in store.pending(COLLECTION) for d in batch]
+    assert store.pending_count(COLLECTION) == len(ids)
+    return ids
 
 
 def test_upsert_counts_inserts_then_unchanged_then_updates(store: DocumentStore) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-ENTRY_POINTS = ["run", "local_runs.dagster_dev", "generator.__main__", "definitions", "sensors", "alerts"]
+ENTRY_POINTS = ["run", "local_runs.dagster_dev", "generator.__main__", "definitions", "sensors", "alerts.sensor"]
 BENCHMARK_SCRIPTS = ["stages.py", "materialize_all.py"]
 
 

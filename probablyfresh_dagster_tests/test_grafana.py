@@ -9,20 +9,24 @@ import json
 import os
 import re
 import subprocess
+import time
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster import mart_load
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, Stage
+from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.settings import PROJECT_ROOT
 from probablyfresh_dagster.sql import run_script
 
-from .platforms import Platform, rows
+from .past_the_rules import land_past_the_rules, load_downstream
+from .platforms import Platform, local_platform, rows
 
 GRAFANA = PROJECT_ROOT / "infra/grafana"
 ALERT_RULE = GRAFANA / "provisioning/alerting/duplicates.yaml"
@@ -100,9 +104,17 @@ def latest_duplicates(platform: Platform) -> list[tuple]:
 # ---- the SQL, on the state of a local end-to-end run ----
 
 
+REJECTS, KAFKA_LAG, MART_FRESHNESS = (
+    "Rejected records per reason",
+    "Kafka lag per entity",
+    "MART freshness: time since the last MART load",
+)
+
+
 def test_every_dashboard_statement_runs_and_returns_rows(loaded):
     for title in panels():
-        assert run_panel(loaded, title), title
+        assert run_panel(loaded, title) or title == REJECTS, title
+    assert run_panel(loaded, REJECTS) == []  # the generated data breaks no rule
 
 
 def test_platform_check_panels_show_45_stores_and_at_least_200_purchases(loaded):
@@ -156,6 +168,41 @@ def test_alert_query_gives_each_entitys_latest_share_and_fires_only_above_50(loa
     finally:
         with loaded.resource("clickhouse").client() as client:
             client.command("DELETE FROM duplicates_log WHERE run_id = 'test'")
+
+
+def test_operator_panels_show_rejects_per_reason_kafka_lag_and_mart_freshness(tmp_path: Path):
+    """A default run, then two purchases whose line breaks a rule (at different lines), a store
+    without a name and another producer's customer with a clear-text email, loaded downstream."""
+    with local_platform(tmp_path) as platform:
+        assert platform.run().success
+        first = {e.name: rows(platform, f"SELECT count() FROM {e.raw_table}")[0][0] for e in ENTITIES}
+        land_past_the_rules(
+            platform,
+            [
+                ("purchases", "ord-bad-1", {"items.0.quantity": 0}),
+                ("purchases", "ord-bad-2", {"items.1.quantity": -1}),
+                ("stores", "store-bad", {"store_name": " "}),
+            ],
+        )
+        with platform.resource("kafka").open() as log:
+            log.publish("customers", [OutgoingMessage("cus-9999", orjson.dumps({"customer_id": "cus-9999", "email": "x@y.ru"}))])
+        assert load_downstream(platform).success
+        rejects = run_panel(platform, REJECTS)
+        lags = run_panel(platform, KAFKA_LAG)
+        ages = dict(run_panel(platform, MART_FRESHNESS))
+        loaded_at = {e.name: platform.instance.get_latest_materialization_event(e.asset_key(Stage.MART)) for e in ENTITIES}
+    ((set_aside_layer, entity, rule, records),) = [row for row in rejects if row[0] != "MART"]
+    assert (set_aside_layer, entity, records) == ("RAW set aside", "customers", 1) and rule.startswith("email: ")
+    assert [row for row in rejects if row[0] == "MART"] == [
+        ("MART", "purchases", "items[n].quantity: not a positive number", 2),
+        ("MART", "stores", "store_name: missing, not a string or blank", 1),
+    ]
+    # Per entity, the samples in time order: each RAW run's lag as it found it and as it left it.
+    landed = {"stores": 1, "products": 0, "customers": 1, "purchases": 2}
+    for name, found in first.items():
+        assert [lag for _, entity, lag in lags if entity == name] == [found, 0, landed[name], 0], name
+    for name, event in loaded_at.items():
+        assert event is not None and abs(ages[name] - (time.time() - event.timestamp)) <= 2, name
 
 
 # ---- the provisioning files ----

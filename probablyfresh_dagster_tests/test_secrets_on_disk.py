@@ -1,4 +1,4 @@
-"""No secret lands on disk or in output: the real `dagster-daemon` ticks `duplicate_alert_sensor`
+"""No secret lands on disk or in output: the real `dagster-daemon` ticks `alert_sensor`
 with malformed Telegram settings and an alert to send, and a run fails on a MongoDB whose URL
 holds a password; then every file under DAGSTER_HOME (SQLite databases read as bytes), the state
 and data folders and the output are searched for the secret and each distinctive run of it.
@@ -127,7 +127,7 @@ def _running(case: Daemon, base_url: str) -> Iterator[None]:
 
 def _finished_ticks(case: Daemon) -> list:
     with case.instance() as instance:
-        states = [s for s in instance.all_instigator_state() if s.name == "duplicate_alert_sensor"]
+        states = [s for s in instance.all_instigator_state() if s.name == "alert_sensor"]
         ticks = [tick for s in states for tick in instance.get_ticks(s.instigator_origin_id, s.selector_id)]
     return [tick for tick in ticks if tick.status.value != "STARTED"]
 

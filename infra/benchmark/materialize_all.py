@@ -3,7 +3,9 @@
 Each side starts from a fresh temporary state and generates the same data (same seed and size):
 `make run` in its own process, then `make dev`'s webserver, to which "Materialize all" is sent as
 the UI sends it (the asset job, every asset and check, no config), timed from the run's start
-to its end as Dagster records them, with the start and length of each step.
+to its end as Dagster records them (its duration in the UI; `make run` times its job the same
+way), then from the launch to the end (the run queue, the run's process starting) against `make
+run`'s process from the command to its exit, with the start and length of each step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +36,7 @@ ASSETS = "{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChec
 LAUNCH = """mutation($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run {
-  status startTime endTime stepStats { stepKey startTime endTime } } } }"""
+  status creationTime startTime endTime stepStats { stepKey startTime endTime } } } }"""
 DONE = ("SUCCESS", "FAILURE", "CANCELED")
 
 
@@ -44,13 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--purchases", type=int, default=200)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="probablyfresh-ui-") as folder:
-        run_seconds = time_make_run(Path(folder) / "run", args.purchases)
-        print(f"make run:          {run_seconds:6.1f} s  (the pipeline job, in process)")
+        run_seconds, command_seconds = time_make_run(Path(folder) / "run", args.purchases)
+        print(
+            f"make run:          {run_seconds:6.1f} s  (the pipeline job, in process; "
+            f"{command_seconds:.1f} s from the command to its exit)"
+        )
         run = materialize_all(Path(folder) / "ui", args.purchases)
-    seconds = run["endTime"] - run["startTime"]
+    seconds, launched_seconds = run["endTime"] - run["startTime"], run["endTime"] - run["creationTime"]
     print(
         f"Materialize all:   {seconds:6.1f} s  ({run['status']}, {len(run['stepStats'])} steps, "
-        f"{seconds / run_seconds:.1f}x make run)"
+        f"{seconds / run_seconds:.1f}x make run; {launched_seconds:.1f} s from the launch to its end, "
+        f"{launched_seconds / command_seconds:.1f}x)"
     )
     for step in sorted(run["stepStats"], key=lambda s: s["startTime"] or 0):
         began, ended = step["startTime"] or run["startTime"], step["endTime"] or run["endTime"]
@@ -66,37 +72,50 @@ def environment(state: Path) -> dict[str, str]:
     return {**os.environ, **{name: str(folder) for name, folder in folders.items()}}
 
 
-def time_make_run(state: Path, purchases: int) -> float:
+def time_make_run(state: Path, purchases: int) -> tuple[float, float]:
+    """`make run`'s own time (its job, from start to end) and its process's, from start to exit."""
     command = [sys.executable, "-m", "probablyfresh_dagster.run", "--purchases", str(purchases)]
+    started = time.monotonic()
     done = subprocess.run(command, env=environment(state), cwd=REPOSITORY, capture_output=True, text=True)
+    command_seconds = time.monotonic() - started
     timed = re.search(r"^ProbablyFresh: .* in ([\d.]+) s$", done.stdout, flags=re.M)
     if done.returncode or not timed:
         raise RuntimeError(f"make run failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return float(timed.group(1))
+    return float(timed.group(1)), command_seconds
 
 
 def materialize_all(state: Path, purchases: int) -> dict:
-    with dev_server(state) as graphql:
-        nodes = wait_until(lambda: graphql(ASSETS).get("data"), STARTUP_SECONDS, "the webserver")["assetNodes"]
-        params = {
-            "selector": {
-                "repositoryLocationName": "probablyfresh",
-                "repositoryName": "__repository__",
-                "pipelineName": "__ASSET_JOB",
-                "assetSelection": [{"path": node["assetKey"]["path"]} for node in nodes],
-                "assetCheckSelection": [
-                    {"assetKey": {"path": node["assetKey"]["path"]}, "name": check["name"]}
-                    for node in nodes
-                    for check in node["assetChecksOrError"].get("checks", [])
-                ],
-            },
-            "runConfigData": {"ops": {"generated_json_files": {"config": {"purchases": purchases}}}},
-        }
-        launched = graphql(LAUNCH, params=params)["data"]["launchPipelineExecution"]
-        if launched["__typename"] != "LaunchRunSuccess":
-            raise RuntimeError(f"Materialize all was refused: {launched}")
-        run_id = launched["run"]["runId"]
+    with dev_server(environment(state), state.parent / "dev.log") as graphql:
+        nodes = graphql(ASSETS)["data"]["assetNodes"]
+        run_id = launch(
+            graphql,
+            [node["assetKey"]["path"] for node in nodes],
+            [
+                (node["assetKey"]["path"], check["name"])
+                for node in nodes
+                for check in node["assetChecksOrError"].get("checks", [])
+            ],
+            {"ops": {"generated_json_files": {"config": {"purchases": purchases}}}},
+        )
         return wait_until(lambda: _finished(graphql(RUN, id=run_id)["data"]["runOrError"]), RUN_SECONDS, "the run")
+
+
+def launch(graphql, assets: list[list[str]], checks: Sequence[tuple[list[str], str]] = (), run_config: dict | None = None) -> str:
+    """Materialize `assets` and run `checks` (asset path, check name) as the UI launches them; the run's id."""
+    params = {
+        "selector": {
+            "repositoryLocationName": "probablyfresh",
+            "repositoryName": "__repository__",
+            "pipelineName": "__ASSET_JOB",
+            "assetSelection": [{"path": path} for path in assets],
+            "assetCheckSelection": [{"assetKey": {"path": path}, "name": name} for path, name in checks],
+        },
+        "runConfigData": run_config or {},
+    }
+    launched = graphql(LAUNCH, params=params)["data"]["launchPipelineExecution"]
+    if launched["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"the launch was refused: {launched}")
+    return launched["run"]["runId"]
 
 
 def _finished(run: dict) -> dict | None:
@@ -104,8 +123,9 @@ def _finished(run: dict) -> dict | None:
 
 
 @contextmanager
-def dev_server(state: Path) -> Iterator:
-    """`make dev` on `state`, on a free port of 127.0.0.1; yields a GraphQL caller."""
+def dev_server(env: dict[str, str], log_path: Path) -> Iterator:
+    """`make dev` in `env`, on a free port of 127.0.0.1, its output in `log_path`; yields a GraphQL
+    caller once the webserver serves the code location."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -120,8 +140,8 @@ def dev_server(state: Path) -> Iterator:
         "-p",
         str(port),
     ]
-    log = (state.parent / "dev.log").open("w")
-    dev = subprocess.Popen(command, cwd=REPOSITORY, env=environment(state), stdout=log, stderr=subprocess.STDOUT)
+    log = log_path.open("w")
+    dev = subprocess.Popen(command, cwd=REPOSITORY, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def graphql(query: str, **variables) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
@@ -130,6 +150,7 @@ def dev_server(state: Path) -> Iterator:
             return json.load(response)
 
     try:
+        wait_until(lambda: graphql(ASSETS).get("data"), STARTUP_SECONDS, "the webserver")
         yield graphql
     finally:
         dev.send_signal(signal.SIGINT)  # dagster_dev stops the whole of `dagster dev` within seconds

@@ -10,7 +10,8 @@ first size only: it does not depend on the size), which RAW is shown as a multip
 the size), a bare producer and consumer, which the Kafka stages are shown as a share of. A
 broker of its own, not one given: the stages' topic and consumer group names are fixed, and on a
 broker that already held them the outbox would recover the earlier run's messages instead of
-publishing, and RAW resume past its committed offsets. Figures, not assertions.
+publishing, and RAW resume past its committed offsets. Figures, not assertions. While a stage
+works, its progress is drawn on standard error (see `progress_display`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.jobs import pipeline_job
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
+from probablyfresh_dagster.progress_display import progress_display_logger
 from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.settings import Settings
 
@@ -64,7 +66,7 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         if bootstrap:
             resources["kafka"] = KafkaEventLogResource(bootstrap_servers=bootstrap, partitions=KAFKA_PARTITIONS)
         started = time.perf_counter()
-        generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
+        written = generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
         seconds = {"generate": time.perf_counter() - started}
         # Before the stages: what they leave behind (chDB's memory, a large heap) slows the same
         # loop down, the more so the larger the size.
@@ -76,11 +78,20 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         with resources["clickhouse"].client() as client:
             client.command("SELECT 1")
         engine_start = time.perf_counter() - started
-        job = build_definitions(settings, **resources).resolve_job_def(pipeline_job.name)
+        progress = dg.Definitions(loggers={"progress": progress_display_logger(sys.stderr)})
+        definitions = dg.Definitions.merge(build_definitions(settings, **resources), progress)
+        job = definitions.resolve_job_def(pipeline_job.name)
         with dg.DagsterInstance.ephemeral() as instance:
+            # As the generator's asset records it: the MongoDB stage's progress takes its total from it.
+            generated = dg.AssetMaterialization(
+                PURCHASES.asset_key(Stage.JSON_FILES), metadata={"records": written[PURCHASES.name].records}
+            )
+            instance.report_runless_asset_event(generated)
             for stage in LOAD_STAGES:
                 started = time.perf_counter()
-                result = job.execute_in_process(instance=instance, asset_selection=[PURCHASES.asset_key(stage)])
+                result = job.execute_in_process(
+                    instance=instance, asset_selection=[PURCHASES.asset_key(stage)], run_config={"loggers": {"progress": {}}}
+                )
                 assert result.success, stage
                 seconds[stage] = time.perf_counter() - started
         figures: dict[str, Any] = {
@@ -130,9 +141,10 @@ def run_size(size: int, landing_format: str, single_inserts: int, with_kafka: bo
         ]
         if bootstrap:
             command += ["--kafka-bootstrap", bootstrap]
-        child = subprocess.run(command, capture_output=True, text=True)
+        # Its standard error, where the stages draw their progress, is this one's.
+        child = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     if child.returncode != 0:
-        sys.exit(f"the benchmark at {size} purchases failed:\n{child.stderr}")
+        sys.exit(f"the benchmark at {size} purchases failed (its error is above)")
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 

@@ -77,13 +77,13 @@ CREATE OR REPLACE FUNCTION mart_bad_updated_at AS (payload, now) ->
 -- and run_id says which MART run examined it last.
 CREATE TABLE IF NOT EXISTS mart_rejects
 (
-    entity      LowCardinality(String),
-    key         String,
-    partition   UInt32,
-    offset      UInt64,
-    reason      String,
-    run_id      String,
-    rejected_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    entity      LowCardinality(String) COMMENT 'The entity whose RAW row was refused',
+    key         String COMMENT 'The RAW row''s key (the Kafka message key)',
+    partition   UInt32 COMMENT 'The RAW row''s partition',
+    offset      UInt64 COMMENT 'The RAW row''s offset: with entity and partition, the row''s identity',
+    reason      String COMMENT 'The first MART rule the row breaks, as "field: rule" (items[n].field for a purchase line); no value quoted',
+    run_id      String COMMENT 'The Dagster run of the MART step that judged the row last',
+    rejected_at DateTime64(3, 'UTC') DEFAULT now64(3) COMMENT 'When that run recorded it (UTC)'
 )
 ENGINE = ReplacingMergeTree
 ORDER BY (entity, partition, offset);
@@ -93,10 +93,10 @@ ORDER BY (entity, partition, offset);
 -- late or repeated write never moves a watermark back.
 CREATE TABLE IF NOT EXISTS mart_watermarks
 (
-    entity      LowCardinality(String),
-    partition   UInt32,
-    next_offset UInt64,
-    updated_at  DateTime64(3, 'UTC') DEFAULT now64(3)
+    entity      LowCardinality(String) COMMENT 'The entity whose RAW table the watermark is of',
+    partition   UInt32 COMMENT 'The RAW partition',
+    next_offset UInt64 COMMENT 'Every RAW row below this offset is in the MART or in mart_rejects: the next MART run starts here',
+    updated_at  DateTime64(3, 'UTC') DEFAULT now64(3) COMMENT 'When a MART run moved it (UTC)'
 )
 ENGINE = ReplacingMergeTree(next_offset)
 ORDER BY (entity, partition);
@@ -105,12 +105,12 @@ ORDER BY (entity, partition);
 -- already holds. Grafana's duplicate panels and alert rule read it.
 CREATE TABLE IF NOT EXISTS duplicates_log
 (
-    entity               LowCardinality(String),
-    total_rows           UInt64,
-    unique_keys          UInt64,
-    duplicate_percentage Float64,
-    timestamp            DateTime64(3, 'UTC'),
-    run_id               String
+    entity               LowCardinality(String) COMMENT 'The entity whose RAW table was measured',
+    total_rows           UInt64 COMMENT 'RAW rows at the end of the MART run',
+    unique_keys          UInt64 COMMENT 'Distinct keys among them',
+    duplicate_percentage Float64 COMMENT '100 × (total_rows − unique_keys) / total_rows, rounded to 0.01; 0 for an empty RAW',
+    timestamp            DateTime64(3, 'UTC') COMMENT 'When the MART run measured it (UTC): the MART''s last load',
+    run_id               String COMMENT 'The Dagster run of the MART step'
 )
 ENGINE = MergeTree
 ORDER BY (entity, timestamp);

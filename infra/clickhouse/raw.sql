@@ -10,13 +10,13 @@
 -- picks a key's winner.
 CREATE TABLE IF NOT EXISTS {table:Identifier}
 (
-    topic       LowCardinality(String),
-    partition   UInt32,
-    offset      UInt64,
-    key         String,
+    topic       LowCardinality(String) COMMENT 'The Kafka topic the message was read from: the entity''s name',
+    partition   UInt32 COMMENT 'The message''s Kafka partition',
+    offset      UInt64 COMMENT 'The message''s Kafka offset in its partition; with partition, the row''s identity',
+    key         String COMMENT 'The message key: the record''s natural key (store_id, id, customer_id or purchase_id)',
     source      String COMMENT 'The source_id header: the file name without .json, or <batch file name>/<line number>; empty from another producer',
-    payload     String CODEC(ZSTD(3)),
-    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3),
+    payload     String COMMENT 'The message value as published: the record as JSON text, phone and email Fernet-encrypted' CODEC(ZSTD(3)),
+    ingested_at DateTime64(3, 'UTC') DEFAULT now64(3) COMMENT 'When the RAW step inserted the row (UTC)',
     PROJECTION next_offsets (SELECT partition, max(offset) GROUP BY partition)
 )
 ENGINE = ReplacingMergeTree

@@ -31,12 +31,19 @@ def stage_spec(
     )
 
 
-def column_schema(client: Client, table: str) -> dict[str, Any]:
-    columns = [
-        dg.TableColumn(name, type, description=comment or None)
-        for name, type, comment in query(client, "queries/columns", table=table).result_rows
-    ]
-    return {"dagster/column_schema": dg.TableSchema(columns=columns)}
+def column_schema(client: Client, table: str, *further: str) -> dict[str, Any]:
+    """The columns of `table` as the asset's column schema, each with its DDL comment as its
+    description; those of each `further` table of the same asset (Dagster shows one column schema
+    per asset) as the entry `<table>_columns`."""
+    return {
+        "dagster/column_schema": _columns(client, table),
+        **{f"{name}_columns": dg.MetadataValue.table_schema(_columns(client, name)) for name in further},
+    }
+
+
+def _columns(client: Client, table: str) -> dg.TableSchema:
+    rows = query(client, "queries/columns", table=table).result_rows
+    return dg.TableSchema(columns=[dg.TableColumn(name, type, description=comment or None) for name, type, comment in rows])
 
 
 def chdb_repaired(clickhouse: ClickHouseResource) -> dict[str, dg.MetadataValue]:

@@ -1,16 +1,16 @@
 """The landing zone's JSON files, written by the generator (one multi-asset: purchases refer to
 the stores, products and customers of the same generation)."""
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import OWNERS
-from probablyfresh_dagster.entities import ENTITIES, Stage
+from probablyfresh_dagster.entities import ENTITIES, PURCHASES, Stage
 from probablyfresh_dagster.generator.config import GeneratorConfig, resolve_seed
 from probablyfresh_dagster.generator.own_files import left_alone
 from probablyfresh_dagster.generator.writing import generate
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.resources.files import FilesResource
 
 
@@ -31,7 +31,7 @@ from probablyfresh_dagster.resources.files import FilesResource
     ],
 )
 def generated_json_files(context: dg.AssetExecutionContext, config: GeneratorConfig, files: FilesResource):
-    written = generate(config, Path(files.root))
+    written = generate(config, files.root_folder, Progress(context.log, PURCHASES.asset_name(Stage.JSON_FILES)))
     seed = resolve_seed(config.seed)
     context.log.info(f"Generated with seed {seed}: " + ", ".join(f"{n}={w.records}" for n, w in written.items()))
     if taken := left_alone(written):

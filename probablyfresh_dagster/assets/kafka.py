@@ -16,10 +16,12 @@ from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.outbox import publish_pending
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields, protect
 from probablyfresh_dagster.pii_scan import undeclared_clear_text
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.fernet import FernetResource
+from probablyfresh_dagster.verdicts import with_verdicts
 
 WITHHELD = "outside the declared personal fields: not published (fix its file, or declare the field in pii_fields)"
 
@@ -57,7 +59,7 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
             yield _publish(context, entity, mongo, kafka, Protector(expectations.personal_fields(entity), cipher))
         if context.selected_asset_check_keys:
             with kafka.open() as log:
-                yield kafka_pii(entity, log, config.pii_sample_size)
+                yield from with_verdicts(context, [kafka_pii(entity, log, config.pii_sample_size)])
 
     return kafka_topic
 
@@ -88,7 +90,8 @@ def _publish(
 ) -> dg.MaterializeResult:
     with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
         log.ensure_topic(entity.name)
-        publication = publish_pending(entity, store, log, protector)
+        progress = Progress(context.log, entity.asset_name(Stage.KAFKA_TOPIC), store.pending_count(entity.name))
+        publication = publish_pending(entity, store, log, protector, on_batch=progress.advance)
         end_offsets = log.end_offsets(entity.name)
         newest = log.tail(entity.name, 1)
     context.log.info(f"Published {publication.published} messages to {entity.name}")

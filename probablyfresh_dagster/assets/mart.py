@@ -9,18 +9,21 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster import mart_load
+from probablyfresh_dagster.alerts.freshness import mart_freshness_policy
 from probablyfresh_dagster.assets.catalog import chdb_repaired, column_schema, stage_spec
 from probablyfresh_dagster.checks import mart_checks
 from probablyfresh_dagster.checks.mart_step import MartStep
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.example_tables import examples_table
 from probablyfresh_dagster.examples import EXAMPLES_SHOWN
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
 from probablyfresh_dagster.sql import code_version, one_row, query, run_script
+from probablyfresh_dagster.verdicts import with_verdicts
 
 PREVIEW_ROWS = 5
 MART_SQL = (
@@ -49,7 +52,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
                 f"`mart_rejects`; and this run's `duplicates_log` row.",
                 table=entity.mart_table,
                 code_version=code_version(*MART_SQL, f"marts/{entity.name}"),
-            )
+            ).replace_attributes(freshness_policy=mart_freshness_policy())
         ],
         check_specs=[check.spec(entity) for check in checks],
         can_subset=True,
@@ -70,9 +73,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
             step = MartStep(entity, client, expectations, files, mongo, kafka, fates)
             if context.selected_asset_keys:
                 yield _load_mart(context, entity, client, fates, chdb_repaired(clickhouse))
-            for check in checks:
-                if check.name in selected:
-                    yield check.judge(step)
+            yield from with_verdicts(context, (check.judge(step) for check in checks if check.name in selected))
 
     return mart
 
@@ -87,8 +88,10 @@ def _load_mart(
     run_id = context.run.run_id
     mart_load.prepare(client, entity)
     ranges = mart_load.unjudged_ranges(client, entity)
+    progress = Progress(context.log, entity.asset_name(Stage.MART), sum(r.upper - r.lower for r in ranges))
     for offsets in ranges:
         mart_load.load(client, entity, offsets, run_id)
+        progress.advance(offsets.upper - offsets.lower)
     run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
     total, unique, share, _ = one_row(client, "queries/latest_duplicates", entity=entity.name)
     metadata: dict[str, Any] = {f"{table}_rows": one_row(client, "queries/table_rows", table=table)[0] for table in entity.marts}
@@ -97,7 +100,7 @@ def _load_mart(
     # Stored values only: phone and email are Fernet ciphertext there.
     preview = query(client, "queries/preview", table=entity.mart_table, limit=PREVIEW_ROWS)
     rows = metadata[f"{entity.mart_table}_rows"]
-    judged = sum(r.upper - r.lower for r in ranges)
+    judged = progress.done
     rejected = rejects.result_rows[0][-1] if rejects.result_rows else 0
     context.log.info(f"Judged {judged} RAW rows of {entity.raw_table}: {rejected} rejected")
     metadata.update(
@@ -110,7 +113,7 @@ def _load_mart(
             "rejected_keys": rejected_keys,
             "duplicate_percentage": share,
             "preview": examples_table(preview.column_names, preview.result_rows),
-            **column_schema(client, entity.mart_table),
+            **column_schema(client, *entity.marts),
             **repaired,
         }
     )

@@ -1,11 +1,12 @@
 """`E_mongo_collection`: the entity's JSON files upserted into MongoDB, bad files set aside.
 
 Each materialization records the fingerprint of the folder it loaded, taken before the files are
-read: `json_files_sensor` compares it with the folder now. A file changed while it was read makes
+read: `catch_up_sensor` compares it with the folder now. A file changed while it was read makes
 the recorded fingerprint stale, so the sensor loads again rather than missing the change. The same
 listing counts the entries that are not landing files, which the load reports but never reads.
 """
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,6 +17,7 @@ from probablyfresh_dagster.example_tables import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import read_documents, replacing_reject_log
 from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
@@ -45,7 +47,10 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
             documents = read_documents(
                 entity, files.folder(entity), rejects, files.max_file_bytes, expectations.personal_fields(entity)
             )
-            counts = store.upsert(entity.name, documents)
+            progress = Progress(
+                context.log, entity.asset_name(Stage.MONGO_COLLECTION), generated_records(context, entity, files.folder(entity))
+            )
+            counts = store.upsert(entity.name, progress.counted(documents))
             stored, unique_keys = store.count(entity.name), store.unique_keys(entity.name)
         for rejection in rejects.first:
             context.log.warning(f"Set aside {rejection.file} (record {rejection.record}): {rejection.field}: {rejection.reason}")
@@ -77,3 +82,17 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
         return dg.MaterializeResult(asset_key=entity.asset_key(Stage.MONGO_COLLECTION), metadata=metadata)
 
     return mongo_collection
+
+
+def generated_records(context: dg.AssetExecutionContext, entity: Entity, folder: Path) -> int | None:
+    """The records the generator last wrote to the folder, if nothing was added or removed since
+    (the folder is older than that materialization): the total of the load's progress."""
+    generated = context.instance.get_latest_materialization_event(entity.asset_key(Stage.JSON_FILES))
+    try:
+        changed = folder.stat().st_mtime
+    except OSError:
+        return None
+    if generated is None or generated.asset_materialization is None or generated.timestamp < changed:
+        return None
+    records = generated.asset_materialization.metadata.get("records")
+    return records.value if isinstance(records, dg.IntMetadataValue) else None

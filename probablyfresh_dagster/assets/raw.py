@@ -1,6 +1,8 @@
 """`E_clickhouse_raw`: every Kafka message of the entity's topic, once, in its RAW table, with the
 check that no RAW row holds clear-text PII, judged in the same step (see `checks.pii`)."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
@@ -8,12 +10,23 @@ from probablyfresh_dagster.assets.catalog import chdb_repaired, column_schema, s
 from probablyfresh_dagster.checks.pii import raw_checks, raw_pii
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.events import EventLog, lag
+from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, load_raw
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.events import EventLogResource
-from probablyfresh_dagster.sql import code_version, one_row
+from probablyfresh_dagster.sql import code_version, one_row, run_script
+from probablyfresh_dagster.verdicts import with_verdicts
 
-RAW_SQL = ("raw", "raw_set_aside", "raw_load/set_aside", "raw_reloads", "queries/raw_reload_requested", "raw_load/reloaded")
+RAW_SQL = (
+    "raw",
+    "raw_set_aside",
+    "raw_load/set_aside",
+    "raw_reloads",
+    "queries/raw_reload_requested",
+    "raw_load/reloaded",
+    "kafka_lag",
+    "raw_load/kafka_lag",
+)
 """The SQL every RAW run executes: its code version."""
 
 
@@ -40,7 +53,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
             if context.selected_asset_keys:
                 yield _load_raw(context, entity, log, client, chdb_repaired(clickhouse))
             if context.selected_asset_check_keys:
-                yield raw_pii(entity, client, log)
+                yield from with_verdicts(context, [raw_pii(entity, client, log)])
 
     return clickhouse_raw
 
@@ -50,8 +63,20 @@ def _load_raw(
 ) -> dg.MaterializeResult:
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
     log.ensure_topic(entity.name)
-    inserted = load_raw(client, log, entity)
+    started_at, found = datetime.now(UTC), lag(log, entity.name, CLICKHOUSE_GROUP)
+    inserted = load_raw(client, log, entity, progress=Progress(context.log, entity.asset_name(Stage.CLICKHOUSE_RAW)))
     remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
+    # Both samples once the load is done: a step that fails records none, and creates its RAW tables first.
+    run_script(client, "kafka_lag")
+    run_script(
+        client,
+        "raw_load/kafka_lag",
+        entity=entity.name,
+        found=found,
+        left=remaining,
+        run_id=context.run.run_id,
+        started_at=started_at,
+    )
     rows_total, unique_keys = one_row(client, "queries/raw_summary", table=entity.raw_table)
     context.log.info(f"Inserted {inserted} rows into {entity.raw_table}")
     return dg.MaterializeResult(

@@ -14,6 +14,7 @@ from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, CLICKHOUSE_STEP, ClickHouseResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.sql import one_row, query, run_script
+from probablyfresh_dagster.verdicts import judged
 
 
 def stores_count(step: MartStep) -> dg.AssetCheckResult:
@@ -114,7 +115,13 @@ BUSINESS_CHECKS = {
         "`purchase_location.store_id`, else the store at its `purchase_location` address."
     ),
 )
-def every_store_has_a_customer(clickhouse: ClickHouseResource, expectations: Expectations) -> dg.AssetCheckResult:
+def every_store_has_a_customer(
+    context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource, expectations: Expectations
+) -> dg.AssetCheckResult:
+    return judged(context, _stores_customers(clickhouse, expectations))
+
+
+def _stores_customers(clickhouse: ClickHouseResource, expectations: Expectations) -> dg.AssetCheckResult:
     minimum = expectations.customers_per_store
     with clickhouse.client() as client:
         run_script(client, "customer_stores")
@@ -154,7 +161,13 @@ REFERENCED = (STORES, CUSTOMERS, PRODUCTS)
         f"products_mart; names the first {EXAMPLES_SHOWN} purchases that refer to one that is not, and what."
     ),
 )
-def every_purchase_refers_to_known_entities(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+def every_purchase_refers_to_known_entities(
+    context: dg.AssetCheckExecutionContext, clickhouse: ClickHouseResource
+) -> dg.AssetCheckResult:
+    return judged(context, _purchase_references(clickhouse))
+
+
+def _purchase_references(clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     with clickhouse.client() as client:
         wanted = [entity.mart_table for entity in (PURCHASES, *REFERENCED)]
         built = {name for (name,) in query(client, "queries/existing_tables", tables=wanted).result_rows}

@@ -23,6 +23,7 @@ from probablyfresh_dagster.generator.own_files import MANIFEST, OWN_FOLDER, Gene
 from probablyfresh_dagster.generator.purchases import iter_purchases, make_purchase_parts
 from probablyfresh_dagster.generator.records import make_customers, make_products, make_stores
 from probablyfresh_dagster.lock_waits import exclusive_file_lock
+from probablyfresh_dagster.progress import Progress
 
 
 def exclusive(root: Path) -> AbstractContextManager[None]:
@@ -30,14 +31,14 @@ def exclusive(root: Path) -> AbstractContextManager[None]:
     return exclusive_file_lock(lock_path(root), f"the generator writing to {root} to finish")
 
 
-def generate(config: GeneratorConfig, root: Path) -> dict[str, Written]:
+def generate(config: GeneratorConfig, root: Path, progress: Progress | None = None) -> dict[str, Written]:
     """Write a generation's landing files under `root`, leaving alone every name the generator
-    did not write; return what it did per entity."""
+    did not write; return what it did per entity. `progress` counts the purchases written."""
     as_of = check_config(config)
     seed = resolve_seed(config.seed)
     root = Path(root)
     with exclusive(root), generated_files(root, [entity.name for entity in ENTITIES]) as files:
-        written = _generate(config, seed, as_of, files)
+        written = _generate(config, seed, as_of, files, progress)
         files.remove_stale()
     return written
 
@@ -58,7 +59,9 @@ def remove_generated(root: Path) -> int:
     return removed
 
 
-def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedFiles) -> dict[str, Written]:
+def _generate(
+    config: GeneratorConfig, seed: int, as_of: date, files: GeneratedFiles, progress: Progress | None
+) -> dict[str, Written]:
     rng = random.Random(seed)
     fake = Faker("ru_RU")
     fake.seed_instance(seed)
@@ -67,6 +70,9 @@ def _generate(config: GeneratorConfig, seed: int, as_of: date, files: GeneratedF
     customers = make_customers(stores, config, rng, fake, as_of)
     parts = make_purchase_parts(stores, customers, products)
     purchases = iter_purchases(config.purchases, parts, rng, as_of)
+    if progress is not None:
+        progress.total = config.purchases
+        purchases = progress.counted(purchases)
     return {
         STORES.name: write_records(files, STORES, stores, config.format),
         PRODUCTS.name: write_records(files, PRODUCTS, products, config.format),

@@ -83,6 +83,7 @@ def _scripts() -> Iterator[tuple[str, tuple[tuple[str, str], ...]]]:
     """The platform's scripts in the order they can run: each after those whose tables it reads."""
     yield "raw_reloads", ()
     yield "raw_set_aside", ()
+    yield "kafka_lag", ()
     yield "mart_common", ()
     for entity in ENTITIES:
         yield "raw", (("table", entity.raw_table),)
@@ -221,6 +222,8 @@ def _refill(client: Client, emptied: list[str]) -> list[str]:
         done.append("mart_watermarks: the next MART run of each entity judges all of RAW again")
     if "duplicates_log" in lost:
         done.append("duplicates_log: the rows of past runs are lost; each MART run adds its own again")
+    if "kafka_lag" in lost:
+        done.append("kafka_lag: the samples of past runs are lost; each RAW run adds its own again")
     return done
 
 

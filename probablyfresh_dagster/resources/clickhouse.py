@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import clickhouse_connect
 import dagster as dg
@@ -18,12 +19,14 @@ from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.resources import chdb_repair
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+from probablyfresh_dagster.settings import resolved
+from probablyfresh_dagster.transient import retrying, step_retried_when_transient
 
 _CHDB = "chdb:///"
 CLICKHOUSE_POOL = "clickhouse"
 """The Dagster pool of every step that opens ClickHouse: chDB allows one process per data folder."""
 CLICKHOUSE_STEP = {"probablyfresh/backend": "clickhouse"}
-"""The op tag of those steps, which the executor runs one at a time (see `definitions.executor`)."""
+"""The op tag of those steps, which the docker profile's executor runs one at a time (see `definitions.EXECUTORS`)."""
 
 EMBEDDED_SETTINGS = {
     "max_threads": 2,
@@ -65,14 +68,26 @@ class ClickHouseResource(dg.ConfigurableResource):
     _repairs: list[str] = PrivateAttr(default_factory=list)
 
     @contextmanager
-    def client(self) -> Iterator[Client]:
-        with secrets_kept_out(self.password, url_password(self.dsn)), self._exclusive() as repair:
-            client = clickhouse_connect.get_client(
-                dsn=self.dsn,
-                username=self.username or None,
-                password=self.password or "",
-                settings=EMBEDDED_SETTINGS if self.dsn.startswith(_CHDB) else None,
-            )
+    def client(self, wait_seconds: float | None = None) -> Iterator[Client]:
+        """With `wait_seconds`, a chDB folder another process holds longer raises `filelock.Timeout`
+        (for a sensor, which must not hold up a tick)."""
+        embedded = self.dsn.startswith(_CHDB)
+        with (
+            nullcontext() if embedded else step_retried_when_transient(),
+            secrets_kept_out(self.password, url_password(self.dsn)),
+            self._exclusive(wait_seconds) as repair,
+        ):
+
+            def connect() -> Client:
+                return clickhouse_connect.get_client(
+                    dsn=resolved(self.dsn),
+                    username=self.username or None,
+                    password=self.password or "",
+                    settings=EMBEDDED_SETTINGS if embedded else None,
+                )
+
+            # A server may be restarting; chDB is this process.
+            client = connect() if embedded else retrying(f"ClickHouse at {urlsplit(self.dsn).netloc.rpartition('@')[2]}", connect)
             try:
                 if repair:
                     self._repairs += chdb_repair.restore(client, repair)
@@ -86,15 +101,15 @@ class ClickHouseResource(dg.ConfigurableResource):
         return done
 
     @contextmanager
-    def _exclusive(self) -> Iterator[chdb_repair.Repair | None]:
+    def _exclusive(self, wait_seconds: float | None) -> Iterator[chdb_repair.Repair | None]:
         if not self.dsn.startswith(_CHDB):
             with naming_the_server("ClickHouse", self.dsn, ClickHouseError):
                 yield None
             return
-        folder = Path("/" + self.dsn.removeprefix(_CHDB).lstrip("/"))
+        folder = Path("/" + resolved(self.dsn).removeprefix(_CHDB).lstrip("/"))
         with naming_the_cause(folder, "ClickHouse (chDB)"):
             require_free_space(folder)
-            with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})"):
+            with exclusive_file_lock(folder.with_name(folder.name + ".lock"), f"ClickHouse (chDB in {folder})", wait_seconds):
                 require_free_space(folder)  # again: the step it waited for may have taken the space
                 private_dir(folder)
                 yield chdb_repair.set_aside(folder)

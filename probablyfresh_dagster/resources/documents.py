@@ -12,6 +12,8 @@ from probablyfresh_dagster.documents import DocumentStore
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+from probablyfresh_dagster.settings import resolved
+from probablyfresh_dagster.transient import step_retried_when_transient
 
 
 class DocumentStoreResource(dg.ConfigurableResource, ABC):
@@ -27,7 +29,7 @@ class SqliteDocumentStoreResource(DocumentStoreResource):
 
     @contextmanager
     def open(self) -> Iterator[DocumentStore]:
-        with closing(SqliteDocumentStore(self.path)) as store:
+        with closing(SqliteDocumentStore(resolved(self.path))) as store:
             yield store
 
 
@@ -44,6 +46,7 @@ class MongoDocumentStoreResource(DocumentStoreResource):
     @contextmanager
     def open(self) -> Iterator[DocumentStore]:
         with (
+            step_retried_when_transient(),
             secrets_kept_out(self.password, url_password(self.url)),
             closing(MongoDocumentStore(self.url, self.database, self.username, self.password)) as store,
         ):

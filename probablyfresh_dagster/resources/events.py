@@ -12,6 +12,8 @@ from probablyfresh_dagster.events import EventLog
 from probablyfresh_dagster.resources.kafka_events import KafkaEventLog
 from probablyfresh_dagster.resources.sqlite_events import SqliteEventLog
 from probablyfresh_dagster.scrub import secrets_kept_out, url_password
+from probablyfresh_dagster.settings import resolved
+from probablyfresh_dagster.transient import step_retried_when_transient
 
 LOGGERS_OF_SETTINGS = ("kafka.admin.client",)
 """kafka-python's loggers that log a client's settings, SASL password included (at DEBUG)."""
@@ -32,7 +34,7 @@ class SqliteEventLogResource(EventLogResource):
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
-        with closing(SqliteEventLog(self.path, self.partitions)) as log:
+        with closing(SqliteEventLog(resolved(self.path), self.partitions)) as log:
             yield log
 
 
@@ -48,7 +50,7 @@ class KafkaEventLogResource(EventLogResource):
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
-        with secrets_kept_out(self.password, loggers=LOGGERS_OF_SETTINGS):
+        with step_retried_when_transient(), secrets_kept_out(self.password, loggers=LOGGERS_OF_SETTINGS):
             if url_password(self.bootstrap_servers):
                 # kafka-python would take `user:password@host` for a host name: a DNS query and
                 # log lines with the password in them.

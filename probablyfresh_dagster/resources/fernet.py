@@ -10,8 +10,14 @@ import dagster as dg
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.free_space import require_free_space
-from probablyfresh_dagster.private_files import private_dir
+from probablyfresh_dagster.lock_waits import exclusive_file_lock
+from probablyfresh_dagster.private_files import private_dir, private_file
 from probablyfresh_dagster.scrub import secrets_kept_out
+from probablyfresh_dagster.settings import resolved
+
+# The runs whose dev-key warning was logged, next to the key (see `_first_of_run`).
+WARNED_RUNS = ".fernet-warned-runs"
+RECENT_RUNS = 64
 
 
 class FernetResource(dg.ConfigurableResource):
@@ -26,11 +32,14 @@ class FernetResource(dg.ConfigurableResource):
     dev_key_path: str | None = None
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Warn about the dev key here, as the resource is set up: once per run in process (`make
-        run`), once per step process otherwise; `cipher()` is called once per asset that publishes."""
+        """Warn about the dev key here, as the resource is set up (`cipher()` is called once per
+        asset that publishes): set up once per run in process (`make run`), but once per step
+        process otherwise (`make dev`), so the steps of a run record who warned (`_first_of_run`)."""
         if not self.key and self.dev_key_path:
-            path = Path(self.dev_key_path)
+            path = Path(resolved(self.dev_key_path))
             created = _create_once(path)
+            if not _first_of_run(path.parent / WARNED_RUNS, context.run.run_id if context.run else None):
+                return
             # The run's log; Dagster's logger when the resource is built outside a run.
             (context.log or dg.get_dagster_logger()).warning(
                 f"FERNET_KEY is not set: {'created' if created else 'using'} the local dev key in {path}. "
@@ -45,7 +54,7 @@ class FernetResource(dg.ConfigurableResource):
                 "FERNET_KEY is not set: production never generates a key. Create one with "
                 '`python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"`'
             )
-        path = Path(self.dev_key_path)
+        path = Path(resolved(self.dev_key_path))
         _create_once(path)
         key = path.read_bytes().strip()
         if not key:
@@ -53,6 +62,19 @@ class FernetResource(dg.ConfigurableResource):
                 f"{path} is empty: delete it and a new dev key is created (nothing can have been encrypted with an empty key)"
             )
         return _parse(key, str(path))
+
+
+def _first_of_run(record: Path, run_id: str | None) -> bool:
+    """Whether no step of the run warned yet; records that this one does. The record keeps the
+    last RECENT_RUNS run ids, under a file lock, as the steps of a run may start at once."""
+    if run_id is None:  # outside a run
+        return True
+    with exclusive_file_lock(record.with_suffix(".lock"), "the dev key's warning record"):
+        runs = record.read_text().split() if record.exists() else []
+        if run_id in runs:
+            return False
+        private_file(record).write_text("\n".join([*runs[-RECENT_RUNS + 1 :], run_id]))
+        return True
 
 
 def _parse(key: bytes, source: str) -> Fernet:

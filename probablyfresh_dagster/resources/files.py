@@ -9,6 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.settings import resolved
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Generated records are about 3 KB; a megabyte is far beyond any real record."""
@@ -16,6 +17,7 @@ DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 
 class FilesResource(dg.ConfigurableResource):
     root: str
+    """The landing zone's folder; `{project}/…` is under the project folder (`settings.resolved`)."""
     max_file_bytes: int = Field(
         default=DEFAULT_MAX_FILE_BYTES,
         gt=0,
@@ -25,9 +27,13 @@ class FilesResource(dg.ConfigurableResource):
         ),
     )
 
+    @property
+    def root_folder(self) -> Path:
+        return Path(resolved(self.root))
+
     def folder(self, entity: Entity) -> Path:
-        return Path(self.root) / entity.name
+        return self.root_folder / entity.name
 
     def rejects(self, entity: Entity) -> Path:
         """Where the records refused on the way into MongoDB are listed, one JSON line each."""
-        return Path(self.root) / "_rejected" / f"{entity.name}.jsonl"
+        return self.root_folder / "_rejected" / f"{entity.name}.jsonl"

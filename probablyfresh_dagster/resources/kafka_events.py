@@ -22,6 +22,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPart
 from kafka.serializer import DefaultSerializer
 
 from probablyfresh_dagster.events import Headers, Message, OutgoingMessage
+from probablyfresh_dagster.transient import retrying
 
 SASL_MECHANISM = "SCRAM-SHA-512"
 """The mechanism of the stack's host listener (docker-compose.yml); only a client with a user uses it."""
@@ -79,12 +80,15 @@ class KafkaEventLog:
 
     def _connect(self, client: Callable[..., T], **config: Any) -> T:
         try:
-            return client(
-                bootstrap_servers=self._servers,
-                bootstrap_timeout_ms=self._timeout_ms,
-                request_timeout_ms=self._timeout_ms,
-                **self._sasl,
-                **config,
+            return retrying(
+                f"Kafka at {','.join(self._servers)}",
+                lambda: client(
+                    bootstrap_servers=self._servers,
+                    bootstrap_timeout_ms=self._timeout_ms,
+                    request_timeout_ms=self._timeout_ms,
+                    **self._sasl,
+                    **config,
+                ),
             )
         except KafkaError as error:
             raise ConnectionError(f"Kafka at {','.join(self._servers)} is not reachable: {error}") from error

@@ -28,6 +28,7 @@ from probablyfresh_dagster.documents import (
     content_hash,
 )
 from probablyfresh_dagster.resources.mongo_lease import mongo_lease
+from probablyfresh_dagster.transient import retrying
 
 UPSERT_BATCH_SIZE = 1000
 # FerretDB v1 holds one backend connection per matched update statement until the whole command
@@ -58,7 +59,7 @@ class MongoDocumentStore:
             url, username=username, password=password, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
         )
         try:
-            self._client.admin.command("ping")
+            retrying(f"MongoDB at {without_credentials(url)}", lambda: self._client.admin.command("ping"))
         except PyMongoError as error:
             self._client.close()
             raise ConnectionError(f"MongoDB at {without_credentials(url)} is not reachable: {error}") from error
@@ -169,6 +170,9 @@ class MongoDocumentStore:
 
     def count(self, collection: str) -> int:
         return self._collection(collection).count_documents({})
+
+    def pending_count(self, collection: str) -> int:
+        return self._collection(collection).count_documents({"_pending": True})
 
     def unique_keys(self, collection: str) -> int:
         """An aggregation, not `distinct`, whose answer is one document capped at 16 MB."""

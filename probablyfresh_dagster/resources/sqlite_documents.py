@@ -150,6 +150,9 @@ class SqliteDocumentStore:
     def count(self, collection: str) -> int:
         return self._scalar("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)
 
+    def pending_count(self, collection: str) -> int:
+        return self._scalar("SELECT COUNT(*) FROM documents WHERE collection = ? AND pending = 1", collection)
+
     def unique_keys(self, collection: str) -> int:
         return self._scalar("SELECT COUNT(DISTINCT natural_key) FROM documents WHERE collection = ?", collection)
 

@@ -1,4 +1,4 @@
-"""The Telegram Bot API, which the duplicate alert sensor sends its messages through."""
+"""The Telegram Bot API, which the alert sensor sends its messages through."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from probablyfresh_dagster.scrub import secrets_kept_out, url_password
 
 TOKEN_VARIABLE = "TELEGRAM_BOT_TOKEN"
 BASE_URL_VARIABLE = "TELEGRAM_API_BASE_URL"
+UI_URL_VARIABLE = "DAGSTER_UI_URL"
 BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 """A token as @BotFather gives it (`123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11`): nothing in it
 needs escaping in a URL path."""
@@ -32,12 +33,15 @@ class TelegramSettingsError(ValueError):
 class TelegramResource(dg.ConfigurableResource):
     """The Telegram Bot API. `bot_token` is wired as `EnvVar("TELEGRAM_BOT_TOKEN")` and
     `api_base_url` as `EnvVar("TELEGRAM_API_BASE_URL")`, each only when the variable is set, so
-    Dagster shows their names, never their values; without a token nothing is sent."""
+    Dagster shows their names, never their values; without a token nothing is sent.
+    `dagster_ui_url` is where the links of the messages point (`DAGSTER_UI_URL`): the Dagster UI as
+    the chat's readers open it."""
 
     bot_token: str | None = None
     chat_id: str | None = None
     api_base_url: str = "https://api.telegram.org"
     timeout_seconds: float = 10.0
+    dagster_ui_url: str = "http://127.0.0.1:3000"
 
     @property
     def configured(self) -> bool:

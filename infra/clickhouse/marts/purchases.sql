@@ -4,20 +4,20 @@
 -- purchase_items_current, the view readers use.
 CREATE TABLE IF NOT EXISTS purchases_mart
 (
-    purchase_id       String,
-    customer_id       String,
-    store_id          String,
-    store_network     LowCardinality(String),
-    city              String,
-    items_count       UInt16,
-    total_amount      Decimal(12, 2),
-    payment_method    LowCardinality(String),
-    is_delivery       Bool,
-    delivery_city     String,
-    purchase_datetime DateTime('UTC'),
-    _partition        UInt32,
-    _offset           UInt64,
-    _ingested_at      DateTime64(3, 'UTC'),
+    purchase_id       String COMMENT 'The purchase''s natural key (ord-00001…), the Kafka message key',
+    customer_id       String COMMENT 'customer.customer_id: the buyer (customers_mart)',
+    store_id          String COMMENT 'store.store_id: where it was bought (stores_mart)',
+    store_network     LowCardinality(String) COMMENT 'store.store_network, lower-cased',
+    city              String COMMENT 'store.location.city, lower-cased',
+    items_count       UInt16 COMMENT 'How many item lines the purchase has (purchase_items_mart)',
+    total_amount      Decimal(12, 2) COMMENT 'The purchase''s total in roubles, rounded to the cent; always positive',
+    payment_method    LowCardinality(String) COMMENT 'Lower-cased',
+    is_delivery       Bool COMMENT 'true when delivered, false when bought in the store',
+    delivery_city     String COMMENT 'delivery_address.city, lower-cased; empty when not delivered',
+    purchase_datetime DateTime('UTC') COMMENT 'When it was bought (UTC), within [1970-01-02, the moment the row reached RAW]',
+    _partition        UInt32 COMMENT 'RAW partition (the Kafka partition) of the version kept',
+    _offset           UInt64 COMMENT 'RAW offset of the version kept: the ReplacingMergeTree version, the highest wins (read with FINAL)',
+    _ingested_at      DateTime64(3, 'UTC') COMMENT 'When the version kept reached RAW (UTC); the rules'' "now" and "today"',
     _updated_at       DateTime64(3, 'UTC') COMMENT 'updated_at; 1970-01-01 00:00:00 when absent (see mart_version)',
     _source           String COMMENT 'The source id of the row (RAW source; see mart_version)'
 )
@@ -31,18 +31,18 @@ ALTER TABLE purchases_mart
 
 CREATE TABLE IF NOT EXISTS purchase_items_mart
 (
-    purchase_id       String,
-    line_no           UInt16,
-    product_id        String,
-    product_name      String,
-    category          LowCardinality(String),
-    quantity          Float64,
-    unit              LowCardinality(String),
-    price_per_unit    Decimal(12, 2),
-    total_price       Decimal(12, 2),
-    manufacturer_name String,
-    _partition        UInt32,
-    _offset           UInt64
+    purchase_id       String COMMENT 'The purchase the line belongs to (purchases_mart)',
+    line_no           UInt16 COMMENT 'The line''s position in the purchase''s items, from 1',
+    product_id        String COMMENT 'items[n].product_id: the product bought (products_mart)',
+    product_name      String COMMENT 'items[n].name, lower-cased',
+    category          LowCardinality(String) COMMENT 'items[n].category, lower-cased',
+    quantity          Float64 COMMENT 'items[n].quantity, in the line''s unit; always positive',
+    unit              LowCardinality(String) COMMENT 'items[n].unit, lower-cased',
+    price_per_unit    Decimal(12, 2) COMMENT 'items[n].price_per_unit in roubles, rounded to the cent; always positive',
+    total_price       Decimal(12, 2) COMMENT 'items[n].total_price in roubles, rounded to the cent; always positive',
+    manufacturer_name String COMMENT 'items[n].manufacturer.name, lower-cased',
+    _partition        UInt32 COMMENT 'RAW partition of the purchase the line belongs to',
+    _offset           UInt64 COMMENT 'RAW offset of the purchase the line belongs to: the version, the highest wins (read with FINAL)'
 )
 ENGINE = ReplacingMergeTree(_offset)
 ORDER BY (purchase_id, line_no);
