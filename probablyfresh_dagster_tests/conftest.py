@@ -9,8 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from _pytest.nodeid import NodeId
 
-from .platforms import Platform, local_platform, make_platform
+from .platforms import Platform, copied_platform, local_platform, make_platform
 from .processes import make_run
 from .run_state import delivery_figures, marts
 from .servers import running
@@ -25,15 +26,37 @@ def platform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Platform:
 
 # The fixtures that materialize a state once for several tests (`loaded_run` for the whole
 # session, the others for their module). Under xdist (`--dist loadgroup`) the tests using one of
-# them go to one worker, so that it is materialized once, not once per worker.
+# them go to one worker, so that it is materialized once, not once per worker (the first name
+# of the list a test uses names its group: a test on a copy of `loaded_run` goes with it).
 SHARED_STATES = ("loaded_run", "rejected", "judged", "matched", "failed_platform", "served", "caught_up_platform", "healing")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    # The tests marked `slow` first: xdist hands out the groups, then the other tests in this
+    # order, so the longest start early and both workers finish at about the same time.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         shared = [name for name in SHARED_STATES if name in getattr(item, "fixturenames", ())]
         if shared:
             item.add_marker(pytest.mark.xdist_group(shared[0]))
+    yield
+    if config.getoption("loadgroup", default=False):
+        for item in items:
+            _name_its_group(item)
+
+
+def _name_its_group(item: pytest.Item) -> None:
+    """Suffix the test's id with its xdist group, as pytest-xdist's own hook (which ran just
+    before) means to: `--dist loadgroup` groups tests by that suffix. pytest 9.2 keeps the id in
+    `_id`, and xdist 3.8 still writes `_nodeid`, so without this no group held together and each
+    worker materialized every shared state (pytest-dev/pytest-xdist#1386)."""
+    groups = sorted(
+        {str(mark.args[0] if mark.args else mark.kwargs.get("name", "default")) for mark in item.iter_markers("xdist_group")}
+    )
+    suffix = f"@{'_'.join(groups)}"
+    if groups and not item.nodeid.endswith(suffix):
+        item._id = NodeId.parse(item.nodeid + suffix)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +72,12 @@ def loaded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dg.E
 @pytest.fixture(scope="session")
 def loaded(loaded_run: tuple[Platform, dg.ExecuteInProcessResult]) -> Platform:
     return loaded_run[0]
+
+
+@pytest.fixture
+def loaded_copy(loaded: Platform, tmp_path: Path) -> Platform:
+    """What `platform.run()` leaves, as a copy of `loaded`: for a test that changes it."""
+    return copied_platform(loaded.settings.state_dir.parent, tmp_path)
 
 
 @pytest.fixture(scope="session")

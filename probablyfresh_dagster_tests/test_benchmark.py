@@ -55,6 +55,7 @@ def test_benchmark_prints_every_figure_positive(capsys):
     assert "bare producer" not in out  # only with --kafka
 
 
+@pytest.mark.slow
 def test_benchmark_ui_times_materialize_all_through_the_webserver_against_make_run(capsys):
     """`make benchmark-ui`: both sides succeed on the same data, and every step of the UI run is listed."""
     assert importlib.import_module("materialize_all").main(["--purchases", "200"]) == 0

@@ -24,7 +24,7 @@ from probablyfresh_dagster.resources.chdb_repair import SET_ASIDE_SUFFIX
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 
 from .failing_steps import fill, small_filesystem, stage
-from .platforms import Platform, local_platform, materialization, rows
+from .platforms import Platform, copied_platform, local_platform, materialization, rows
 from .run_state import delivery_figures, marts
 
 UPSTREAM = " ".join(stage(name) for name in (Stage.JSON_FILES, Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC))
@@ -81,12 +81,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
 
 @pytest.fixture
-def copy(loaded: tuple[Path, dict], tmp_path: Path) -> Iterator[Platform]:
-    root, _ = loaded
-    shutil.copytree(root / "state", tmp_path / "state", symlinks=True)
-    shutil.copytree(root / "data", tmp_path / "data", symlinks=True)
-    with local_platform(tmp_path) as platform:
-        yield platform
+def copy(loaded: tuple[Path, dict], tmp_path: Path) -> Platform:
+    return copied_platform(loaded[0], tmp_path)
 
 
 def chdb(platform: Platform) -> Path:

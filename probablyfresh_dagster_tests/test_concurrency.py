@@ -7,6 +7,7 @@ import importlib
 import time
 
 import dagster as dg
+import pytest
 
 from probablyfresh_dagster import jobs
 from probablyfresh_dagster.definitions import build_definitions
@@ -32,6 +33,7 @@ def docker_executor_pipeline_job() -> dg.JobDefinition:
     return definitions.resolve_job_def(jobs.pipeline_job.name)
 
 
+@pytest.mark.slow
 def test_materialize_all_with_the_docker_profiles_multiprocess_executor(tmp_path, monkeypatch):
     monkeypatch.setenv("PROBABLYFRESH_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("PROBABLYFRESH_DATA", str(tmp_path / "data"))
@@ -52,6 +54,7 @@ def test_materialize_all_with_the_docker_profiles_multiprocess_executor(tmp_path
     assert len(step_processes) == len(steps)
 
 
+@pytest.mark.slow
 def test_runs_launched_from_the_ui_take_turns_in_the_pool_and_terminate_frees_it(tmp_path, monkeypatch):
     """Two runs launched through `make dev`'s webserver: the second waits in the run queue while
     the first's ClickHouse step, in the first run's own process, holds the `clickhouse` pool;

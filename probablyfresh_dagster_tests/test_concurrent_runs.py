@@ -9,6 +9,7 @@ import sys
 import time
 
 import dagster as dg
+import pytest
 
 from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
@@ -43,6 +44,7 @@ sys.exit(0 if result.success and checks and not failed else 1)
 """
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_publish_and_load_every_record_once(tmp_path) -> None:
     env = local_run_env(tmp_path)
     # An instance used before: two processes creating its SQLite storage at the same moment

@@ -11,7 +11,7 @@ import pytest
 from probablyfresh_dagster.entities import CUSTOMERS, LOAD_STAGES, STORES
 from probablyfresh_dagster.sql import query
 
-from .platforms import Platform, check_results, loaded_platform, rows
+from .platforms import Platform, check_results, copied_platform, rows
 
 CHECK = "customers_mart:every_store_has_a_customer"
 NO_MATCH = "no store_id and no address match"
@@ -46,11 +46,11 @@ def location(platform: Platform, store_id: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def matched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dict]:
+def matched(loaded: Platform, tmp_path_factory: pytest.TempPathFactory) -> tuple[Platform, dict]:
     """The generated 45 stores with one customer each (cus-1000 is store-001's, and so on), then:
     store-006 moved to store-005's address, cus-1000 keeps its store_id and every other customer
     only has its store's location (seed 001's shape), except the five below."""
-    platform = loaded_platform(tmp_path_factory.mktemp("customer_stores"))
+    platform = copied_platform(loaded.settings.state_dir.parent, tmp_path_factory.mktemp("customer_stores"))
     stores = platform.settings.data_dir / "stores"
     write(stores, "store-006", {**read(stores, "store-006"), "location": location(platform, "store-005")})
     for number in range(1, 45):
@@ -110,10 +110,10 @@ def test_a_customer_without_any_purchase_location_matches_no_store(matched):
     assert "store-009" in check.metadata["first"].value
 
 
-def test_a_customers_mart_from_before_the_address_columns_gains_them(tmp_path):
+def test_a_customers_mart_from_before_the_address_columns_gains_them(loaded_copy):
     """The columns are added where CREATE puts them, so the MART step's positional insert still
     fits; rows loaded before keep '' until their customer is loaded again."""
-    platform = loaded_platform(tmp_path)
+    platform = loaded_copy
     with platform.resource("clickhouse").client() as client:
         client.command("ALTER TABLE customers_mart DROP COLUMN street, DROP COLUMN house, DROP COLUMN postal_code")
     for number in range(1, 45):

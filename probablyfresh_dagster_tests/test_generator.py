@@ -371,6 +371,7 @@ def test_cli_writes_files_with_custom_counts(tmp_path: Path, capsys: pytest.Capt
     assert all(p["purchase_datetime"] <= "2026-02" for p in purchases)
 
 
+@pytest.mark.slow
 def test_purchases_are_streamed_not_accumulated(tmp_path: Path) -> None:
     """Peak traced memory while writing 15,000 purchases stays below what a list of them takes.
 

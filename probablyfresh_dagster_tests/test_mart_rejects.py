@@ -176,20 +176,19 @@ def mart_rows_from(platform: Platform, entity, keys: list[str]) -> int:
     return count
 
 
-def test_reconcile_names_the_keys_that_do_not_reconcile_and_why(platform):
-    assert platform.run().success
-    stores = platform.settings.data_dir / "stores"
+def test_reconcile_names_the_keys_that_do_not_reconcile_and_why(loaded_copy):
+    stores = loaded_copy.settings.data_dir / "stores"
     for gone in ("store-001", "store-002"):
         (stores / f"{gone}.json").unlink()
     shutil.copy(stores / "store-010.json", stores / "store-unloaded.json")
-    land_past_the_rules(platform, [("stores", "store-unpublished-1", {}), ("stores", "store-unpublished-2", {})])
-    with platform.resource("kafka").open() as log:
+    land_past_the_rules(loaded_copy, [("stores", "store-unpublished-1", {}), ("stores", "store-unpublished-2", {})])
+    with loaded_copy.resource("kafka").open() as log:
         log.publish("stores", [OutgoingMessage("store-ghost", b"[1, 2]")])
-    assert platform.run("stores_clickhouse_raw stores_mart").success
-    with platform.resource("clickhouse").client() as client:
+    assert loaded_copy.run("stores_clickhouse_raw stores_mart").success
+    with loaded_copy.resource("clickhouse").client() as client:
         client.command("DELETE FROM stores_mart WHERE store_id = 'store-003'")
 
-    result = platform.run("stores_mart")
+    result = loaded_copy.run("stores_mart")
     check = check_results(result)["stores_mart:counts_reconcile"]
     assert not check.passed
     assert table_rows(check.metadata["unreconciled_keys"].value)[1:] == [
@@ -205,44 +204,41 @@ def test_reconcile_names_the_keys_that_do_not_reconcile_and_why(platform):
     ]
 
 
-def test_a_message_that_is_not_json_is_rejected_as_such(platform):
+def test_a_message_that_is_not_json_is_rejected_as_such(loaded_copy):
     """Another producer may publish what is not JSON (a NaN, here); the MART records why."""
-    assert platform.run().success
-    with platform.resource("kafka").open() as log:
+    with loaded_copy.resource("kafka").open() as log:
         log.publish("stores", [OutgoingMessage("store-nan", b'{"store_id": "store-nan", "store_name": NaN}')])
-    assert platform.run("stores_clickhouse_raw stores_mart").success
-    assert rows(platform, "SELECT key, reason FROM mart_rejects FINAL WHERE entity = 'stores'") == [
+    assert loaded_copy.run("stores_clickhouse_raw stores_mart").success
+    assert rows(loaded_copy, "SELECT key, reason FROM mart_rejects FINAL WHERE entity = 'stores'") == [
         ("store-nan", "payload: not valid JSON (a NaN or Infinity, for instance)")
     ]
 
 
-def test_a_record_published_under_another_key_is_rejected(platform):
+def test_a_record_published_under_another_key_is_rejected(loaded_copy):
     """Another producer may key a message otherwise than its record: such a version would sit on
     another Kafka partition than its key's, where offsets do not order versions, so it never competes."""
-    assert platform.run().success
-    store = json.loads((platform.settings.data_dir / "stores" / "store-001.json").read_text(encoding="utf-8"))
+    store = json.loads((loaded_copy.settings.data_dir / "stores" / "store-001.json").read_text(encoding="utf-8"))
     del store["manager"]  # its phone and email are clear text
     store.update(store_name="Elsewhere", updated_at="2025-01-01T00:00:00Z")
-    before = rows(platform, "SELECT * FROM stores_mart FINAL WHERE store_id = 'store-001'")
-    with platform.resource("kafka").open() as log:
+    before = rows(loaded_copy, "SELECT * FROM stores_mart FINAL WHERE store_id = 'store-001'")
+    with loaded_copy.resource("kafka").open() as log:
         log.publish("stores", [OutgoingMessage("store-other", json.dumps(store).encode())])
-    assert platform.run("stores_clickhouse_raw stores_mart").success
-    assert rows(platform, "SELECT key, reason FROM mart_rejects FINAL WHERE entity = 'stores'") == [
+    assert loaded_copy.run("stores_clickhouse_raw stores_mart").success
+    assert rows(loaded_copy, "SELECT key, reason FROM mart_rejects FINAL WHERE entity = 'stores'") == [
         ("store-other", "store_id: differs from the Kafka message key")
     ]
-    assert rows(platform, "SELECT * FROM stores_mart FINAL WHERE store_id = 'store-001'") == before
+    assert rows(loaded_copy, "SELECT * FROM stores_mart FINAL WHERE store_id = 'store-001'") == before
 
 
-def test_a_key_loaded_into_raw_is_not_judged_until_the_mart_runs(platform):
-    assert platform.run().success
-    land_past_the_rules(platform, [("stores", "store-late", {})])
-    assert platform.run("stores_kafka_topic stores_clickhouse_raw").success
-    with platform.resource("clickhouse").client() as client:
+def test_a_key_loaded_into_raw_is_not_judged_until_the_mart_runs(loaded_copy):
+    land_past_the_rules(loaded_copy, [("stores", "store-late", {})])
+    assert loaded_copy.run("stores_kafka_topic stores_clickhouse_raw").success
+    with loaded_copy.resource("clickhouse").client() as client:
         fates = mart_load.key_fates(client, STORES)
     assert {fate: found.keys for fate, found in fates.items()} == {mart_load.KEPT: 45, mart_load.NOT_JUDGED: 1}
     assert fates[mart_load.NOT_JUDGED].examples == [("store-late", "")]
-    assert platform.run("stores_mart").success
-    with platform.resource("clickhouse").client() as client:
+    assert loaded_copy.run("stores_mart").success
+    with loaded_copy.resource("clickhouse").client() as client:
         fates = mart_load.key_fates(client, STORES)
     assert {fate: found.keys for fate, found in fates.items()} == {mart_load.KEPT: 46}
 
@@ -252,22 +248,21 @@ def test_a_key_loaded_into_raw_is_not_judged_until_the_mart_runs(platform):
     [("purchase_items_mart", "line_no = 0"), ("mart_watermarks", "next_offset = 0")],
     ids=["between-the-two-marts", "before-the-watermark"],
 )
-def test_a_mart_run_that_dies_midway_is_redone_by_the_next_one(platform, table, never_true):
-    assert platform.run().success
+def test_a_mart_run_that_dies_midway_is_redone_by_the_next_one(loaded_copy, table, never_true):
     landed = [("purchases", n, c) for e, n, c, _ in BAD_DOCUMENTS if e == "purchases"] + [("purchases", "ord-new", {})]
-    land_past_the_rules(platform, landed)
-    assert platform.run("purchases_kafka_topic purchases_clickhouse_raw").success
+    land_past_the_rules(loaded_copy, landed)
+    assert loaded_copy.run("purchases_kafka_topic purchases_clickhouse_raw").success
 
-    execute(platform, f"ALTER TABLE {table} ADD CONSTRAINT dies_here CHECK {never_true}")
-    assert not platform.run("purchases_mart").success
-    assert purchase_watermark(platform) == 200  # the dead run's range is still to do
-    assert mart_rows_from(platform, PURCHASES, ["ord-new"]) == 1  # though part of it was written
+    execute(loaded_copy, f"ALTER TABLE {table} ADD CONSTRAINT dies_here CHECK {never_true}")
+    assert not loaded_copy.run("purchases_mart").success
+    assert purchase_watermark(loaded_copy) == 200  # the dead run's range is still to do
+    assert mart_rows_from(loaded_copy, PURCHASES, ["ord-new"]) == 1  # though part of it was written
 
-    execute(platform, f"ALTER TABLE {table} DROP CONSTRAINT dies_here")
-    rerun = platform.run("purchases_mart")
+    execute(loaded_copy, f"ALTER TABLE {table} DROP CONSTRAINT dies_here")
+    rerun = loaded_copy.run("purchases_mart")
     assert materialization(rerun, "purchases_mart")["judged_rows"] == len(landed)
-    recovered = purchases_mart_state(platform)
-    assert purchase_watermark(platform) == 200 + len(landed)
+    recovered = purchases_mart_state(loaded_copy)
+    assert purchase_watermark(loaded_copy) == 200 + len(landed)
     assert len(recovered["mart_rejects"]) == len(landed) - 1
 
     for statement in (
@@ -276,9 +271,9 @@ def test_a_mart_run_that_dies_midway_is_redone_by_the_next_one(platform, table, 
         "DELETE FROM mart_rejects WHERE entity = 'purchases'",
         "DELETE FROM mart_watermarks WHERE entity = 'purchases'",
     ):
-        execute(platform, statement)
-    assert platform.run("purchases_mart").success
-    assert purchases_mart_state(platform) == recovered
+        execute(loaded_copy, statement)
+    assert loaded_copy.run("purchases_mart").success
+    assert purchases_mart_state(loaded_copy) == recovered
 
 
 def test_each_raw_partition_keeps_its_own_watermark(tmp_path, monkeypatch):
@@ -305,22 +300,21 @@ def test_each_raw_partition_keeps_its_own_watermark(tmp_path, monkeypatch):
     assert {materialization(second, e.asset_name(Stage.MART))["judged_rows"] for e in ENTITIES} == {0}
 
 
-def test_a_state_from_before_rejects_and_watermarks_is_taken_over(platform):
+def test_a_state_from_before_rejects_and_watermarks_is_taken_over(loaded_copy):
     """Older code left the MART tables filled, with none of the objects the MART step now adds."""
-    assert platform.run().success
-    before = {table: rows(platform, f"SELECT * FROM {table} FINAL ORDER BY ALL") for e in ENTITIES for table in e.marts}
+    before = {table: rows(loaded_copy, f"SELECT * FROM {table} FINAL ORDER BY ALL") for e in ENTITIES for table in e.marts}
     for statement in (
         *(f"DROP VIEW {mart_load.checked_view(table)}" for e in ENTITIES for table in e.marts),
         "DROP VIEW purchases_checked",
         "DROP TABLE mart_rejects",
         "DROP TABLE mart_watermarks",
     ):
-        execute(platform, statement)
+        execute(loaded_copy, statement)
 
-    result = platform.run(" ".join(e.asset_name(Stage.MART) for e in ENTITIES))
+    result = loaded_copy.run(" ".join(e.asset_name(Stage.MART) for e in ENTITIES))
     assert result.success and all(check.passed for check in check_results(result).values())
     assert materialization(result, "purchases_mart")["judged_rows"] == 200
-    after = {table: rows(platform, f"SELECT * FROM {table} FINAL ORDER BY ALL") for table in before}
+    after = {table: rows(loaded_copy, f"SELECT * FROM {table} FINAL ORDER BY ALL") for table in before}
     assert after == before
 
 

@@ -19,7 +19,7 @@ from probablyfresh_dagster.generator.config import GeneratorConfig
 from probablyfresh_dagster.generator.writing import generate
 
 from .past_the_rules import land_past_the_rules, load_downstream
-from .platforms import Platform, check_results, loaded_platform, local_platform, rows
+from .platforms import Platform, check_results, local_platform, rows
 
 LOAD = " ".join(PURCHASES.asset_name(stage) for stage in LOAD_STAGES)
 BATCH = "purchases.jsonl"
@@ -143,6 +143,7 @@ def columns(platform: Platform, table: str) -> list[str]:
     return [name for (name,) in rows(platform, sql, t=table)]
 
 
+@pytest.mark.slow
 def test_the_same_versions_loaded_in_any_order_leave_the_rule_winners(tmp_path, template):
     kept_by_order = {}
     for name, loads in orders().items():
@@ -162,10 +163,10 @@ def test_the_same_versions_loaded_in_any_order_leave_the_rule_winners(tmp_path, 
     assert {name: snapshot == first for name, snapshot in kept_by_order.items()} == dict.fromkeys(kept_by_order, True)
 
 
-def test_a_version_the_mart_refuses_never_wins(tmp_path):
+def test_a_version_the_mart_refuses_never_wins(loaded_copy):
     """The latest updated_at, but a total of 0 (landed past the landing zone's rules): the MART
     records why and keeps the version it had."""
-    platform = loaded_platform(tmp_path)
+    platform = loaded_copy
     before = rows(platform, "SELECT * FROM purchases_mart FINAL WHERE purchase_id = 'ord-00001'")
     latest_but_free = {"updated_at": "2025-01-01T00:00:00Z", "total_amount": 0}
     land_past_the_rules(platform, [("purchases", "ord-00001", latest_but_free)])
@@ -176,10 +177,10 @@ def test_a_version_the_mart_refuses_never_wins(tmp_path):
     ]
 
 
-def test_tables_made_before_the_rule_gain_its_columns_and_follow_it(tmp_path, template):
+def test_tables_made_before_the_rule_gain_its_columns_and_follow_it(loaded_copy, template):
     """RAW and MART tables as the code before made them (no source, _updated_at, _source) gain the
     columns in place, where CREATE puts them; their rows count as the oldest versions."""
-    platform = loaded_platform(tmp_path)
+    platform = loaded_copy
     with platform.resource("clickhouse").client() as client:
         for entity in ENTITIES:
             client.command(f"ALTER TABLE {entity.raw_table} DROP COLUMN source")

@@ -10,7 +10,7 @@ import pytest
 
 from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, PURCHASES, Stage
 
-from .platforms import check_results, loaded_platform, local_platform
+from .platforms import Platform, check_results, copied_platform, local_platform
 
 REFERENCES = "purchases_mart:every_purchase_refers_to_known_entities"
 TOTALS = "purchases_mart:purchase_totals_match_lines"
@@ -35,9 +35,9 @@ def bad_purchases(template: dict) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def judged(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def judged(loaded: Platform, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The default data and the bad purchases, loaded; the purchases checks that ran, by name."""
-    platform = loaded_platform(tmp_path_factory.mktemp("purchase_checks"))
+    platform = copied_platform(loaded.settings.state_dir.parent, tmp_path_factory.mktemp("purchase_checks"))
     folder = platform.settings.data_dir / PURCHASES.name
     template = json.loads((folder / "ord-00001.json").read_text(encoding="utf-8"))
     for key, purchase in bad_purchases(template).items():

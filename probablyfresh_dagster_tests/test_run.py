@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from probablyfresh_dagster import run
 from probablyfresh_dagster.definitions import defs
 
@@ -10,6 +12,7 @@ from .support import use_local_state
 CHECKS = len(defs.resolve_asset_graph().asset_check_keys)
 
 
+@pytest.mark.slow
 def test_run_exits_1_on_a_failed_check_and_0_once_every_check_passes(tmp_path, monkeypatch, capsys):
     use_local_state(tmp_path, monkeypatch)
 

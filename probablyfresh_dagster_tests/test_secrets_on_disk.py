@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import dagster as dg
+import pytest
 
 from probablyfresh_dagster.entities import ENTITIES, Stage
 from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
@@ -31,6 +32,8 @@ from .support import free_port, local_dagster_home, local_env, wait_for
 
 ODD_TOKEN = "700100:PfAlpha7 PfBravo7\nPfCharlie7\x07PfDelta7\u00e9PfEcho7\tPfFoxtrot7"
 """A space, a line break, a control character (BEL), a non-ASCII letter and a tab."""
+pytestmark = pytest.mark.slow
+
 WELL_FORMED_TOKEN = "700200:PfGolf7-PfHotel7_PfIndia7"
 SCHEMELESS_BASE_URL = "api.telegram.org"
 """The base URL without `https://`: `urllib` refused it quoting the whole URL, token included."""

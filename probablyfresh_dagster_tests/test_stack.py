@@ -23,7 +23,7 @@ from .servers import running
 from .stack import dagster_services
 from .support import wait_for
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 RUN_TIMEOUT_S = 600
 # Passwords as a generator may make them: each reaches its server and its clients as written.
 URL_SPECIAL = "p@ss/w:rd?#%+$1-and-long-enough"

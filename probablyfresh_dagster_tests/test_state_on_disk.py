@@ -179,6 +179,7 @@ def test_an_entry_point_started_without_make_writes_owner_only(tmp_path, entry_p
     assert readable_by_others(env) == []
 
 
+@pytest.mark.slow
 def test_make_devs_entry_point_started_without_make_writes_owner_only(tmp_path):
     env = dagster_home_made_by_hand(tmp_path)
     port = free_port()
