@@ -4,6 +4,7 @@ tests marked `servers`."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,11 @@ from .processes import make_run
 from .run_state import delivery_figures, marts
 from .servers import running
 from .support import local_run_env
+
+# A server the tests leave unreachable on purpose fails its step after 3 s of retries, not the
+# 90 s a platform waits for a server to come back (the tests of that wait set their own budget);
+# set here so that every process the tests start inherits it.
+os.environ.setdefault("PROBABLYFRESH_RETRY_SECONDS", "3")
 
 
 @pytest.fixture

@@ -8,10 +8,14 @@ from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from kafka.errors import KafkaConfigurationError, KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 from pymongo.errors import NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
 
+from probablyfresh_dagster.generator.config import GeneratorConfig
+from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.documents import MongoDocumentStoreResource
 from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
-from probablyfresh_dagster.transient import Backoff, backoff, is_transient, retrying
+from probablyfresh_dagster.transient import GAVE_UP, Backoff, backoff, budget_seconds, is_transient, retrying
 
+from .platforms import make_platform
 from .server_restarts import listening
 from .support import free_port
 
@@ -118,3 +122,29 @@ def test_a_clickhouse_server_away_is_retried_then_named_without_its_password():
     assert heard.lines[0] == f"ClickHouse at 127.0.0.1:{port} is not reachable (OperationalError): retry 1 in 0.05 s"
     assert str(failed.value) == f"ClickHouse at 127.0.0.1:{port} is not reachable"
     assert "s3cret-pw" not in str(failed.value) + "".join(heard.lines)
+
+
+def test_the_budget_comes_from_the_environment_and_a_bad_one_is_named(monkeypatch):
+    monkeypatch.setenv("PROBABLYFRESH_RETRY_SECONDS", "2.5")
+    assert budget_seconds() == Backoff().budget == 2.5
+    monkeypatch.delenv("PROBABLYFRESH_RETRY_SECONDS")
+    assert budget_seconds() == 90
+    monkeypatch.setenv("PROBABLYFRESH_RETRY_SECONDS", "soon")
+    with pytest.raises(ValueError, match="PROBABLYFRESH_RETRY_SECONDS is not a number of seconds"):
+        budget_seconds()
+
+
+def test_a_server_away_for_the_whole_budget_fails_its_step_without_step_retries(tmp_path, monkeypatch):
+    """A step retry would only wait the budget out again, three times: the step fails once, with
+    the note saying why, and Dagster does not put it up for retry."""
+    monkeypatch.delenv("FERNET_KEY", raising=False)
+    monkeypatch.setenv("PROBABLYFRESH_RETRY_SECONDS", "0.5")
+    port = free_port()
+    platform = make_platform(tmp_path, mongo=MongoDocumentStoreResource(url=f"mongodb://127.0.0.1:{port}"))
+    generate(GeneratorConfig(purchases=1), platform.settings.data_dir)
+    result = platform.run("purchases_mongo_collection")
+    assert not result.success
+    assert [event.event_type_value for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"] == []
+    failure = next(event for event in result.all_events if event.is_step_failure).step_failure_data.error
+    assert failure is not None
+    assert GAVE_UP in str(failure.to_string())

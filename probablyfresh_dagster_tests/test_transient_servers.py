@@ -31,6 +31,7 @@ pytestmark = pytest.mark.servers
 
 def test_a_load_waits_for_mongodb_and_kafka_restarting_and_lands_once(tmp_path, monkeypatch):
     monkeypatch.delenv("FERNET_KEY", raising=False)
+    monkeypatch.setenv("PROBABLYFRESH_RETRY_SECONDS", "90")  # the default, long enough for a restart
     with running("ferretdb", tmp_path / "ferretdb") as mongo_port, running("kafka", tmp_path / "kafka") as kafka_port:
         platform = make_platform(
             tmp_path,
