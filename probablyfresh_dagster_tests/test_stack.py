@@ -77,8 +77,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def test_a_pipeline_run_submitted_through_graphql_is_queued_launched_by_the_daemon_and_passes_its_checks(stack):
     client = DagsterGraphQLClient("127.0.0.1", port_number=stack.webserver_port)
-    # In one process: the launch path is the stack's, without a process per step (7 min here, 20 s so).
-    run_id = client.submit_job_execution("pipeline", run_config={"execution": {"config": {"in_process": {}}}})
+    # With the code location's own executor, as the UI launches it.
+    run_id = client.submit_job_execution("pipeline")
     status = wait_for(
         lambda: (s := client.get_run_status(run_id)) in (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE) and s,
         RUN_TIMEOUT_S,
