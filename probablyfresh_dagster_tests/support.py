@@ -34,7 +34,9 @@ def local_env(root: Path) -> dict[str, str]:
     """The environment of `make run` / `make dev` on a fresh instance and state under `root`, on
     the local dev key (the instance's folder is not made: `make` makes it, or `local_dagster_home`)."""
     env = os.environ | local_variables(root)
-    env.pop("FERNET_KEY", None)
+    # Not a sub-make of the `make test` running the suite: it would print "Entering directory".
+    for variable in ("FERNET_KEY", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"):
+        env.pop(variable, None)
     return env
 
 

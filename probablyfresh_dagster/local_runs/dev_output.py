@@ -16,6 +16,8 @@ import re
 from typing import BinaryIO
 
 CANCELED = b" - RUN_CANCELED - "
+STEP_FAILURE = b" - STEP_FAILURE - "
+INTERRUPTED = b"DagsterExecutionInterruptedError"
 # The start of every console log record (Dagster's format: "%(asctime)s - %(name)s - ..."); a
 # line without it continues the record before it. Colour codes are ignored when matching.
 RECORD = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ")
@@ -23,12 +25,34 @@ COLOUR = re.compile(rb"\x1b\[[0-9;]*m")
 
 
 def pass_on(source: BinaryIO, sink: BinaryIO) -> None:
-    """Copy `source` to `sink` line by line until `source` ends, the canceled runs' errors left out."""
+    """Copy `source` to `sink` line by line until `source` ends, the canceled runs' errors left out:
+    the error of RUN_CANCELED, and that of a step interrupted by the cancel (held until the next
+    record shows whether it was one)."""
     in_canceled_record = False
+    held: list[bytes] = []
     for line in iter(source.readline, b""):
         plain = COLOUR.sub(b"", line)
-        if in_canceled_record and not RECORD.match(plain):
+        if RECORD.match(plain):
+            _release(held, sink)
+            in_canceled_record = CANCELED in plain
+            if STEP_FAILURE in plain:
+                sink.write(line)
+                sink.flush()
+                held = [b""]  # the step's error follows, up to the next record
+                continue
+        elif in_canceled_record:
             continue
-        in_canceled_record = CANCELED in plain
+        elif held:
+            held.append(line)
+            continue
         sink.write(line)
         sink.flush()
+    _release(held, sink)
+
+
+def _release(held: list[bytes], sink: BinaryIO) -> None:
+    """Write a step failure's held error lines, unless the cancel interrupted the step."""
+    if held and not any(INTERRUPTED in COLOUR.sub(b"", line) for line in held):
+        sink.writelines(held[1:])
+        sink.flush()
+    held.clear()
