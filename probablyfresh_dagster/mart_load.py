@@ -15,10 +15,13 @@ Of the versions of a key, the MART keeps one winner by a stated rule (`mart_vers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from probablyfresh_dagster import query_progress
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.sql import query, run_script
@@ -54,34 +57,29 @@ def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
     return sorted((r for r in ranges if r.lower < r.upper), key=lambda r: r.partition)
 
 
-def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str) -> None:
+def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_read: Callable[[int], None] | None = None) -> None:
     """Judge one range: rejects first (the rules run once), then the first MART table takes each
-    key's winner among the rest (when at least as good as the row it holds), and the others follow it."""
+    key's winner among the rest (when at least as good as the row it holds), and the others follow it.
+
+    `on_read(rows)`, if given, hears how many of the range's rows are judged while it runs: each
+    statement reads the whole range, so each counts for an equal part of it."""
     bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
     first, *others = entity.marts
-    run_script(client, "mart_load/rejected", entity=entity.name, checked=checked_view(first), run_id=run_id, **bounds)
-    run_script(
-        client,
-        "mart_load/accepted",
-        mart=first,
-        checked=checked_view(first),
-        raw=entity.raw_table,
-        key=entity.mart_key,
-        entity=entity.name,
-        run_id=run_id,
-        **bounds,
-    )
+    checked, common = checked_view(first), {"raw": entity.raw_table, "key": entity.mart_key}
+    statements: list[tuple[str, dict[str, Any]]] = [
+        ("mart_load/rejected", {"entity": entity.name, "checked": checked, "run_id": run_id}),
+        ("mart_load/accepted", {"mart": first, "checked": checked, "entity": entity.name, "run_id": run_id, **common}),
+    ]
     for table in others:
-        run_script(
-            client,
-            "mart_load/following",
-            mart=table,
-            checked=checked_view(table),
-            first=first,
-            raw=entity.raw_table,
-            key=entity.mart_key,
-            **bounds,
-        )
+        statements.append(("mart_load/following", {"mart": table, "checked": checked_view(table), "first": first, **common}))
+    for done, (script, parameters) in enumerate(statements):
+
+        def report(share: float, done: int = done) -> None:
+            if on_read is not None:
+                on_read(int((done + share) / len(statements) * (offsets.upper - offsets.lower)))
+
+        with query_progress.reading(client, report):
+            run_script(client, script, **parameters, **bounds)
     run_script(client, "mart_load/watermark", entity=entity.name, partition=offsets.partition, next_offset=offsets.upper)
 
 

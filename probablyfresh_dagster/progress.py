@@ -71,6 +71,11 @@ class Progress:
             self._log.info(figures.line(), extra={PROGRESS: figures})
             self._last_at, self._last_done = now, self.done
 
+    def advance_to(self, done: int) -> None:
+        """Count up to `done` records in all (never back)."""
+        if done > self.done:
+            self.advance(done - self.done)
+
     def counted(self, items: Iterable[T]) -> Iterator[T]:
         """The items, each counted once the consumer asks for the next."""
         for item in items:

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 import dagster as dg
 
+from probablyfresh_dagster import query_progress
 from probablyfresh_dagster.entities import ENTITIES, PURCHASES, Stage
 from probablyfresh_dagster.progress import PROGRESS, Progress
 from probablyfresh_dagster.progress_display import CLEAR_LINE, ProgressDisplay, progress_display_logger
@@ -134,3 +135,16 @@ def test_every_long_step_reports_to_the_run_log_and_the_terminal(platform: Platf
     assert [line for line in loaded if line.startswith("purchases_mongo_collection: ")][-1].startswith(
         "purchases_mongo_collection: 241 records ("
     )
+
+
+def test_a_long_chdb_statement_reports_how_far_it_has_read(platform: Platform) -> None:
+    """What lets the MART step show progress inside its statements (one per range and table)."""
+    shares: list[float] = []
+    with platform.resource("clickhouse").client() as client:
+        with query_progress.reading(client, shares.append):
+            client.command("SELECT sum(cityHash64(number)) FROM numbers(300_000_000)")
+        assert any(0 < share < 1 for share in shares), shares
+        assert all(0 <= share <= 1 for share in shares)
+        heard = len(shares)
+        client.command("SELECT sum(cityHash64(number)) FROM numbers(300_000_000)")
+    assert len(shares) == heard  # the callback ends with the block

@@ -90,8 +90,9 @@ def _load_mart(
     ranges = mart_load.unjudged_ranges(client, entity)
     progress = Progress(context.log, entity.asset_name(Stage.MART), sum(r.upper - r.lower for r in ranges))
     for offsets in ranges:
-        mart_load.load(client, entity, offsets, run_id)
-        progress.advance(offsets.upper - offsets.lower)
+        start = progress.done
+        mart_load.load(client, entity, offsets, run_id, on_read=partial(_advance_from, progress, start))
+        progress.advance_to(start + offsets.upper - offsets.lower)
     run_script(client, "duplicates_log", entity=entity.name, raw_table=entity.raw_table, run_id=run_id)
     total, unique, share, _ = one_row(client, "queries/latest_duplicates", entity=entity.name)
     metadata: dict[str, Any] = {f"{table}_rows": one_row(client, "queries/table_rows", table=table)[0] for table in entity.marts}
@@ -121,3 +122,7 @@ def _load_mart(
         first = [row[:-1] for row in rejects.result_rows]  # the run's total closes each row
         metadata["first_rejects"] = examples_table(("key", "partition", "offset", "reason"), first)
     return dg.MaterializeResult(asset_key=entity.asset_key(Stage.MART), metadata=metadata)
+
+
+def _advance_from(progress: Progress, start: int, rows: int) -> None:
+    progress.advance_to(start + rows)
