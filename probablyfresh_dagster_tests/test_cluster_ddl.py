@@ -48,7 +48,7 @@ def single_node_tables(engine) -> dict[str, tuple[str, str, str]]:
         "SELECT name, engine, engine_full, sorting_key FROM system.tables"
         " WHERE database = currentDatabase() AND engine LIKE '%MergeTree'"
     ).result_rows
-    return {name: (kind, re.match(r"\w+(?:\((.*?)\))?", full)[1] or "", key) for name, kind, full, key in rows}
+    return {name: (kind, re.sub(r"^\w+(?:\((.*?)\))?.*", r"\1", full, flags=re.S), key) for name, kind, full, key in rows}
 
 
 def creating(formatted: list[str], kind: str) -> dict[str, str]:

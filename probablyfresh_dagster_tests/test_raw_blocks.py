@@ -111,7 +111,7 @@ class RecutLog:
         return iter(cut([m for batch in self._log.read(*args, **kwargs) for m in batch], self._seed))
 
 
-def rows_after_a_retry(tmp_path, on_cluster: bool, published_meanwhile: range = range(0)) -> dict[str, object]:
+def rows_after_a_retry(tmp_path, on_cluster, published_meanwhile=range(0)):
     """Load 40 messages, lose the commits (a run that died after its inserts), publish
     `published_meanwhile`, load again against a stale replica, the consumer's batches cut otherwise;
     RAW's rows, without and with FINAL.
@@ -155,9 +155,9 @@ def test_only_the_dead_runs_last_block_of_a_grown_partition_is_stored_twice(tmp_
     longer block under another token; ReplacingMergeTree's (partition, offset) collapses its copy,
     on the shard that holds the partition (read with FINAL)."""
     retried = rows_after_a_retry(tmp_path, on_cluster=True, published_meanwhile=range(40, 50))
-    rows: list[tuple[int, int]] = retried["rows"]  # type: ignore[assignment]
+    rows = retried["rows"]
     twice = sorted({row for row in rows if rows.count(row) == 2})
-    ends: dict[int, int] = retried["ends"]  # type: ignore[assignment]
+    ends = retried["ends"]
     last_windows = {(p, o) for p, end in ends.items() for o in range(end // WIDTH * WIDTH, end)}
     assert twice and set(twice) <= last_windows
     assert retried["final"] == len(set(rows)) == 50
