@@ -126,8 +126,8 @@ def create_cluster_tables(client: Client, cluster: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Print the cluster DDL, or apply it on the ClickHouse at `CLICKHOUSE_DSN` (`--apply`; the
-    compose profile's one-shot `clickhouse-cluster-tables`, with `CLICKHOUSE_USER`/`_PASSWORD`)."""
+    """Print the cluster DDL, or apply it on the ClickHouse at `CLICKHOUSE_DSN` as `CLICKHOUSE_USER`
+    with `CLICKHOUSE_PASSWORD` (`--apply`: README, "ClickHouse as a cluster")."""
     owner_only_process()
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--cluster", required=True, help="the cluster's name in remote_servers")

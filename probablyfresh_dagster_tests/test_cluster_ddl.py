@@ -14,8 +14,9 @@ import pytest
 
 from probablyfresh_dagster.cluster_ddl import LOCAL_SUFFIX, cluster_form, cluster_scripts, cluster_statements
 from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.profiles import docker_backends
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
-from probablyfresh_dagster.settings import PROJECT_ROOT
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 from probablyfresh_dagster.sql import run_script, statements
 
 CLUSTER = "probablyfresh"
@@ -133,3 +134,12 @@ def test_the_command_prints_the_statements():
         timeout=120,
     ).stdout
     assert printed.split(";\n\n")[:-1] == cluster_statements(CLUSTER)
+
+
+@pytest.mark.parametrize(("variable", "cluster"), [(None, None), ("", None), (CLUSTER, CLUSTER)])
+def test_the_docker_profile_names_the_cluster_from_clickhouse_cluster(monkeypatch, variable, cluster):
+    if variable is None:
+        monkeypatch.delenv("CLICKHOUSE_CLUSTER", raising=False)
+    else:
+        monkeypatch.setenv("CLICKHOUSE_CLUSTER", variable)
+    assert docker_backends(Settings(profile="docker"))["clickhouse"].cluster == cluster

@@ -1,7 +1,6 @@
 """The clickhouse-cluster compose profile, as the real Docker Compose v2 resolves it, against the
 node config it mounts (infra/clickhouse/cluster/): 2 shards x 2 replicas whose services, macros,
-remote_servers and Keeper agree, the one-shot that creates the cluster form of the tables, and the
-default profile left as it was."""
+remote_servers and Keeper agree, and the default profile left as it was."""
 
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ def nodes(model: dict) -> dict[str, dict]:
     return {name: s for name, s in model["services"].items() if name.startswith("clickhouse-s")}
 
 
-def test_the_profile_adds_keeper_four_nodes_and_the_tables_one_shot_and_changes_nothing_else(models):
+def test_the_profile_adds_keeper_and_four_nodes_and_changes_nothing_else(models):
     default, cluster = models
     added = set(cluster["services"]) - set(default["services"])
     assert added == {
@@ -51,7 +50,6 @@ def test_the_profile_adds_keeper_four_nodes_and_the_tables_one_shot_and_changes_
         "clickhouse-s1r2",
         "clickhouse-s2r1",
         "clickhouse-s2r2",
-        "clickhouse-cluster-tables",
     }
     assert {name: cluster["services"][name] for name in default["services"]} == default["services"]
     assert all(PROFILE in cluster["services"][name]["profiles"] for name in added)
@@ -108,12 +106,3 @@ def test_the_nodes_reach_the_keeper_the_profile_runs(models, server):
     assert {m["target"]: m["source"] for m in service["volumes"]}["/etc/probablyfresh/keeper.xml"] == str(
         CLUSTER_CONFIG / "keeper.xml"
     )
-
-
-def test_the_one_shot_applies_the_cluster_form_through_a_node_once_all_four_are_healthy(models):
-    _, cluster = models
-    tables = cluster["services"]["clickhouse-cluster-tables"]
-    assert tables["command"] == ["python", "-m", "probablyfresh_dagster.cluster_ddl", "--cluster", "probablyfresh", "--apply"]
-    assert tables["environment"]["CLICKHOUSE_DSN"] == "http://clickhouse-s1r1:8123/default"
-    assert {name: d["condition"] for name, d in tables["depends_on"].items()} == dict.fromkeys(nodes(cluster), "service_healthy")
-    assert tables["image"] == cluster["services"]["user-code"]["image"]
