@@ -20,6 +20,11 @@ no message can stop the entity; `make purge-pii` removes it from the log (`purge
 read is screened, also those the guard drops, so a re-read records again what a lost `raw_set_aside`
 held.
 
+On a replicated ClickHouse cluster (`on_cluster`), where the next offset ClickHouse holds is only as
+fresh as the replica that answers, the batches are regrouped into blocks of one partition and one
+window of offsets, each inserted with its deduplication token (`raw_blocks`), so a retry's re-sent
+blocks are dropped on every replica of the shard.
+
 While ClickHouse inserts one batch, the next is consumed: chDB and the HTTP client leave the GIL
 while the insert runs, so reading and decoding messages overlaps it. A batch is sent only once the
 one before it is stored and committed, so an insert that fails leaves nothing stored above it.
