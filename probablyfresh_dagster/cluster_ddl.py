@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.ddl_scripts import Parameters, ddl_scripts
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.scrub import secrets_kept_out
 from probablyfresh_dagster.sql import statements
@@ -51,28 +51,14 @@ _ENGINE = re.compile(r"^ENGINE = (?P<engine>\w*MergeTree)(?:\((?P<arguments>[^)]
 _PARTITION_COLUMN = re.compile(r"^\s+(?P<column>_?partition)\s+UInt32\b", re.MULTILINE)
 
 
-def cluster_scripts() -> list[tuple[str, dict[str, str]]]:
-    """Every DDL script of the platform with its parameters, in the order they can be applied: what
-    the RAW, MART and check steps create as they go, all of it (init-tables.sh's list, and more)."""
-    shared: list[tuple[str, dict[str, str]]] = [
-        ("mart_common", {}),
-        ("kafka_lag", {}),
-        ("raw_set_aside", {}),
-        ("raw_reloads", {}),
-    ]
-    for entity in ENTITIES:
-        shared += [("raw", {"table": entity.raw_table}), (f"marts/{entity.name}", {})]
-    return [*shared, ("customer_stores", {})]
-
-
-def cluster_statements(cluster: str, scripts: Iterable[tuple[str, Mapping[str, str]]] | None = None) -> list[str]:
-    """The cluster form of every statement of `scripts` (by default `cluster_scripts()`)."""
+def cluster_statements(cluster: str, scripts: Iterable[tuple[str, Parameters]] | None = None) -> list[str]:
+    """The cluster form of every statement of `scripts` (by default every DDL script, `ddl_scripts`)."""
     _require_name(cluster, "cluster")
     return [
         rendered
-        for name, parameters in (cluster_scripts() if scripts is None else scripts)
+        for name, parameters in (ddl_scripts() if scripts is None else scripts)
         for statement in statements(name)
-        for rendered in cluster_form(statement, cluster, parameters)
+        for rendered in cluster_form(statement, cluster, dict(parameters))
     ]
 
 

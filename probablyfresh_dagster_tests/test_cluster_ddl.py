@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from probablyfresh_dagster.cluster_ddl import LOCAL_SUFFIX, cluster_form, cluster_scripts, cluster_statements
+from probablyfresh_dagster.cluster_ddl import LOCAL_SUFFIX, cluster_form, cluster_statements
+from probablyfresh_dagster.ddl_scripts import ddl_scripts
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.profiles import docker_backends
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
@@ -27,8 +28,8 @@ REPLICATION = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 def engine(tmp_path_factory):
     """chDB with the single-node form applied: what the cluster form must match."""
     with ClickHouseResource(dsn=f"chdb:///{tmp_path_factory.mktemp('cluster-ddl') / 'ch'}").client() as client:
-        for name, parameters in cluster_scripts():
-            run_script(client, name, **parameters)
+        for name, parameters in ddl_scripts():
+            run_script(client, name, **dict(parameters))
         yield client
 
 
@@ -106,7 +107,7 @@ def test_views_functions_and_alters_keep_their_names_on_the_cluster(formatted, e
     }
     assert views and set(creating(formatted, "VIEW")) == views
     assert functions and set(creating(formatted, "FUNCTION")) == functions
-    alters = [s for name, parameters in cluster_scripts() for s in statements(name) if re.search(r"^ALTER TABLE", s, re.M)]
+    alters = [s for name, parameters in ddl_scripts() for s in statements(name) if re.search(r"^ALTER TABLE", s, re.M)]
     altered = [re.match(r"ALTER TABLE (\w+) ", text)[1] for text in formatted if text.startswith("ALTER")]
     assert alters and len(altered) == 2 * len(alters)
     assert {name.removesuffix(LOCAL_SUFFIX) for name in altered} == {n for n in altered if not n.endswith(LOCAL_SUFFIX)}
