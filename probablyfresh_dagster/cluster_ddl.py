@@ -26,12 +26,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from probablyfresh_dagster.ddl_scripts import Parameters, ddl_scripts
+from probablyfresh_dagster.ddl_scripts import ddl_scripts
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.scrub import secrets_kept_out
 from probablyfresh_dagster.sql import statements
@@ -51,12 +51,12 @@ _ENGINE = re.compile(r"^ENGINE = (?P<engine>\w*MergeTree)(?:\((?P<arguments>[^)]
 _PARTITION_COLUMN = re.compile(r"^\s+(?P<column>_?partition)\s+UInt32\b", re.MULTILINE)
 
 
-def cluster_statements(cluster: str, scripts: Iterable[tuple[str, Parameters]] | None = None) -> list[str]:
-    """The cluster form of every statement of `scripts` (by default every DDL script, `ddl_scripts`)."""
+def cluster_statements(cluster: str) -> list[str]:
+    """The cluster form of every statement of the platform's DDL scripts (`ddl_scripts`)."""
     _require_name(cluster, "cluster")
     return [
         rendered
-        for name, parameters in (ddl_scripts() if scripts is None else scripts)
+        for name, parameters in ddl_scripts()
         for statement in statements(name)
         for rendered in cluster_form(statement, cluster, dict(parameters))
     ]
