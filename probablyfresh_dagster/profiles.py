@@ -63,6 +63,7 @@ def docker_backends(settings: Settings) -> Backends:
             dsn=dg.EnvVar("CLICKHOUSE_DSN"),
             username=optional_env("CLICKHOUSE_USER"),
             password=optional_env("CLICKHOUSE_PASSWORD"),
+            cluster=os.environ.get("CLICKHOUSE_CLUSTER") or None,
         ),
         "fernet": FernetResource(key=dg.EnvVar("FERNET_KEY")),
     }

@@ -20,6 +20,11 @@ no message can stop the entity; `make purge-pii` removes it from the log (`purge
 read is screened, also those the guard drops, so a re-read records again what a lost `raw_set_aside`
 held.
 
+On a replicated ClickHouse cluster (`on_cluster`), where the next offset ClickHouse holds is only as
+fresh as the replica that answers, the batches are regrouped into blocks of one partition and one
+window of offsets, each inserted with its deduplication token (`raw_blocks`), so a retry's re-sent
+blocks are dropped on every replica of the shard.
+
 While ClickHouse inserts one batch, the next is consumed: chDB and the HTTP client leave the GIL
 while the insert runs, so reading and decoding messages overlaps it. A batch is sent only once the
 one before it is stored and committed, so an insert that fails leaves nothing stored above it.
@@ -36,6 +41,7 @@ from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, clear_text_kind
 from probablyfresh_dagster.progress import Progress
+from probablyfresh_dagster.raw_blocks import aligned_blocks, cluster_insert_settings
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
 from probablyfresh_dagster.sql import one_row, query, run_script
 
@@ -53,10 +59,16 @@ during each insert, larger ones gained no time and cost memory (figures: README,
 
 
 def load_raw(
-    client: Client, log: EventLog, entity: Entity, batch_size: int = RAW_INSERT_ROWS, progress: Progress | None = None
+    client: Client,
+    log: EventLog,
+    entity: Entity,
+    batch_size: int = RAW_INSERT_ROWS,
+    progress: Progress | None = None,
+    on_cluster: bool = False,
 ) -> int:
     """Insert the entity's unread messages into its RAW table, as above, counting the messages read
-    into `progress`; the rows inserted."""
+    into `progress`; the rows inserted. `on_cluster` (a replicated ClickHouse cluster) inserts
+    `raw_blocks`' aligned blocks of `batch_size` offsets, each with its deduplication token."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
     run_script(client, "raw_reloads")
@@ -70,6 +82,8 @@ def load_raw(
     else:
         start = log.committed(entity.name, CLICKHOUSE_GROUP)
         batches = consume(log, entity.name, CLICKHOUSE_GROUP, end, batch_size)
+    if on_cluster:
+        batches = aligned_blocks(batches, batch_size)
     if progress is not None:
         progress.total = sum(offset - start.get(partition, 0) for partition, offset in end.items())
     inserted = 0
@@ -80,7 +94,7 @@ def load_raw(
                 inserted += _commit_once_stored(log, entity, *sent)
             clean, set_aside = _screened(entity, batch)
             fresh = [m for m in clean if m.offset >= stored.get(m.partition, 0)]
-            sent = (inserter.submit(_insert, client, entity.raw_table, fresh, set_aside), next_offsets(batch))
+            sent = (inserter.submit(_insert, client, entity.raw_table, fresh, set_aside, on_cluster), next_offsets(batch))
             if progress is not None:
                 progress.advance(len(batch))
         if sent:
@@ -103,11 +117,12 @@ def _screened(entity: Entity, messages: list[Message]) -> tuple[list[Message], l
     return clean, set_aside
 
 
-def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]]) -> int:
+def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]], on_cluster: bool) -> int:
     """Record the set-aside messages, then insert the clean ones; the rows inserted."""
     record_set_aside(client, set_aside)
     if clean:
-        client.raw_insert(table, RAW_COLUMNS, raw_rows(clean), fmt=ROW_BINARY)
+        settings = cluster_insert_settings(clean) if on_cluster else None
+        client.raw_insert(table, RAW_COLUMNS, raw_rows(clean), settings=settings, fmt=ROW_BINARY)
     return len(clean)
 
 

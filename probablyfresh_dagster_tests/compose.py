@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -46,8 +47,9 @@ def write_env_file(path: Path, settings: dict[str, str]) -> Path:
     return path
 
 
-def compose_config(env_file: Path, home: Path) -> subprocess.CompletedProcess:
-    """`docker-compose config --format json` on the project with `env_file`; `home` is its HOME."""
+def compose_config(env_file: Path, home: Path, profiles: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """`docker-compose config --format json` on the project with `env_file` and the services of
+    `profiles` besides the default ones; `home` is its HOME."""
     environment = {"PATH": os.environ["PATH"], "HOME": str(home), "DOCKER_CONFIG": str(home / ".docker")}
     return subprocess.run(
         [
@@ -58,6 +60,7 @@ def compose_config(env_file: Path, home: Path) -> subprocess.CompletedProcess:
             PROJECT_ROOT / "docker-compose.yml",
             "--env-file",
             env_file,
+            *(option for profile in profiles for option in ("--profile", profile)),
             "config",
             "--format",
             "json",
@@ -69,10 +72,10 @@ def compose_config(env_file: Path, home: Path) -> subprocess.CompletedProcess:
     )
 
 
-def compose_model(env_file: Path, home: Path) -> dict:
+def compose_model(env_file: Path, home: Path, profiles: Sequence[str] = ()) -> dict:
     """The resolved model, each service's environment as its container gets it; compose refusing
     the file fails the caller with compose's message."""
-    result = compose_config(env_file, home)
+    result = compose_config(env_file, home, profiles)
     assert result.returncode == 0, result.stderr
     model = json.loads(result.stdout)
     for service in model["services"].values():

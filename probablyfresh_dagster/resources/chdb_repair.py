@@ -45,6 +45,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from probablyfresh_dagster.ddl_scripts import ddl_scripts
 from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.sql import query, run_script, statements
@@ -79,24 +80,11 @@ class Definition:
         run_script(client, self.script, **dict(self.parameters))
 
 
-def _scripts() -> Iterator[tuple[str, tuple[tuple[str, str], ...]]]:
-    """The platform's scripts in the order they can run: each after those whose tables it reads."""
-    yield "raw_reloads", ()
-    yield "raw_set_aside", ()
-    yield "kafka_lag", ()
-    yield "mart_common", ()
-    for entity in ENTITIES:
-        yield "raw", (("table", entity.raw_table),)
-    for entity in ENTITIES:
-        yield f"marts/{entity.name}", ()
-    yield "customer_stores", ()
-
-
 @cache
 def definitions() -> dict[str, Definition]:
     """Every table, view and function the platform's SQL creates, by name, in creation order."""
     found: dict[str, Definition] = {}
-    for script, parameters in _scripts():
+    for script, parameters in ddl_scripts():
         for statement in statements(script):
             for match in _CREATED.finditer(statement):
                 name = dict(parameters)["table"] if match["name"].startswith("{") else match["name"]

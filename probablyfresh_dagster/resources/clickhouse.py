@@ -60,11 +60,16 @@ class ClickHouseResource(dg.ConfigurableResource):
 
     Before chDB opens its folder, metadata a full disk or a crash left empty or cut short is set
     aside and the tables restored once it is open (`chdb_repair`); `repairs` tells what was done.
+
+    `cluster`, when set, names the replicated ClickHouse cluster the DSN's server belongs to: its
+    tables are the cluster form of the DDL (`cluster_ddl`, applied once by the operator), and the
+    RAW loader inserts blocks with deduplication tokens (`raw_blocks`).
     """
 
     dsn: str
     username: str | None = None
     password: str | None = None
+    cluster: str | None = None
     _repairs: list[str] = PrivateAttr(default_factory=list)
 
     @contextmanager

@@ -1,0 +1,108 @@
+"""The clickhouse-cluster compose profile, as the real Docker Compose v2 resolves it, against the
+node config it mounts (infra/clickhouse/cluster/): 2 shards x 2 replicas whose services, macros,
+remote_servers and Keeper agree, and the default profile left as it was."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from probablyfresh_dagster.settings import PROJECT_ROOT
+
+from .compose import PINNED_TAG, compose_model, filled_in, write_env_file
+
+pytestmark = pytest.mark.servers
+
+PROFILE = "clickhouse-cluster"
+CLUSTER_CONFIG = PROJECT_ROOT / "infra/clickhouse/cluster"
+NODE_CONFIG = "/etc/clickhouse-server/config.d/probablyfresh-cluster.xml"
+
+
+@pytest.fixture(scope="module")
+def settings() -> dict[str, str]:
+    return filled_in()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, settings) -> tuple[dict, dict]:
+    """The model without the profile and with it."""
+    folder = tmp_path_factory.mktemp("cluster-profile")
+    env_file = write_env_file(folder / "env", settings)
+    return compose_model(env_file, folder), compose_model(env_file, folder, (PROFILE,))
+
+
+@pytest.fixture(scope="module")
+def server() -> ET.Element:
+    return ET.parse(CLUSTER_CONFIG / "server.xml").getroot()
+
+
+def nodes(model: dict) -> dict[str, dict]:
+    return {name: s for name, s in model["services"].items() if name.startswith("clickhouse-s")}
+
+
+def test_the_profile_adds_keeper_and_four_nodes_and_changes_nothing_else(models):
+    default, cluster = models
+    added = set(cluster["services"]) - set(default["services"])
+    assert added == {
+        "clickhouse-keeper",
+        "clickhouse-s1r1",
+        "clickhouse-s1r2",
+        "clickhouse-s2r1",
+        "clickhouse-s2r2",
+    }
+    assert {name: cluster["services"][name] for name in default["services"]} == default["services"]
+    assert all(PROFILE in cluster["services"][name]["profiles"] for name in added)
+
+
+def test_two_shards_of_two_replicas_agree_with_remote_servers_and_macros(models, server):
+    _, cluster = models
+    shards = server.findall("remote_servers/probablyfresh/shard")
+    layout = {
+        replica.findtext("host"): number for number, shard in enumerate(shards, start=1) for replica in shard.findall("replica")
+    }
+    assert len(shards) == 2 and all(len(shard.findall("replica")) == 2 for shard in shards)
+    assert all(shard.findtext("internal_replication") == "true" for shard in shards)
+    macros = server.find("macros")
+    assert macros is not None and macros.findtext("cluster") == "probablyfresh"
+    shard_variable, replica_variable = (macros.find(name).get("from_env") for name in ("shard", "replica"))
+    found = {
+        name: int(service["environment"][shard_variable])
+        for name, service in nodes(cluster).items()
+        if service["environment"][replica_variable] == name
+    }
+    assert found == layout == {"clickhouse-s1r1": 1, "clickhouse-s1r2": 1, "clickhouse-s2r1": 2, "clickhouse-s2r2": 2}
+
+
+def test_every_node_mounts_the_config_keeps_its_own_data_and_publishes_nothing(models, settings, server):
+    _, cluster = models
+    data = set()
+    for service in nodes(cluster).values():
+        assert service["image"] == cluster["services"]["clickhouse"]["image"] and PINNED_TAG.match(service["image"])
+        mounts = {m["target"]: m for m in service["volumes"]}
+        assert mounts[NODE_CONFIG]["source"] == str(CLUSTER_CONFIG / "server.xml") and mounts[NODE_CONFIG]["read_only"]
+        data.add(mounts["/var/lib/clickhouse"]["source"])
+        assert "ports" not in service
+        assert service["environment"]["CLICKHOUSE_PASSWORD"] == settings["CLICKHOUSE_PASSWORD"]
+        assert service["depends_on"]["clickhouse-keeper"]["condition"] == "service_healthy"
+    assert len(data) == 4
+    # The Distributed tables reach the other nodes as the user the image's entrypoint creates.
+    credentials = {
+        (user.get("from_env"), password.get("from_env"))
+        for replica in server.findall("remote_servers/probablyfresh/shard/replica")
+        if (user := replica.find("user")) is not None and (password := replica.find("password")) is not None
+    }
+    assert credentials == {("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD")}
+
+
+def test_the_nodes_reach_the_keeper_the_profile_runs(models, server):
+    _, cluster = models
+    keeper = ET.parse(CLUSTER_CONFIG / "keeper.xml").getroot()
+    port = keeper.findtext("keeper_server/tcp_port")
+    assert [(n.findtext("host"), n.findtext("port")) for n in server.findall("zookeeper/node")] == [("clickhouse-keeper", port)]
+    assert keeper.findtext("keeper_server/raft_configuration/server/hostname") == "clickhouse-keeper"
+    service = cluster["services"]["clickhouse-keeper"]
+    assert service["entrypoint"] == ["clickhouse", "keeper", "--config-file=/etc/probablyfresh/keeper.xml"]
+    assert {m["target"]: m["source"] for m in service["volumes"]}["/etc/probablyfresh/keeper.xml"] == str(
+        CLUSTER_CONFIG / "keeper.xml"
+    )
