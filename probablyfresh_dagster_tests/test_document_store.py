@@ -30,7 +30,7 @@ from probablyfresh_dagster.resources.mongo_documents import MongoDocumentStore
 from probablyfresh_dagster.resources.sqlite_documents import SqliteDocumentStore
 
 from .servers import backend_params
-from .support import run_in_processes
+from .support import run_in_processes, wait_for
 
 LEASE_SECONDS = 2.0
 """The MongoDB lease's lifetime in these tests, so that a dead holder's lease expires quickly."""
@@ -48,12 +48,12 @@ COLLECTION = "stores"
 WRITE_BATCH = 100
 
 
-def open_store(spec: tuple[str, ...]) -> DocumentStore:
+def open_store(spec: tuple[str, ...], lease_seconds: float = LEASE_SECONDS) -> DocumentStore:
     kind, *where = spec
     if kind == "sqlite":
         return SqliteDocumentStore(*where)
     url, database = where
-    return MongoDocumentStore(url, database, lease_seconds=LEASE_SECONDS)
+    return MongoDocumentStore(url, database, lease_seconds=lease_seconds)
 
 
 @pytest.fixture(params=backend_params(STORES))
@@ -249,9 +249,9 @@ def test_marking_records_the_checkpoint_of_each_collection(store: DocumentStore)
     assert store.checkpoint("products") == {}
 
 
-def hold_lease(spec: tuple[str, ...], marker: Path) -> None:
+def hold_lease(spec: tuple[str, ...], marker: Path, lease_seconds: float = LEASE_SECONDS) -> None:
     """Take the lease, say so, and keep it until killed."""
-    store = open_store(spec)
+    store = open_store(spec, lease_seconds)
     with store.publish_lease(COLLECTION):
         marker.write_text("held")
         time.sleep(600)
@@ -288,6 +288,23 @@ def test_the_publish_lease_is_exclusive_and_dies_with_its_holder(store_spec: tup
     with closing(open_store(store_spec)) as first, closing(open_store(store_spec)) as second:
         with first.publish_lease("products"), second.publish_lease(COLLECTION):
             pass  # one collection's lease does not hold another's
+
+
+def test_a_lease_whose_holder_died_on_this_host_is_taken_at_once(store_spec: tuple[str, ...], tmp_path: Path) -> None:
+    """A run killed while publishing holds up the next one for no time, not for the lease's life
+    (a holder on another host is waited for until its lease expires: its pid means nothing here)."""
+    long_lease = 120.0
+    marker = tmp_path / "held"
+    holder = multiprocessing.get_context("spawn").Process(target=hold_lease, args=(store_spec, marker, long_lease))
+    holder.start()
+    wait_for(lambda: marker.exists() or not holder.is_alive(), 60, "the lease to be held")
+    assert holder.pid is not None and marker.exists()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    started = time.monotonic()
+    with closing(open_store(store_spec, long_lease)) as store, store.publish_lease(COLLECTION):
+        taken_after = time.monotonic() - started
+    assert taken_after < 5, f"the lease of a dead holder took {taken_after:.1f} s"
 
 
 def test_generated_documents_keep_the_content_hash_earlier_versions_stored(tmp_path: Path) -> None:

@@ -1,16 +1,17 @@
 """An exclusive lease in MongoDB, for holders on different hosts (run containers).
 
-A lease is a document `{_id: name, owner, holder, expires_at}`. Taking it is one upsert that
-matches only an expired lease or our own, so two takers cannot both succeed (the loser's upsert
-collides on `_id`). A thread renews it while held; a holder killed outright stops renewing and
-the lease is free `seconds` later at most. Expiry compares the hosts' clocks, which the
-compose stack shares. A holder that stalls past expiry loses the lease without knowing: the
-publisher relies on Kafka's fencing, not on the lease, for correctness (see `outbox.py`).
+A lease is a document `{_id: name, owner, holder, host, pid, started, expires_at}`. Taking it is
+one upsert that matches only an expired lease or our own, so two takers cannot both succeed (the
+loser's upsert collides on `_id`). A thread renews it while held; a holder killed outright stops
+renewing and the lease is free `seconds` later at most, and at once for a taker on the holder's
+own host, which sees the holder's process gone (its pid no longer runs the process that started
+at `started`). Expiry compares the hosts' clocks, which the compose stack shares. A holder that
+stalls past expiry loses the lease without knowing: the publisher relies on Kafka's fencing, not
+on the lease, for correctness (see `outbox.py`).
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import psutil
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -30,7 +32,13 @@ RETRY_SECONDS = 1.0
 @contextmanager
 def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, seconds: float) -> Iterator[None]:
     owner = uuid.uuid4().hex
-    holder = f"pid {os.getpid()} on {socket.gethostname()}"
+    me = psutil.Process()
+    holder = {
+        "holder": f"pid {me.pid} on {socket.gethostname()}",
+        "host": socket.gethostname(),
+        "pid": me.pid,
+        "started": me.create_time(),
+    }
     if not _take(leases, name, owner, holder, seconds):
         current = leases.find_one({"_id": name}) or {}
         dg.get_dagster_logger().warning(
@@ -50,17 +58,31 @@ def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, second
         leases.delete_one({"_id": name, "owner": owner})
 
 
-def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: str, seconds: float) -> bool:
+def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: dict[str, Any], seconds: float) -> bool:
     now = datetime.now(UTC)
+    takeable: list[dict[str, Any]] = [{"expires_at": {"$lt": now}}, {"owner": owner}]
+    current = leases.find_one({"_id": name})
+    if current is not None and _gone(current, holder["host"]):
+        takeable.append({"owner": current["owner"]})
     try:
         leases.update_one(
-            {"_id": name, "$or": [{"expires_at": {"$lt": now}}, {"owner": owner}]},
-            {"$set": {"owner": owner, "holder": holder, "expires_at": now + timedelta(seconds=seconds)}},
+            {"_id": name, "$or": takeable},
+            {"$set": {"owner": owner, **holder, "expires_at": now + timedelta(seconds=seconds)}},
             upsert=True,
         )
     except DuplicateKeyError:
         return False
     return True
+
+
+def _gone(lease: dict[str, Any], host: str) -> bool:
+    """Whether the lease's holder is a process of this host that no longer runs."""
+    if lease.get("host") != host or not isinstance(lease.get("pid"), int):
+        return False
+    try:
+        return psutil.Process(lease["pid"]).create_time() != lease.get("started")
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _renew(leases: Collection[dict[str, Any]], name: str, owner: str, seconds: float, released: threading.Event) -> None:
