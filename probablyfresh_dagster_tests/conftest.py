@@ -5,12 +5,14 @@ tests marked `servers`."""
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from _pytest.nodeid import NodeId
+from filelock import FileLock
 
 from .platforms import Platform, copied_platform, local_platform, make_platform
 from .processes import make_run
@@ -88,11 +90,19 @@ def loaded_copy(loaded: Platform, tmp_path: Path) -> Platform:
 
 @pytest.fixture(scope="session")
 def clean_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
-    """The MARTs and delivery figures of a `make run` that nothing interrupted."""
-    root = tmp_path_factory.mktemp("clean")
-    env = local_run_env(root)
-    assert make_run(env, root / "run.log") == 0, (root / "run.log").read_text()[-3000:]
-    return marts(root / "state"), delivery_figures(root / "state")
+    """The MARTs and delivery figures of a `make run` that nothing interrupted: made once for the
+    whole session, whichever worker asks first (the crash cases run on every worker)."""
+    session_dir = tmp_path_factory.getbasetemp()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        session_dir = session_dir.parent  # the workers' common folder (each has its own below it)
+    shared = session_dir / "clean_run.pickle"
+    with FileLock(shared.with_suffix(".lock")):
+        if not shared.exists():
+            root = tmp_path_factory.mktemp("clean")
+            env = local_run_env(root)
+            assert make_run(env, root / "run.log") == 0, (root / "run.log").read_text()[-3000:]
+            shared.write_bytes(pickle.dumps((marts(root / "state"), delivery_figures(root / "state"))))
+        return pickle.loads(shared.read_bytes())
 
 
 @pytest.fixture(scope="session")
