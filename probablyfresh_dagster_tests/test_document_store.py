@@ -291,8 +291,7 @@ def test_the_publish_lease_is_exclusive_and_dies_with_its_holder(store_spec: tup
 
 
 def test_a_lease_whose_holder_died_on_this_host_is_taken_at_once(store_spec: tuple[str, ...], tmp_path: Path) -> None:
-    """A run killed while publishing holds up the next one for no time, not for the lease's life
-    (a holder on another host is waited for until its lease expires: its pid means nothing here)."""
+    """A run killed while publishing holds up the next one for no time, not for the lease's life."""
     long_lease = 120.0
     marker = tmp_path / "held"
     holder = multiprocessing.get_context("spawn").Process(target=hold_lease, args=(store_spec, marker, long_lease))

@@ -1,6 +1,6 @@
 """An exclusive lease in MongoDB, for holders on different hosts (run containers).
 
-A lease is a document `{_id: name, owner, holder, host, pid, started, expires_at}`. Taking it is
+A lease is a document `{_id: name, owner, host, pid, started, expires_at}`. Taking it is
 one upsert that matches only an expired lease or our own, so two takers cannot both succeed (the
 loser's upsert collides on `_id`). A thread renews it while held; a holder killed outright stops
 renewing and the lease is free `seconds` later at most, and at once for a taker on the holder's
@@ -33,16 +33,11 @@ RETRY_SECONDS = 1.0
 def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, seconds: float) -> Iterator[None]:
     owner = uuid.uuid4().hex
     me = psutil.Process()
-    holder = {
-        "holder": f"pid {me.pid} on {socket.gethostname()}",
-        "host": socket.gethostname(),
-        "pid": me.pid,
-        "started": me.create_time(),
-    }
+    holder = {"host": socket.gethostname(), "pid": me.pid, "started": me.create_time()}
     if not _take(leases, name, owner, holder, seconds):
         current = leases.find_one({"_id": name}) or {}
         dg.get_dagster_logger().warning(
-            f"Waiting for {what}: held by {current.get('holder', 'another process')} "
+            f"Waiting for {what}: held by pid {current.get('pid', '?')} on {current.get('host', '?')} "
             f"until {current.get('expires_at')} UTC unless renewed"
         )
         while not _take(leases, name, owner, holder, seconds):
