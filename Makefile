@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(STATE)/dagster_home
 # .env (see .env.example) is not read here: make would rewrite values holding `$` or `#`. `make run`
 # and `make generate` load it in Python, `make dev` through Dagster, `make up` through compose.
 
-.PHONY: run load check purge-pii dev lint test test-fast test-servers generate benchmark benchmark-ui clean up down secrets lock
+.PHONY: run load check purge-pii dev lint test test-fast test-prerequisites test-servers generate benchmark benchmark-ui clean up down secrets lock
 
 # `umask 077`: what Dagster writes in DAGSTER_HOME (run history, event and compute logs) is
 # owner-only, like the local state; `exec` leaves no shell between make and the process.
@@ -40,21 +40,30 @@ lint: $(VENV)/installed  ## the quality gate, as CI runs it: layout (ruff format
 # state among its read-only tests; tests marked xdist_group run on one worker (loadgroup).
 PYTEST := $(BIN)/pytest -q -n auto --dist loadgroup
 
-test: $(VENV)/installed test-servers  ## the whole test suite, real servers included (what CI runs)
+test: test-prerequisites  ## the whole test suite, real servers included (what CI runs)
 	$(PYTEST) --durations=15
 
 test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (no Java, Go or kcat needed)
 	$(PYTEST) -m "not servers"
 
+# The venv and each test server side by side: on a fresh machine pip mostly waits for downloads
+# while Go compiles FerretDB on both cores. -O keeps each one's output together.
+test-prerequisites:
+	@$(MAKE) --no-print-directory -j -O $(VENV)/installed test-servers
+
 # What the real-server tests need: kcat and the PostgreSQL server from Debian (CI runs as root), then
-# the Kafka jars and the FerretDB and Docker Compose binaries, fetched and built once into
+# the Kafka jars and the FerretDB and compose binaries, fetched and built once into
 # .cache/testservers/ before pytest starts.
-test-servers:
+TEST_SERVERS := $(addprefix test-server-,kafka ferretdb compose)
+test-servers: debian-test-tools $(TEST_SERVERS)
+.PHONY: debian-test-tools $(TEST_SERVERS)
+
+debian-test-tools:
 	@command -v kcat >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat postgresql; }
-	infra/testservers/install-kafka.sh >/dev/null
-	infra/testservers/install-ferretdb.sh >/dev/null
-	infra/testservers/install-compose.sh >/dev/null
+
+$(TEST_SERVERS): test-server-%:
+	infra/testservers/install-$*.sh >/dev/null
 
 generate: $(VENV)/installed  ## only the JSON files (pass ARGS="--seed 7 --purchases 5000")
 	umask 077 && exec $(BIN)/python -m probablyfresh_dagster.generator $(ARGS)
