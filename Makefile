@@ -47,8 +47,8 @@ test-fast: $(VENV)/installed  ## the suite without the tests marked `servers` (n
 	$(PYTEST) -m "not servers"
 
 # What the real-server tests need: kcat and the PostgreSQL server from Debian (CI runs as root), then
-# the Kafka jars and the FerretDB and Docker Compose binaries, fetched and built once into
-# .cache/testservers/ before pytest starts.
+# the Kafka jars, the FerretDB binary and Docker Compose's `config` loader (compose-config/), fetched
+# and built once into .cache/testservers/ before pytest starts.
 test-servers:
 	@command -v kcat >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat postgresql; }
