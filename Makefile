@@ -52,8 +52,8 @@ test-prerequisites:
 	@$(MAKE) --no-print-directory -j -O $(VENV)/installed test-servers
 
 # What the real-server tests need: kcat and the PostgreSQL server from Debian (CI runs as root), then
-# the Kafka jars and the FerretDB and compose binaries, fetched and built once into
-# .cache/testservers/ before pytest starts.
+# the Kafka jars, the FerretDB binary and Docker Compose's `config` loader (compose-config/), fetched
+# and built once into .cache/testservers/ before pytest starts.
 TEST_SERVERS := $(addprefix test-server-,kafka ferretdb compose)
 test-servers: debian-test-tools $(TEST_SERVERS)
 .PHONY: debian-test-tools $(TEST_SERVERS)

@@ -3,7 +3,7 @@
 The apache/kafka image is configured by its environment alone: its start-up script runs
 `kafka.docker.KafkaDockerWrapper setup`, which writes one server.properties line per KAFKA_*
 variable and formats the storage with CLUSTER_ID. infra/testservers/start-kafka.sh runs that same
-class on the environment written here: the service's own as the real compose resolves it with
+class on the environment written here: the service's own as compose resolves it with
 .env.example (compose.py; not with .env or the shell: every test run gets the same broker), with
 only what cannot be the same outside Docker changed (`outside_docker`). The image's own
 server.properties is used only when no KAFKA_* variable is set, so the broker runs on exactly

@@ -1,6 +1,6 @@
 """The docker-compose stack's own processes, started on this machine from the stack's own files.
 
-`docker-compose.yml` is resolved by the real compose binary (see compose.py), and each Dagster
+`docker-compose.yml` is resolved by compose's own loader (see compose.py), and each Dagster
 service runs its compose `command` with its compose `environment`, waited for with its compose
 `healthcheck`. What exists only inside Docker is replaced in one place, `on_this_machine`: service
 host names and ports by the servers started here, `/opt` paths by temporary folders, the

@@ -1,4 +1,4 @@
-"""The clickhouse-cluster compose profile, as the real Docker Compose v2 resolves it, against the
+"""The clickhouse-cluster compose profile, as Docker Compose v2.40.3's loader resolves it, against the
 node config it mounts (infra/clickhouse/cluster/): 2 shards x 2 replicas whose services, macros,
 remote_servers and Keeper agree, and the default profile left as it was."""
 

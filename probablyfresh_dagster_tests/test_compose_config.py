@@ -1,4 +1,4 @@
-"""docker-compose.yml resolved by the real Docker Compose v2 with .env.example: the refusals, the
+"""docker-compose.yml resolved by Docker Compose v2.40.3's loader with .env.example: the refusals, the
 ports, the credentials, the images, volumes and network (see compose.py)."""
 
 from __future__ import annotations
