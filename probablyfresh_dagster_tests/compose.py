@@ -1,10 +1,9 @@
 """docker-compose.yml as Docker Compose v2.40.3 resolves it (`docker-compose config`): what `make up`
 hands to Docker.
 
-The binary is infra/testservers/compose-config, built by install-compose.sh: that one command of
-compose v2.40.3, its loader (compose-go v2.9.1) with compose's own project options, post-processing
-and error messages, so its output is the real compose's byte for byte, without building the whole
-compose CLI (~2.5 min of a cold CI run). It takes only the command line `compose_config` passes.
+The binary is infra/testservers/compose-config (see install-compose.sh): that one command of compose
+v2.40.3, on its own loader with compose's options and output. It takes only the command line
+`compose_config` passes.
 
 `config` needs no Docker engine. Compose runs with an environment of its own (no inherited
 variable can fill in a setting) and a Docker config folder of its own.
