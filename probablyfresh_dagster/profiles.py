@@ -56,6 +56,8 @@ def docker_backends(settings: Settings) -> Backends:
         "kafka": KafkaEventLogResource(
             bootstrap_servers=dg.EnvVar("KAFKA_BOOTSTRAP_SERVERS"),
             partitions=int(os.environ.get("KAFKA_PARTITIONS", "3")),
+            replication_factor=count_from_env("KAFKA_REPLICATION_FACTOR", 1),
+            min_insync_replicas=count_from_env("KAFKA_MIN_INSYNC_REPLICAS", 1),
             username=optional_env("KAFKA_USER"),
             password=optional_env("KAFKA_PASSWORD"),
         ),
@@ -80,6 +82,16 @@ def profile_resources(settings: Settings) -> Resources:
         "telegram": telegram_from_env(),
         "expectations": expectations_from_env(),
     }
+
+
+def count_from_env(name: str, default: int) -> int:
+    """`name` as a whole number of at least 1; unset or empty (.env.example leaves it so), `default`."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def optional_env(name: str) -> dg.EnvVar | None:

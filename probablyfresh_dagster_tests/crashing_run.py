@@ -85,8 +85,9 @@ BROKER_POINTS: dict[str, Point] = {
 """Points of a run on a real Kafka broker and a MongoDB-wire server (the docker profile)."""
 
 
-def install(point: Point, marker: Path) -> None:
-    """Wrap the point's target so that its matching call writes `marker` and never returns."""
+def install(point: Point, marker: Path, hold: Callable[[], None] = lambda: time.sleep(3600)) -> None:
+    """Wrap the point's target so that its matching call writes `marker`, then `hold`s: by
+    default for good (the test kills the run there)."""
     module_name, _, path = point.target.partition(":")
     *owners, name = path.split(".")
     owner: Any = importlib.import_module(module_name)
@@ -97,7 +98,7 @@ def install(point: Point, marker: Path) -> None:
 
     def pause() -> None:
         marker.write_text("paused")
-        time.sleep(3600)
+        hold()
 
     def matches(args: tuple, kwargs: dict) -> bool:
         nonlocal calls

@@ -13,6 +13,11 @@ these lines and Kafka's defaults.
 writes WORKDIR/kafka.env (NAME=VALUE lines), WORKDIR/port (the listener of the compose network,
 `kafka:9092` in the stack: no authentication, what the stack's own services use) and
 WORKDIR/host_port (the HOST listener, published on the host: SASL/SCRAM only).
+
+    python -m probablyfresh_dagster_tests.kafka_compose WORKDIR kafka-cluster
+writes the same files for each broker of the kafka-cluster profile in WORKDIR/SERVICE/ (each
+broker's addresses of the others, `kafka-2:9093`, become theirs), WORKDIR/bootstrap, the
+brokers' compose-network listeners as a bootstrap servers list, and WORKDIR/port, the first's.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from probablyfresh_dagster_tests.compose import compose_model, filled_in, write_
 from probablyfresh_dagster_tests.support import free_ports
 
 SERVICE = "kafka"
+CLUSTER_PROFILE = "kafka-cluster"
 # A host and port in a listener (`NAME://host:port`, the host empty for every interface) or a
 # quorum voter (`id@host:port`).
 ADDRESS = re.compile(r"(?P<lead>://|@)(?P<host>[\w.-]*):(?P<port>\d+)")
@@ -38,13 +44,27 @@ def kafka_service(home: Path) -> dict:
     return compose_model(write_env_file(home / "env", filled_in()), home)["services"][SERVICE]
 
 
+def cluster_services(home: Path) -> dict[str, dict]:
+    """The brokers of the kafka-cluster profile, by service name, as compose resolves them (see
+    `kafka_service`)."""
+    model = compose_model(write_env_file(home / "env", filled_in()), home, (CLUSTER_PROFILE,))
+    return {name: service for name, service in model["services"].items() if CLUSTER_PROFILE in service.get("profiles", ())}
+
+
 def outside_docker(
-    environment: Mapping[str, str], ports: Mapping[int, int], published: Mapping[int, int], data_dir: Path
+    environment: Mapping[str, str],
+    ports: Mapping[int, int],
+    published: Mapping[int, int],
+    data_dir: Path,
+    service: str = SERVICE,
+    peers: Mapping[str, Mapping[int, int]] | None = None,
 ) -> dict[str, str]:
     """`environment` for a broker on this machine: the one place where it differs from the stack's.
 
     - Every address is 127.0.0.1: a listener's empty host (every interface) and the service's
       name on the compose network (`kafka`), and `localhost`, which may resolve to ::1 first.
+    - On a cluster, another broker's name and container port (`kafka-2:9093`) become
+      `peers[name][port]`, the free port that broker got for it.
     - A container port becomes `ports[port]`, a free port. Outside Docker nothing maps a published
       port, so an address the host connects to (`localhost:PORT`, `published[PORT]` in the
       container) gets the free port of that container port.
@@ -53,9 +73,11 @@ def outside_docker(
 
     def rewrite(match: re.Match) -> str:
         host, port = match["host"], int(match["port"])
+        if host in (peers or {}):
+            return f"{match['lead']}127.0.0.1:{(peers or {})[host][port]}"
         if host == "localhost":
             port = published[port]
-        elif host not in ("", SERVICE):
+        elif host not in ("", service):
             raise ValueError(f"{match[0]!r}: an address neither in the container nor on the host")
         return f"{match['lead']}127.0.0.1:{ports[port]}"
 
@@ -63,19 +85,43 @@ def outside_docker(
     return local | {"KAFKA_LOG_DIRS": str(data_dir)}
 
 
-def main(workdir: Path) -> None:
-    """Write the broker's environment and client port into `workdir` (see the module's docstring)."""
-    service = kafka_service(workdir)
+def container_ports(service: dict) -> dict[int, int]:
+    """A free port on this machine for each of the service's listeners' container ports."""
     listeners = service["environment"]["KAFKA_LISTENERS"]
-    container_ports = sorted({int(match["port"]) for match in ADDRESS.finditer(listeners)})
-    ports = dict(zip(container_ports, free_ports(len(container_ports)), strict=True))
+    ports = sorted({int(match["port"]) for match in ADDRESS.finditer(listeners)})
+    return dict(zip(ports, free_ports(len(ports)), strict=True))
+
+
+def write_broker(
+    workdir: Path, name: str, service: dict, ports: Mapping[int, int], peers: Mapping[str, Mapping[int, int]] | None = None
+) -> int:
+    """Write one broker's environment and ports into `workdir` (see the module's docstring); its
+    compose-network listener's port."""
+    workdir.mkdir(parents=True, exist_ok=True)
     published = {int(port["published"]): port["target"] for port in service["ports"]}
-    local = outside_docker(service["environment"], ports, published, workdir / "data")
-    (workdir / "kafka.env").write_text("".join(f"{name}={value}\n" for name, value in local.items()), encoding="utf-8")
+    local = outside_docker(service["environment"], ports, published, workdir / "data", name, peers)
+    (workdir / "kafka.env").write_text("".join(f"{key}={value}\n" for key, value in local.items()), encoding="utf-8")
     advertised = {m["host"]: int(m["port"]) for m in ADDRESS.finditer(service["environment"]["KAFKA_ADVERTISED_LISTENERS"])}
-    (workdir / "port").write_text(str(ports[advertised[SERVICE]]), encoding="utf-8")
+    port = ports[advertised[name]]
+    (workdir / "port").write_text(str(port), encoding="utf-8")
     (workdir / "host_port").write_text(str(ports[published[advertised["localhost"]]]), encoding="utf-8")
+    return port
+
+
+def main(workdir: Path, profile: str | None = None) -> None:
+    """The `kafka` service into `workdir`, or each broker of `profile` into its own folder in it."""
+    if profile is None:
+        service = kafka_service(workdir)
+        write_broker(workdir, SERVICE, service, container_ports(service))
+        return
+    if profile != CLUSTER_PROFILE:
+        raise ValueError(f"no Kafka brokers in the compose profile {profile!r}")
+    brokers = cluster_services(workdir)
+    ports = {name: container_ports(service) for name, service in brokers.items()}
+    listeners = [write_broker(workdir / name, name, service, ports[name], ports) for name, service in brokers.items()]
+    (workdir / "bootstrap").write_text(",".join(f"127.0.0.1:{port}" for port in listeners), encoding="utf-8")
+    (workdir / "port").write_text(str(listeners[0]), encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), *sys.argv[2:])

@@ -21,16 +21,18 @@ from probablyfresh_dagster.settings import PROJECT_ROOT
 from .support import wait_for
 
 STUCK_CLICKHOUSE = Path(__file__).parent / "stuck_clickhouse"
-MAKE_RUN = [sys.executable, "-m", "probablyfresh_dagster.run"]
+MAKE_RUN_MODULE = "probablyfresh_dagster.run"
+MAKE_RUN = [sys.executable, "-m", MAKE_RUN_MODULE]
 REACH_SECONDS = 120
 RERUN_SECONDS = 240
 
 
-def start_make_run(env: dict[str, str], log: Path, *arguments: str) -> subprocess.Popen:
-    """`make run`'s entry point in its own process group, its output in `log`."""
+def start_make_run(env: dict[str, str], log: Path, *arguments: str, module: str = MAKE_RUN_MODULE) -> subprocess.Popen:
+    """`make run`'s entry point (or a test `module` wrapping it) in its own process group, its
+    output in `log`."""
     with log.open("w") as output:
         return subprocess.Popen(
-            [*MAKE_RUN, *arguments],
+            [sys.executable, "-m", module, *arguments],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=output,

@@ -29,6 +29,9 @@ CACHE = Path(os.environ.get("TESTSERVERS_CACHE", PROJECT_ROOT / ".cache" / "test
 REAL_SERVERS = {"ferretdb", "kafka"}
 # What each server or tool in infra/testservers/ needs to be built or started with.
 TOOLS = {"kafka": ("java", "mvn", "go"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
+# A server started from what another one installs: docker-compose.yml's kafka-cluster profile runs
+# the `kafka` service's broker three times.
+INSTALLED_AS = {"kafka-cluster": "kafka"}
 
 
 def backend_params(backends: dict) -> list:
@@ -71,12 +74,14 @@ def installed(name: str) -> Path:
 
 @contextmanager
 def running(server: str, workdir: Path, env: dict[str, str] | None = None) -> Iterator[int]:
-    """Start `server` ("kafka", "ferretdb" or "postgres") with its data in `workdir` and `env` added
-    to its script's environment; yield its port; stop it."""
-    if (SCRIPTS / f"install-{server}.sh").exists():
-        installed(server)  # the start script installs it too, not under the lock
+    """Start `server` ("kafka", "kafka-cluster", "ferretdb" or "postgres") with its data in
+    `workdir` and `env` added to its script's environment; yield its port (a cluster's: its first
+    broker's); stop it."""
+    software = INSTALLED_AS.get(server, server)
+    if (SCRIPTS / f"install-{software}.sh").exists():
+        installed(software)  # the start script installs it too, not under the lock
     else:
-        require_build_tools(server)
+        require_build_tools(software)
     # start-kafka.sh resolves docker-compose.yml with this interpreter (see kafka_compose.py).
     environment = os.environ | {"TESTSERVERS_PYTHON": sys.executable} | (env or {})
     started = subprocess.run([SCRIPTS / f"start-{server}.sh", workdir], capture_output=True, text=True, env=environment)

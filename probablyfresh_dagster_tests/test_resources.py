@@ -9,7 +9,9 @@ from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.profiles import PROFILE_BACKENDS, profile_resources
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
+from probablyfresh_dagster.resources.kafka_events import KafkaEventLog
 from probablyfresh_dagster.settings import PROFILES, Settings
 
 
@@ -58,6 +60,36 @@ def test_docker_profile_reads_every_backend_from_the_environment(monkeypatch):
     with pytest.raises(Exception, match="FERNET_KEY"):
         with dg.build_resources(profile_resources(Settings(profile="docker"))):
             pass
+
+
+@pytest.mark.parametrize(
+    ("replication_factor", "min_insync_replicas", "expected"), [(None, None, (1, 1)), ("", "", (1, 1)), ("3", "2", (3, 2))]
+)
+def test_the_docker_profile_replicates_topics_as_the_environment_says(
+    monkeypatch, replication_factor, min_insync_replicas, expected
+):
+    """Unset or empty (as .env.example leaves them), one replica as on the one-node broker; the
+    kafka-cluster profile's 3 and 2 reach the resource that creates the topics."""
+    for name, value in (("KAFKA_REPLICATION_FACTOR", replication_factor), ("KAFKA_MIN_INSYNC_REPLICAS", min_insync_replicas)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    kafka = PROFILE_BACKENDS["docker"](Settings(profile="docker"))["kafka"]
+    assert isinstance(kafka, KafkaEventLogResource)
+    assert (kafka.replication_factor, kafka.min_insync_replicas) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_a_replication_setting_that_is_not_a_count_is_refused_by_name(monkeypatch, value):
+    monkeypatch.setenv("KAFKA_REPLICATION_FACTOR", value)
+    with pytest.raises(ValueError, match="KAFKA_REPLICATION_FACTOR"):
+        PROFILE_BACKENDS["docker"](Settings(profile="docker"))
+
+
+def test_more_insync_replicas_than_replicas_is_refused_before_any_connection():
+    with pytest.raises(ValueError, match="min.insync.replicas 3"):
+        KafkaEventLog("127.0.0.1:1", 3, replication_factor=2, min_insync_replicas=3)
 
 
 def test_unknown_profile_is_refused(monkeypatch):

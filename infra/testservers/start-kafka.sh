@@ -10,12 +10,16 @@
 # services use), WORKDIR/host_port the HOST listener's (SASL/SCRAM), WORKDIR/pid the
 # process (group) to stop with stop.sh, WORKDIR/server.log its log, WORKDIR/config the files the
 # broker runs on. TESTSERVERS_PYTHON: a Python with the project's requirements (default: python3).
+# A WORKDIR that holds kafka.env already (a broker of start-kafka-cluster.sh, or one stopped or
+# killed) starts again on it and on its data: as the image's `launch` script does, a setup that
+# stops at storage "already formatted" (a restart on its volume) goes on to start the broker.
 #   usage: start-kafka.sh WORKDIR
 source "$(dirname "$0")/common.sh"
 
 workdir="$(mkdir -p "$1" && cd "$1" && pwd)"
 lib="$("$TESTSERVERS_DIR/install-kafka.sh")"
-(cd "$PROJECT_ROOT" && "${TESTSERVERS_PYTHON:-python3}" -m probablyfresh_dagster_tests.kafka_compose "$workdir")
+[[ -f "$workdir/kafka.env" ]] \
+  || (cd "$PROJECT_ROOT" && "${TESTSERVERS_PYTHON:-python3}" -m probablyfresh_dagster_tests.kafka_compose "$workdir")
 mapfile -t service_environment <"$workdir/kafka.env"
 mkdir -p "$workdir/config"
 
@@ -32,6 +36,7 @@ env -i "${service_environment[@]}" "$(command -v java)" $QUICK_JVM -cp "$lib/*" 
   --default-configs-dir "$TESTSERVERS_DIR/kafka-defaults" \
   --mounted-configs-dir "$workdir/mounted" \
   --final-configs-dir "$workdir/config" >"$workdir/setup.log" 2>&1 \
+  || grep -qi "already formatted" "$workdir/setup.log" \
   || { cat "$workdir/setup.log" >&2; exit 1; }
 
 start_in_background "$workdir" java -Xmx512m $QUICK_JVM -cp "$lib/*" \

@@ -45,6 +45,9 @@ class KafkaEventLogResource(EventLogResource):
     of the password (see `scrub`); an address with a password in it is refused, never shown."""
 
     bootstrap_servers: str
+    replication_factor: int = 1
+    """Of the topics it creates, with their `min_insync_replicas` (a cluster's: 3 and 2)."""
+    min_insync_replicas: int = 1
     username: str | None = None
     password: str | None = None
 
@@ -58,6 +61,13 @@ class KafkaEventLogResource(EventLogResource):
                     "The Kafka address (KAFKA_BOOTSTRAP_SERVERS) holds a user:password@ part: give "
                     "host:port only, the user in KAFKA_USER and KAFKA_PASSWORD; the value is not shown"
                 )
-            log = KafkaEventLog(self.bootstrap_servers, self.partitions, username=self.username, password=self.password)
+            log = KafkaEventLog(
+                self.bootstrap_servers,
+                self.partitions,
+                replication_factor=self.replication_factor,
+                min_insync_replicas=self.min_insync_replicas,
+                username=self.username,
+                password=self.password,
+            )
             with closing(log):
                 yield log

@@ -54,6 +54,7 @@ class KafkaEventLog:
         bootstrap_servers: str,
         partitions: int,
         replication_factor: int = 1,
+        min_insync_replicas: int = 1,
         timeout_ms: int = 10_000,
         username: str | None = None,
         password: str | None = None,
@@ -70,8 +71,14 @@ class KafkaEventLog:
             if username
             else {}
         )
+        if not 1 <= min_insync_replicas <= replication_factor:
+            raise ValueError(
+                f"min.insync.replicas {min_insync_replicas} must be between 1 and the replication factor {replication_factor}:"
+                " past it, every write with acks=all is refused"
+            )
         self._partitions = partitions
         self._replication_factor = replication_factor
+        self._min_insync_replicas = min_insync_replicas
         self._timeout_ms = timeout_ms
         self._admin: KafkaAdminClient | None = None
         self._producers: dict[str | None, KafkaProducer] = {}
@@ -149,13 +156,16 @@ class KafkaEventLog:
         return [TopicPartition(topic, index) for index in indexes]
 
     def ensure_topic(self, topic: str) -> None:
-        """Idempotent; an existing topic keeps its partition count."""
+        """Idempotent; an existing topic keeps its partition count and replication. On a cluster,
+        with a replication factor of 3 and `min.insync.replicas` 2, a write (acks=all) is
+        acknowledged once 2 replicas hold it, so one broker can die without losing it."""
         try:
             self._admin_client().create_topics(
                 {
                     topic: {
                         "num_partitions": self._partitions,
                         "replication_factor": self._replication_factor,
+                        "configs": {"min.insync.replicas": str(self._min_insync_replicas)},
                     }
                 },
                 timeout_ms=self._timeout_ms,
