@@ -116,7 +116,8 @@ def install(point: Point, marker: Path, hold: Callable[[], None] = lambda: time.
         if not point.after:
             pause()
         result = original(*args, **kwargs)
-        pause()
+        if point.after:
+            pause()
         return result
 
     setattr(owner, name, paused)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from .crashing_run import BROKER_POINTS, POINTS, Point, install
@@ -43,7 +44,7 @@ def _wait_open(gate: Path) -> None:
 def main(folder: str, *points: str) -> int:
     for number, point in enumerate(points):
         gate = go(Path(folder), number)
-        install(EVERY_POINT[point], reached(Path(folder), number), lambda gate=gate: _wait_open(gate))
+        install(EVERY_POINT[point], reached(Path(folder), number), partial(_wait_open, gate))
     from probablyfresh_dagster import run
 
     return run.main([])

@@ -86,18 +86,18 @@ class Cluster:
         """`question(admin)`, through the brokers alive, asked again while the cluster answers
         that a broker is unreachable (a retriable error)."""
 
-        def attempt() -> tuple[T] | None:
+        def attempt() -> list[T]:
             live = [f"127.0.0.1:{(broker.folder / 'port').read_text()}" for broker in self.brokers if broker.alive()]
             try:
                 admin = KafkaAdminClient(bootstrap_servers=live)
                 try:
-                    return (question(admin),)
+                    return [question(admin)]
                 finally:
                     admin.close()
             except KafkaError as error:
                 if not error.retriable:
                     raise
-                return None
+                return []
 
         return wait_for(attempt, ANSWER_SECONDS, "the cluster to answer")[0]
 
