@@ -38,6 +38,7 @@ SECRET_NAME = re.compile(r"PASSWORD|TOKEN|SECRET|FERNET_KEY")
 # With no bot token nothing is sent to Telegram; every other secret is required.
 OPTIONAL_SECRETS = {"TELEGRAM_BOT_TOKEN"}
 COMPLETED = {"condition": "service_completed_successfully"}
+KAFKA_CLUSTER = ("kafka-1", "kafka-2", "kafka-3")
 
 
 def test_every_service_has_a_health_check_that_runs_a_command():
@@ -57,12 +58,15 @@ def test_every_image_is_pinned_to_an_exact_version():
 
 
 def test_depends_on_waits_for_healthy_services_or_completed_one_shots_that_exist():
+    """A service of a profile is waited for only when its profile runs (`required: false`)."""
     for name, service in SERVICES.items():
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in SERVICES, name
             expected = COMPLETED if dependency in ONE_SHOTS else {"condition": "service_healthy"}
+            if "profiles" in SERVICES[dependency] and "profiles" not in service:
+                expected = expected | {"required": False}
             assert condition == expected, f"{name} -> {dependency}"
-    assert set(SERVICES["user-code"]["depends_on"]) == {"postgres", "mongo", "kafka", "kafka-user", "clickhouse"}
+    assert set(SERVICES["user-code"]["depends_on"]) == {"postgres", "mongo", "kafka", *KAFKA_CLUSTER, "kafka-user", "clickhouse"}
 
 
 def waits_for(name: str) -> set[str]:
@@ -146,7 +150,7 @@ def test_every_variable_compose_reads_is_documented_in_env_example():
 def test_ports_come_from_env_and_bind_to_localhost():
     for name, service in SERVICES.items():
         for port in service.get("ports", []):
-            assert re.fullmatch(r"127\.0\.0\.1:\$\{[A-Z_]+\}:\d+", port), f"{name}: {port}"
+            assert re.fullmatch(r"127\.0\.0\.1:\$\{[A-Z][A-Z0-9_]*\}:\d+", port), f"{name}: {port}"
 
 
 def test_dagster_services_run_the_code_location_on_the_docker_profile():
@@ -169,7 +173,8 @@ def test_dagster_services_run_the_code_location_on_the_docker_profile():
         assert variable in environment, variable
     assert environment["CLICKHOUSE_DSN"] == "http://clickhouse:8123/default"
     assert environment["MONGO_URL"] == "mongodb://mongo:27017/?authSource=admin"
-    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    # The one-node broker unless .env names the kafka-cluster profile's brokers.
+    assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "${KAFKA_STACK_SERVERS:-kafka:9092}"
     assert "grpc" in user_code["command"] and "probablyfresh_dagster.definitions" in user_code["command"]
     assert "grpc-health-check" in user_code["healthcheck"]["test"]
 
