@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from .compose import DAGSTER_SERVICES, compose_model, filled_in, write_env_file
+from .compose import DAGSTER_SERVICES, compose_model, env_example, filled_in, write_env_file
 from .kafka_compose import ADDRESS, CLUSTER_PROFILE, SERVICE, main
 
 pytestmark = pytest.mark.servers
@@ -27,14 +27,9 @@ STACK_SERVERS = ",".join(f"{broker}:9092" for broker in BROKERS)
 
 
 @pytest.fixture(scope="module")
-def settings() -> dict[str, str]:
-    return filled_in()
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, settings) -> tuple[dict, dict]:
+def models(tmp_path_factory) -> tuple[dict, dict]:
     """The model without the profile and with it (and .env pointing the stack at it)."""
-    folder = tmp_path_factory.mktemp("kafka-cluster-profile")
+    folder, settings = tmp_path_factory.mktemp("kafka-cluster-profile"), filled_in()
     default = compose_model(write_env_file(folder / "env", settings), folder)
     on_cluster = settings | {
         "KAFKA_STACK_SERVERS": STACK_SERVERS,
@@ -98,7 +93,8 @@ def test_every_topic_internal_ones_included_is_on_three_brokers_and_written_to_t
         assert {environment[name] for name in MIN_INSYNC} == {str(len(BROKERS) - 1)}
 
 
-def test_each_broker_advertises_itself_and_publishes_its_host_listener_on_its_own_port(models, settings):
+def test_each_broker_advertises_itself_and_publishes_its_host_listener_on_its_own_port(models):
+    settings = env_example()
     _, cluster = models
     published = set()
     for number, (name, service) in enumerate(brokers(cluster).items(), start=1):
