@@ -82,7 +82,8 @@ def test_a_run_losing_a_broker_while_publishing_and_another_while_raw_consumes_d
             f"a new leader of {PURCHASES}-0 after {publishing_victim.name} died",
         )
         restart = publishing_victim.start()
-        wait_for(lambda: reached(gates, CONSUMING).exists() or run.poll() is not None, REACH_SECONDS, "RAW to consume")
+        # The publish may wait out the producer's delivery timeout (120 s) before its step is retried.
+        wait_for(lambda: reached(gates, CONSUMING).exists() or run.poll() is not None, RERUN_SECONDS, "RAW to consume")
         restarted, _ = restart.communicate(timeout=REACH_SECONDS)
         assert restart.returncode == 0, restarted
         wait_for(
