@@ -6,12 +6,15 @@ import dagster as dg
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 from cryptography.fernet import Fernet
+from kafka import KafkaProducer
+from kafka.errors import KafkaTimeoutError
+from kafka.producer.transaction_manager import TransactionalRequestResult
 
 from probablyfresh_dagster.profiles import PROFILE_BACKENDS, profile_resources
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.events import KafkaEventLogResource
 from probablyfresh_dagster.resources.fernet import FernetResource
-from probablyfresh_dagster.resources.kafka_events import KafkaEventLog
+from probablyfresh_dagster.resources.kafka_events import KafkaEventLog, end_transaction
 from probablyfresh_dagster.settings import PROFILES, Settings
 
 
@@ -90,6 +93,28 @@ def test_a_replication_setting_that_is_not_a_count_is_refused_by_name(monkeypatc
 def test_more_insync_replicas_than_replicas_is_refused_before_any_connection():
     with pytest.raises(ValueError, match="min.insync.replicas 3"):
         KafkaEventLog("127.0.0.1:1", 3, replication_factor=2, min_insync_replicas=3)
+
+
+@pytest.mark.parametrize("commit", [True, False], ids=["commit", "abort"])
+def test_a_transaction_end_never_answered_times_out_and_one_answered_returns(monkeypatch, commit):
+    """`end_transaction` reaches kafka-python's private `_transaction_manager` and `_sender`: on a
+    real producer (no broker needed, its API version given), a version of kafka-python that moved
+    them fails here."""
+    producer = KafkaProducer(bootstrap_servers=["127.0.0.1:1"], transactional_id="t", api_version=(3, 9))
+    begin = "begin_commit" if commit else "begin_abort"
+    try:
+        monkeypatch.setattr(producer._transaction_manager, begin, TransactionalRequestResult)
+        started = time.monotonic()
+        with pytest.raises(KafkaTimeoutError, match="within 200 ms"):
+            end_transaction(producer, commit=commit, timeout_ms=200)
+        assert 0.2 <= time.monotonic() - started < 5
+
+        answered = TransactionalRequestResult()
+        answered.done()
+        monkeypatch.setattr(producer._transaction_manager, begin, lambda: answered)
+        end_transaction(producer, commit=commit, timeout_ms=200)
+    finally:
+        producer.close(timeout=1)
 
 
 def test_unknown_profile_is_refused(monkeypatch):

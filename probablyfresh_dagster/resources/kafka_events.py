@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 from kafka.serializer import DefaultSerializer
 
 from probablyfresh_dagster.events import Headers, Message, OutgoingMessage
@@ -46,6 +46,13 @@ PEEK_MESSAGES = 1000
 broker still sends the whole record batch holding the first offset, but no more. With the bulk
 settings each run of the PII check's sample fetched 8 MiB per partition, and kafka-python decoded
 every record of it, many times the sample."""
+PRODUCER_WAIT_TIMEOUTS = 3
+"""A publish waits at most this many `timeout_ms` on each blocking producer call (the flush, the
+commit, an abort): time for one request to time out and go again to the partition's or the
+transaction coordinator's new leader once a cluster notices a dead broker (within its
+`broker.session.timeout.ms`, 9 s by default). Past it, `KafkaTimeoutError`, which is transient: the
+step runs again with a fresh producer, whose fence aborts the transaction left open, or completes
+it if its commit had been logged (then the outbox recovers its messages instead of repeating them)."""
 
 
 class KafkaEventLog:
@@ -80,6 +87,7 @@ class KafkaEventLog:
         self._replication_factor = replication_factor
         self._min_insync_replicas = min_insync_replicas
         self._timeout_ms = timeout_ms
+        self._wait_ms = PRODUCER_WAIT_TIMEOUTS * timeout_ms
         self._admin: KafkaAdminClient | None = None
         self._producers: dict[str | None, KafkaProducer] = {}
         self._consumers: dict[tuple[str | None, bool], KafkaConsumer] = {}
@@ -201,7 +209,7 @@ class KafkaEventLog:
                 )
                 for message in messages
             ]
-            producer.flush()
+            producer.flush(timeout=self._wait_ms / 1000)
             for future in futures:
                 if not future.succeeded():
                     raise future.exception
@@ -209,7 +217,7 @@ class KafkaEventLog:
             if transactional:
                 # A fenced producer cannot abort: the fence of its successor already did.
                 with contextlib.suppress(KafkaError):
-                    producer.abort_transaction()
+                    end_transaction(producer, commit=False, timeout_ms=self._wait_ms)
             if isinstance(error, KafkaError):  # a send refused at once, or failed on the broker
                 raise KafkaError(f"publishing to {topic!r} on {','.join(self._servers)} failed: {error}") from error
             raise
@@ -218,7 +226,7 @@ class KafkaEventLog:
             sent = future.value
             written[sent.partition] = max(written.get(sent.partition, 0), sent.offset + 1)
         if transactional:
-            producer.commit_transaction()
+            end_transaction(producer, commit=True, timeout_ms=self._wait_ms)
             self._await_readable(topic, written)
         return written
 
@@ -322,6 +330,23 @@ class KafkaEventLog:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
+
+
+def end_transaction(producer: KafkaProducer, commit: bool, timeout_ms: int) -> None:
+    """`producer.commit_transaction()` (or `abort_transaction()`), waiting at most `timeout_ms` for
+    the coordinator's answer; past it, `KafkaTimeoutError`.
+
+    kafka-python 3.0.12 waits for that answer without a time limit (`result.wait()`), and a
+    producer whose transaction coordinator was SIGKILLed mid-transaction never got one: the publish
+    waited for ever instead of failing into a step retry. So this does what those two methods do
+    through the producer's private `_transaction_manager` and `_sender` (kafka-python 3.0.12;
+    test_resources checks they are still there), with the bounded wait `init_transactions` has.
+    """
+    manager = producer._transaction_manager
+    result = manager.begin_commit() if commit else manager.begin_abort()
+    producer._sender.wakeup()
+    if not result.wait(timeout_ms=timeout_ms):
+        raise KafkaTimeoutError(f"the transaction's {'commit' if commit else 'abort'} had no answer within {timeout_ms} ms")
 
 
 def _text(data: bytes | None) -> str:
