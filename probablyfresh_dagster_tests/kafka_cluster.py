@@ -107,9 +107,9 @@ class Cluster:
         described = self.asked(lambda admin: admin.describe_topics(list(topics) or None))
         return [{"topic": topic["name"], **partition} for topic in described for partition in topic["partitions"]]
 
-    def leader(self, topic: str, partition: int) -> int:
-        (found,) = [p["leader_id"] for p in self.partitions(topic) if p["partition_index"] == partition]
-        return found
+    def coordinator(self, transactional_id: str) -> int:
+        """The broker coordinating `transactional_id`'s transactions."""
+        return self.asked(lambda admin: admin.describe_transactions([transactional_id])[transactional_id].coordinator_id)
 
     def fully_in_sync(self, *topics: str) -> bool:
         """Whether every partition of `topics` (of every topic) has each of its replicas in sync."""
