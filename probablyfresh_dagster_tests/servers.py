@@ -28,7 +28,7 @@ CACHE = Path(os.environ.get("TESTSERVERS_CACHE", PROJECT_ROOT / ".cache" / "test
 # Backends of the contract suites that run on a real server, not in process.
 REAL_SERVERS = {"ferretdb", "kafka"}
 # What each server or tool in infra/testservers/ needs to be built or started with.
-TOOLS = {"kafka": ("java", "mvn", "go"), "ferretdb": ("go",), "postgres": ("setpriv",), "compose": ("go",)}
+TOOLS = {"kafka": ("java", "mvn", "go"), "ferretdb": ("go", "setpriv"), "postgres": ("setpriv",), "compose": ("go",)}
 # A server started from what another one installs: docker-compose.yml's kafka-cluster profile runs
 # the `kafka` service's broker three times.
 INSTALLED_AS = {"kafka-cluster": "kafka"}

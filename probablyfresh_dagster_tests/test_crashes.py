@@ -24,6 +24,7 @@ RECOVERY_NOTICE = re.compile(r"lost its process|interrupted run|waiting for")
 """The lines of a re-run that say what it cleaned up or waited for (printed for the crash matrix)."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point", list(POINTS))
 def test_a_run_killed_at_any_point_is_finished_exactly_once_by_the_next(point, tmp_path, clean_run) -> None:
     clean_marts, clean_figures = clean_run

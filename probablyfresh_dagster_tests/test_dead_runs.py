@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import psutil
+import pytest
 
 from probablyfresh_dagster.local_runs.dead_runs import RunProcess, is_alive
 from probablyfresh_dagster.settings import PROJECT_ROOT
@@ -35,6 +36,7 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
+@pytest.mark.slow
 def test_the_next_make_run_fails_a_killed_run_and_frees_its_pool_slot(tmp_path):
     instance = local_instance(tmp_path)
     env = local_env(tmp_path)
@@ -58,6 +60,7 @@ def test_the_next_make_run_fails_a_killed_run_and_frees_its_pool_slot(tmp_path):
     assert dead.run_id not in instance.event_log_storage.get_concurrency_run_ids()
 
 
+@pytest.mark.slow
 def test_a_run_waiting_for_the_pool_names_the_holder_and_goes_on_when_the_holder_dies(tmp_path):
     instance = local_instance(tmp_path)
     env = local_env(tmp_path)

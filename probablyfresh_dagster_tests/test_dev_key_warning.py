@@ -1,10 +1,12 @@
 """The dev key's warning, once per run even when every step runs in a process of its own."""
 
 import dagster as dg
+import pytest
 
 from .dev_key_steps import DEV_KEY_ENV, STEPS, publishers
 
 
+@pytest.mark.slow
 def test_the_dev_key_warning_is_logged_once_per_run_of_step_processes(tmp_path, monkeypatch):
     monkeypatch.setenv(DEV_KEY_ENV, str(tmp_path / "state" / "fernet.key"))
     with dg.instance_for_test() as instance:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 from .support import local_run_env
@@ -21,6 +23,7 @@ sys.exit(run.main([]))
 """
 
 
+@pytest.mark.slow
 def test_a_wheel_install_runs_the_whole_pipeline_on_the_sql_it_ships(tmp_path):
     # Built from a copy, so that the build leaves no build/ or egg-info in the repository.
     source = tmp_path / "source"

@@ -42,7 +42,7 @@ from .terminal import Terminal
 
 # `make dev` runs in the repository, and rebuilds its venv when that is older than the lock: two
 # xdist workers must not do so at once (make test has built it first; a bare pytest may not have).
-pytestmark = pytest.mark.xdist_group("make_dev")
+pytestmark = [pytest.mark.xdist_group("make_dev"), pytest.mark.slow]
 
 STARTUP_TIMEOUT_SECONDS = 180
 CTRL_C_LIMIT_SECONDS = 10

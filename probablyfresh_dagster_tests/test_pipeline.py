@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.entities import ENTITIES
@@ -27,6 +28,7 @@ def test_whole_graph_passes_every_check_with_the_expected_contents(loaded_run):
     assert (kafka_pii["messages_sampled"].value, kafka_pii["topic_offsets"].value) == (200, 200)
 
 
+@pytest.mark.slow
 def test_whole_graph_at_20k_purchases_in_jsonl_passes_the_same_assertions(platform):
     """Correctness at scale: one batch file per entity, the same assertions as at 200 in files."""
     result = platform.run(purchases=20_000, format="jsonl")

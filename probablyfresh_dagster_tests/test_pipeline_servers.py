@@ -20,7 +20,7 @@ from .platforms import Platform, make_platform
 from .servers import require_tool
 from .whole_graph import assert_whole_graph_passed
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

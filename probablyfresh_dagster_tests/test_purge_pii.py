@@ -160,6 +160,7 @@ def test_rows_an_older_version_loaded_into_raw_are_moved_out(chain: Chain):
     assert load_raw(chain.client, chain.log, chain.entity) == 5 and set(chain.raw_keys().values()) == {1}
 
 
+@pytest.mark.slow
 def test_make_purge_pii_unsticks_the_pipeline(tmp_path, monkeypatch, capsys):
     """The whole graph with another producer's leak in the customers topic: the MART still loads
     every good record, the RAW check names the leak, `make purge-pii` removes it."""

@@ -26,7 +26,7 @@ from .sensor_ticks import add_purchase
 from .server_restarts import listening, paused, stopped
 from .servers import running
 
-pytestmark = pytest.mark.servers
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
 def test_a_load_waits_for_mongodb_and_kafka_restarting_and_lands_once(tmp_path, monkeypatch):
