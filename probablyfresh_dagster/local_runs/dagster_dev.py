@@ -49,7 +49,7 @@ RESTART_AFTER_SECONDS = 20.0
 MAX_RESTARTS, RESTARTS_WINDOW_SECONDS = 3, 600.0
 # A run's processes: the code server starts each run in a process of its own (multiprocessing's
 # spawn), whose steps fork from a forkserver. What else the stop may kill (a code server slow to
-# stop, multiprocessing's resource tracker) holds nothing a later run needs: not worth a line.
+# stop, a resource tracker after its run) holds nothing a later run needs: not worth a line.
 RUN_PROCESSES = ("multiprocessing.spawn", "multiprocessing.forkserver")
 DEFAULT_PORT = "3000"  # dagster-webserver's
 

@@ -5,6 +5,7 @@ Shared by `make dev`'s wrapper (dagster_dev) and its watchdog (dev_watchdog).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -14,21 +15,39 @@ import psutil
 GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.1
 ENDED = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+RESOURCE_TRACKER = "multiprocessing.resource_tracker"
+"""multiprocessing's resource tracker (it ignores SIGINT) unlinks the named semaphores
+(`/dev/shm/sem.mp-*`) of spawned processes that died without doing it themselves, once every one
+of them is gone. So it is killed last, only if it has not ended by itself by then: killed along
+with a run, it left 8 semaphores behind each time `make dev` stopped one."""
 
 
 def stop_group(group: int) -> list[str]:
     """Send SIGINT to `group`, wait up to GRACE_SECONDS for every process in it to exit, then
-    SIGKILL what is left and wait for it to end; the command lines of the killed processes.
-    A KeyboardInterrupt while waiting (a second Ctrl-C) kills at once."""
+    SIGKILL what is left, resource trackers last (see RESOURCE_TRACKER), and wait for it to end;
+    the command lines of the killed processes. A KeyboardInterrupt while waiting (a second
+    Ctrl-C) kills at once."""
     signal_group(group, signal.SIGINT)
     try:
         _wait_for_end(group)
     except KeyboardInterrupt:
         pass
-    killed = [" ".join(process.info["cmdline"] or []) for process in _members(group)]
-    signal_group(group, signal.SIGKILL)
+    killed = []
+    for process in _members(group):
+        if RESOURCE_TRACKER not in " ".join(process.info["cmdline"] or []):
+            killed.append(_kill(process))
+    _wait_for_end(group)  # the trackers end once the processes they track are gone
+    killed += [_kill(process) for process in _members(group)]
+    signal_group(group, signal.SIGKILL)  # and whatever was started meanwhile
     _wait_for_end(group)  # SIGKILL is not instant: what is killed here is gone when we return
     return killed
+
+
+def _kill(process: psutil.Process) -> str:
+    """SIGKILL `process`; its command line."""
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.kill()
+    return " ".join(process.info["cmdline"] or [])
 
 
 def _wait_for_end(group: int) -> None:
