@@ -9,23 +9,38 @@
 CREATE OR REPLACE FUNCTION mart_payload_reason AS (payload) ->
     if(isValidJSON(payload), 'payload: not a JSON object', 'payload: not valid JSON (a NaN or Infinity, for instance)');
 
+-- A payload's top-level fields as raw JSON texts, by name: the one pass over the whole payload a
+-- checked view makes. Each JSON function parses all of the text it is given, so reading fifteen
+-- fields from the payload parsed it fifteen times; read from this map, each parses only its
+-- field's own text. An absent field reads as '' (which every function below treats as absent),
+-- and of a repeated name the first is kept, as JSONExtract* keeps it.
+CREATE OR REPLACE FUNCTION mart_fields AS (payload) ->
+    mapFromArrays(JSONExtractKeysAndValuesRaw(payload).1, JSONExtractKeysAndValuesRaw(payload).2);
+
+-- The functions below take one field's raw JSON text (`fields['name']`, or JSONExtractRaw of a
+-- nested one), never a whole payload.
+
 -- A JSON string holding at least one character that is not white space (Unicode separators
 -- included). A number, a boolean, null or an absent field is not text.
-CREATE OR REPLACE FUNCTION mart_is_text AS (json, key) ->
-    JSONType(json, key) = 'String' AND match(JSONExtractString(json, key), '[^\\s\\pZ]');
+CREATE OR REPLACE FUNCTION mart_is_text AS (value) ->
+    JSONType(value) = 'String' AND match(JSONExtractString(value), '[^\\s\\pZ]');
 
 -- A JSON number as Decimal(12, 2), rounded to cents (half away from zero); 0 for anything else
 -- and for a number Decimal(12, 2) cannot hold (|value| >= 10^10), so "amount > 0" is the whole
 -- rule. Read from the JSON text, not through Float64 or JSONExtract(…, 'Decimal(12, 2)'), which
 -- accept strings such as "12.5", keep 1e15 in a Decimal(12, 2) and throw on 1e30.
-CREATE OR REPLACE FUNCTION mart_cents AS (json, key) ->
-    ifNull(round(toDecimal128OrNull(JSONExtractRaw(json, key), 4), 2), 0);
-CREATE OR REPLACE FUNCTION mart_amount AS (json, key) ->
-    toDecimal64(if(abs(mart_cents(json, key)) < 10000000000, mart_cents(json, key), 0), 2);
+CREATE OR REPLACE FUNCTION mart_cents AS (value) ->
+    ifNull(round(toDecimal128OrNull(value, 4), 2), 0);
+CREATE OR REPLACE FUNCTION mart_amount AS (value) ->
+    toDecimal64(if(abs(mart_cents(value)) < 10000000000, mart_cents(value), 0), 2);
+
+-- A JSON true; false for anything else, absent included (the landing zone accepts only a boolean
+-- there). JSONExtractBool would also take a non-zero integer, and raw text writes 1.0 as 1.
+CREATE OR REPLACE FUNCTION mart_bool AS (value) -> value = 'true';
 
 -- A JSON number as Float64; 0 for anything else (strings included).
-CREATE OR REPLACE FUNCTION mart_number AS (json, key) ->
-    if(JSONType(json, key) IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(json, key), 0);
+CREATE OR REPLACE FUNCTION mart_number AS (value) ->
+    if(JSONType(value) IN ('Int64', 'UInt64', 'Double'), JSONExtractFloat(value), 0);
 
 -- An ISO 8601 date or date-time string (YYYY-MM-DD, optional time and offset) as
 -- DateTime64(3, 'UTC'); NULL for anything else, including impossible dates such as 2024-02-30.
@@ -37,7 +52,7 @@ CREATE OR REPLACE FUNCTION mart_parse_timestamp AS (text) ->
         parseDateTime64BestEffortOrNull(text, 3, 'UTC'),
         NULL
     );
-CREATE OR REPLACE FUNCTION mart_timestamp AS (json, key) -> mart_parse_timestamp(JSONExtractString(json, key));
+CREATE OR REPLACE FUNCTION mart_timestamp AS (value) -> mart_parse_timestamp(JSONExtractString(value));
 
 -- True when a value is NULL or outside [lower, upper]: a range rule that a missing value breaks.
 CREATE OR REPLACE FUNCTION mart_outside AS (value, lower, upper) ->
@@ -56,21 +71,16 @@ CREATE OR REPLACE FUNCTION mart_outside AS (value, lower, upper) ->
 CREATE OR REPLACE FUNCTION mart_version AS (updated_at, source, offset) ->
     (updated_at, splitByChar('/', source)[1], toUInt64OrZero(splitByChar('/', source)[2]), source, offset);
 
--- updated_at for mart_version: 1970-01-01 00:00:00 when absent or null. mart_bad_updated_at is the
--- rule a given one must pass: an ISO 8601 date-time string within [1970-01-02, now]. Both read the
--- field as its JSON text ('' when absent, 'null' when null) through the same expression, which
--- ClickHouse evaluates once: each JSON function parses the whole payload.
-CREATE OR REPLACE FUNCTION mart_given_updated_at AS (payload) ->
-    if(
-        startsWith(JSONExtractRaw(payload, 'updated_at'), '"'),
-        mart_parse_timestamp(JSONExtractString(JSONExtractRaw(payload, 'updated_at'))),
-        NULL
-    );
-CREATE OR REPLACE FUNCTION mart_updated_at AS (payload) ->
-    ifNull(mart_given_updated_at(payload), toDateTime64(0, 3, 'UTC'));
-CREATE OR REPLACE FUNCTION mart_bad_updated_at AS (payload, now) ->
-    JSONExtractRaw(payload, 'updated_at') NOT IN ('', 'null')
-    AND mart_outside(mart_given_updated_at(payload), toDateTime64('1970-01-02', 3, 'UTC'), now);
+-- updated_at for mart_version, from the field's raw text ('' when absent, 'null' when null):
+-- 1970-01-01 00:00:00 when absent or null. mart_bad_updated_at is the rule a given one must pass:
+-- an ISO 8601 date-time string within [1970-01-02, now].
+CREATE OR REPLACE FUNCTION mart_given_updated_at AS (value) ->
+    if(startsWith(value, '"'), mart_timestamp(value), NULL);
+CREATE OR REPLACE FUNCTION mart_updated_at AS (value) ->
+    ifNull(mart_given_updated_at(value), toDateTime64(0, 3, 'UTC'));
+CREATE OR REPLACE FUNCTION mart_bad_updated_at AS (value, now) ->
+    value NOT IN ('', 'null')
+    AND mart_outside(mart_given_updated_at(value), toDateTime64('1970-01-02', 3, 'UTC'), now);
 
 -- Every RAW row a MART rule refused, with the first rule it breaks ("field: rule", no value is
 -- ever quoted). One row per RAW row: a re-run over the same offsets replaces it (read with FINAL),

@@ -58,54 +58,56 @@ WHERE (purchase_id, _offset) IN (SELECT purchase_id, _offset FROM purchases_mart
 -- "now" is the moment the row reached RAW, so a row's verdict never changes.
 CREATE OR REPLACE VIEW purchases_checked AS
 WITH
-    mart_timestamp(payload, 'purchase_datetime') AS purchased_at,
-    JSONExtractArrayRaw(payload, 'items') AS lines,
-    -- Per line, '' or its first broken rule, written to follow "items[n]".
+    mart_fields(payload) AS fields,
+    mart_timestamp(fields['purchase_datetime']) AS purchased_at,
+    JSONExtractArrayRaw(fields['items']) AS lines,
+    -- Per line, '' or its first broken rule, written to follow "items[n]"; `item` is the line's fields.
     arrayMap(
-        line -> multiIf(
+        (line, item) -> multiIf(
             JSONType(line) != 'Object', ': not a JSON object',
-            NOT mart_is_text(line, 'product_id'), '.product_id: missing, not a string or blank',
-            mart_number(line, 'quantity') <= 0, '.quantity: not a positive number',
-            mart_amount(line, 'price_per_unit') <= 0, '.price_per_unit: not a positive amount that fits Decimal(12, 2)',
-            mart_amount(line, 'total_price') <= 0, '.total_price: not a positive amount that fits Decimal(12, 2)',
+            NOT mart_is_text(item['product_id']), '.product_id: missing, not a string or blank',
+            mart_number(item['quantity']) <= 0, '.quantity: not a positive number',
+            mart_amount(item['price_per_unit']) <= 0, '.price_per_unit: not a positive amount that fits Decimal(12, 2)',
+            mart_amount(item['total_price']) <= 0, '.total_price: not a positive amount that fits Decimal(12, 2)',
             ''
         ),
-        lines
+        lines,
+        arrayMap(line -> mart_fields(line), lines)
     ) AS line_problems,
     arrayFirstIndex(problem -> problem != '', line_problems) AS first_bad_line
 SELECT
-    JSONExtractString(payload, 'purchase_id') AS purchase_id,
-    JSONExtractString(payload, 'customer', 'customer_id') AS customer_id,
-    JSONExtractString(payload, 'store', 'store_id') AS store_id,
-    lowerUTF8(JSONExtractString(payload, 'store', 'store_network')) AS store_network,
-    lowerUTF8(JSONExtractString(payload, 'store', 'location', 'city')) AS city,
+    JSONExtractString(fields['purchase_id']) AS purchase_id,
+    JSONExtractString(fields['customer'], 'customer_id') AS customer_id,
+    JSONExtractString(fields['store'], 'store_id') AS store_id,
+    lowerUTF8(JSONExtractString(fields['store'], 'store_network')) AS store_network,
+    lowerUTF8(JSONExtractString(fields['store'], 'location', 'city')) AS city,
     length(lines) AS items_count,
-    mart_amount(payload, 'total_amount') AS total_amount,
-    lowerUTF8(JSONExtractString(payload, 'payment_method')) AS payment_method,
-    JSONExtractBool(payload, 'is_delivery') AS is_delivery,
-    lowerUTF8(JSONExtractString(payload, 'delivery_address', 'city')) AS delivery_city,
+    mart_amount(fields['total_amount']) AS total_amount,
+    lowerUTF8(JSONExtractString(fields['payment_method'])) AS payment_method,
+    mart_bool(fields['is_delivery']) AS is_delivery,
+    lowerUTF8(JSONExtractString(fields['delivery_address'], 'city')) AS delivery_city,
     toDateTime(purchased_at, 'UTC') AS purchase_datetime,
     raw.partition AS _partition,
     raw.offset AS _offset,
     raw.ingested_at AS _ingested_at,
-    mart_updated_at(payload) AS _updated_at,
+    mart_updated_at(fields['updated_at']) AS _updated_at,
     raw.source AS _source,
     lines AS _lines,
     raw.key AS _key,
     multiIf(
         JSONType(payload) != 'Object', mart_payload_reason(payload),
-        NOT mart_is_text(payload, 'purchase_id'), 'purchase_id: missing, not a string or blank',
+        NOT mart_is_text(fields['purchase_id']), 'purchase_id: missing, not a string or blank',
         purchase_id != raw.key, 'purchase_id: differs from the Kafka message key',
-        NOT mart_is_text(JSONExtractRaw(payload, 'customer'), 'customer_id'),
+        NOT mart_is_text(JSONExtractRaw(fields['customer'], 'customer_id')),
             'customer.customer_id: missing, not a string or blank',
-        NOT mart_is_text(JSONExtractRaw(payload, 'store'), 'store_id'), 'store.store_id: missing, not a string or blank',
+        NOT mart_is_text(JSONExtractRaw(fields['store'], 'store_id')), 'store.store_id: missing, not a string or blank',
         total_amount <= 0, 'total_amount: not a positive amount that fits Decimal(12, 2)',
         mart_outside(purchased_at, toDateTime64('1970-01-02', 3, 'UTC'), raw.ingested_at),
             'purchase_datetime: missing, unparseable or outside [1970-01-02, now]',
         empty(lines), 'items: missing, not an array or empty',
         length(lines) > 65535, 'items: more than 65535 lines (line_no is a UInt16)',
         first_bad_line > 0, concat('items[', toString(first_bad_line), ']', line_problems[first_bad_line]),
-        mart_bad_updated_at(payload, raw.ingested_at), 'updated_at: unparseable or outside [1970-01-02, now]',
+        mart_bad_updated_at(fields['updated_at'], raw.ingested_at), 'updated_at: unparseable or outside [1970-01-02, now]',
         ''
     ) AS _reject_reason
 FROM purchases_raw AS raw;
@@ -117,17 +119,18 @@ SELECT * EXCEPT (_lines) FROM purchases_checked;
 -- lines of a rejected purchase are left out with it (mart_load/accepted.sql); they are not
 -- recorded on their own, the purchase's reject names the first bad line.
 CREATE OR REPLACE VIEW purchase_items_mart_checked AS
+WITH mart_fields(line) AS item
 SELECT
     purchase_id,
     line_no,
-    JSONExtractString(line, 'product_id') AS product_id,
-    lowerUTF8(JSONExtractString(line, 'name')) AS product_name,
-    lowerUTF8(JSONExtractString(line, 'category')) AS category,
-    mart_number(line, 'quantity') AS quantity,
-    lowerUTF8(JSONExtractString(line, 'unit')) AS unit,
-    mart_amount(line, 'price_per_unit') AS price_per_unit,
-    mart_amount(line, 'total_price') AS total_price,
-    lowerUTF8(JSONExtractString(line, 'manufacturer', 'name')) AS manufacturer_name,
+    JSONExtractString(item['product_id']) AS product_id,
+    lowerUTF8(JSONExtractString(item['name'])) AS product_name,
+    lowerUTF8(JSONExtractString(item['category'])) AS category,
+    mart_number(item['quantity']) AS quantity,
+    lowerUTF8(JSONExtractString(item['unit'])) AS unit,
+    mart_amount(item['price_per_unit']) AS price_per_unit,
+    mart_amount(item['total_price']) AS total_price,
+    lowerUTF8(JSONExtractString(item['manufacturer'], 'name')) AS manufacturer_name,
     _partition,
     _offset,
     _key,
