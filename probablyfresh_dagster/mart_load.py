@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
@@ -58,28 +57,37 @@ def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
 
 
 def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_read: Callable[[int], None] | None = None) -> None:
-    """Judge one range: rejects first (the rules run once), then the first MART table takes each
-    key's winner among the rest (when at least as good as the row it holds), and the others follow it.
+    """Judge one range: its rows are evaluated once (the rules and the typed columns of the first
+    MART table) into a temporary table of the client's session, from which the rejects and then
+    each key's winner (when at least as good as the row the table holds) are taken; the other
+    tables follow the first.
 
-    `on_read(rows)`, if given, hears how many of the range's rows are judged while it runs: each
-    statement reads the whole range, so each counts for an equal part of it."""
+    `on_read(rows)`, if given, hears how many of the range's rows are judged while it runs: the
+    statements that read the range from RAW (the judgement, each following table) count for an
+    equal part of it each."""
     bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
     first, *others = entity.marts
-    checked, common = checked_view(first), {"raw": entity.raw_table, "key": entity.mart_key}
-    statements: list[tuple[str, dict[str, Any]]] = [
-        ("mart_load/rejected", {"entity": entity.name, "checked": checked, "run_id": run_id}),
-        ("mart_load/accepted", {"mart": first, "checked": checked, "entity": entity.name, "run_id": run_id, **common}),
+    common = {"raw": entity.raw_table, "key": entity.mart_key}
+    reads = [("mart_load/judge", {"checked": checked_view(first)})]
+    reads += [
+        ("mart_load/following", {"mart": table, "checked": checked_view(table), "first": first, **common}) for table in others
     ]
-    for table in others:
-        statements.append(("mart_load/following", {"mart": table, "checked": checked_view(table), "first": first, **common}))
-    for done, (script, parameters) in enumerate(statements):
 
-        def report(share: float, done: int = done) -> None:
+    def read(part: int) -> None:
+        def report(share: float) -> None:
             if on_read is not None:
-                on_read(int((done + share) / len(statements) * (offsets.upper - offsets.lower)))
+                on_read(int((part + share) / len(reads) * (offsets.upper - offsets.lower)))
 
+        script, parameters = reads[part]
         with query_progress.reading(client, report):
             run_script(client, script, **parameters, **bounds)
+
+    read(0)
+    run_script(client, "mart_load/rejected", entity=entity.name, run_id=run_id)
+    run_script(client, "mart_load/accepted", mart=first, **common)
+    for part in range(1, len(reads)):
+        read(part)
+    run_script(client, "mart_load/judged_dropped")
     run_script(client, "mart_load/watermark", entity=entity.name, partition=offsets.partition, next_offset=offsets.upper)
 
 

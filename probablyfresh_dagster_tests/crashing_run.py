@@ -66,6 +66,7 @@ POINTS: dict[str, Point] = {
     "raw: customers inserted and committed, end not yet committed": Point(f"{SQLITE_LOG}.commit", when="customers", hit=2),
     "raw: before the purchases insert": Point(f"{CLICKHOUSE_CLIENT}.raw_insert", when="purchases_raw"),
     # RAW -> MART (one RAW range per partition: rejects, the first MART table, the others, the watermark)
+    "mart: purchases judged, no reject recorded yet": Point(SQL_SCRIPT, when="mart_load/rejected.*'purchases'"),
     "mart: purchases rejects judged, no MART row loaded yet": Point(SQL_SCRIPT, when="mart_load/accepted.*'purchases_mart'"),
     "mart: purchases loaded, item lines not yet": Point(SQL_SCRIPT, when="mart_load/following.*'purchase_items_mart'"),
     "mart: stores loaded, watermark not yet recorded": Point(SQL_SCRIPT, when="mart_load/watermark.*'stores'"),

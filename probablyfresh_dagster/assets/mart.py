@@ -28,9 +28,11 @@ from probablyfresh_dagster.verdicts import with_verdicts
 PREVIEW_ROWS = 5
 MART_SQL = (
     "mart_common",
+    "mart_load/judge",
     "mart_load/rejected",
     "mart_load/accepted",
     "mart_load/following",
+    "mart_load/judged_dropped",
     "mart_load/watermark",
     "duplicates_log",
 )
