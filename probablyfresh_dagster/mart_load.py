@@ -47,13 +47,23 @@ def prepare(client: Client, entity: Entity) -> None:
     run_script(client, f"marts/{entity.name}")
 
 
+JUDGED_OFFSETS = 65_536
+"""The most offsets of a range judged at once: its judged rows are held in memory (`load`), so the
+MART's memory does not grow with what RAW received since the last run."""
+
+
 def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
-    """Per RAW partition, the offsets from the entity's watermark to RAW's end now (if any)."""
+    """Per RAW partition, the offsets from the entity's watermark to RAW's end now (if any), in
+    consecutive ranges of at most `JUDGED_OFFSETS`. Each is judged and its watermark moved before
+    the next, as if by a run of its own: the winner rule does not depend on how the offsets are cut."""
     rows = query(client, "queries/mart_watermarks", entity=entity.name).result_rows
     watermarks: dict[int, int] = {partition: offset for partition, offset in rows}
     ends = query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows
-    ranges = [OffsetRange(partition, watermarks.get(partition, 0), end) for partition, end in ends]
-    return sorted((r for r in ranges if r.lower < r.upper), key=lambda r: r.partition)
+    return [
+        OffsetRange(partition, lower, min(lower + JUDGED_OFFSETS, end))
+        for partition, end in sorted(ends)
+        for lower in range(watermarks.get(partition, 0), end, JUDGED_OFFSETS)
+    ]
 
 
 def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_read: Callable[[int], None] | None = None) -> None:

@@ -42,7 +42,7 @@ def test_benchmark_prints_every_figure_positive(capsys):
     assert all(positive(figure) for figure in engine.groups())
     for stage in ("generate", *LOAD_STAGES):
         share = rf"{NUMBER}%" if stage in stages.PYTHON_STAGES else "-"
-        row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share}$", out, re.M)
+        row = re.search(rf"^  {stage} +{NUMBER} +{NUMBER} +{share} +{NUMBER}$", out, re.M)
         assert row, f"no row for {stage}:\n{out}"
         assert all(positive(figure) for figure in row.groups())
     for label, _, stage in stages.RULES:

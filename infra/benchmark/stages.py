@@ -68,6 +68,7 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         started = time.perf_counter()
         written = generate(GeneratorConfig(purchases=purchases, format=landing_format), settings.data_dir)
         seconds = {"generate": time.perf_counter() - started}
+        peaks = {"generate": peak_mib()}
         # Before the stages: what they leave behind (chDB's memory, a large heap) slows the same
         # loop down, the more so the larger the size.
         floor = floor_rate(PURCHASES, settings.data_dir / PURCHASES.name, resources["fernet"].cipher(), FLOOR_SAMPLE)
@@ -94,9 +95,11 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
                 )
                 assert result.success, stage
                 seconds[stage] = time.perf_counter() - started
+                peaks[stage] = peak_mib()
         figures: dict[str, Any] = {
             "seconds": seconds,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_mib": peak_mib(),
+            "peaks": peaks,
             "engine_start": engine_start,
             "floor": floor,
             "rules": rules,
@@ -106,6 +109,11 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         if bootstrap:
             figures["bare_producer"], figures["bare_consumer"] = bare_kafka_rates(PURCHASES, bootstrap, KAFKA_PARTITIONS)
         return figures
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory so far: after each stage, which stage raised it."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager
@@ -159,10 +167,10 @@ def report(size: int, landing_format: str, figures: dict[str, Any], single_inser
         f"  chDB loaded in {figures['engine_start']:.2f} s before the stages; all stages "
         f"{sum(seconds.values()) + figures['engine_start']:.1f} s"
     )
-    print(f"  {'stage':<18} {'seconds':>8} {'records/s':>10} {'of floor':>9}")
+    print(f"  {'stage':<18} {'seconds':>8} {'records/s':>10} {'of floor':>9} {'peak MiB':>9}")
     for stage, took in seconds.items():
         share = f"{rates[stage] / floor:>8.1%}" if stage in PYTHON_STAGES else f"{'-':>8}"
-        print(f"  {stage:<18} {took:>8.2f} {rates[stage]:>10,.0f} {share:>9}")
+        print(f"  {stage:<18} {took:>8.2f} {rates[stage]:>10,.0f} {share:>9} {figures['peaks'][stage]:>9,.0f}")
     print(
         "  per record, of its stage: "
         + ", ".join(
