@@ -59,11 +59,12 @@ def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
     rows = query(client, "queries/mart_watermarks", entity=entity.name).result_rows
     watermarks: dict[int, int] = {partition: offset for partition, offset in rows}
     ends = query(client, "queries/raw_next_offsets", table=entity.raw_table).result_rows
-    return [
+    ranges = [
         OffsetRange(partition, lower, min(lower + JUDGED_OFFSETS, end))
-        for partition, end in sorted(ends)
+        for partition, end in ends
         for lower in range(watermarks.get(partition, 0), end, JUDGED_OFFSETS)
     ]
+    return sorted(ranges, key=lambda r: (r.partition, r.lower))
 
 
 def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_read: Callable[[int], None] | None = None) -> None:
