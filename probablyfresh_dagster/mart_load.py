@@ -78,10 +78,10 @@ def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_r
     equal part of it each."""
     bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
     first, *others = entity.marts
-    common = {"raw": entity.raw_table, "key": entity.mart_key}
     reads = [("mart_load/judge", {"checked": checked_view(first)})]
     reads += [
-        ("mart_load/following", {"mart": table, "checked": checked_view(table), "first": first, **common}) for table in others
+        ("mart_load/following", {"mart": table, "checked": checked_view(table), "first": first, "key": entity.mart_key})
+        for table in others
     ]
 
     def read(part: int) -> None:
@@ -95,7 +95,7 @@ def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_r
 
     read(0)
     run_script(client, "mart_load/rejected", entity=entity.name, run_id=run_id)
-    run_script(client, "mart_load/accepted", mart=first, **common)
+    run_script(client, "mart_load/accepted", mart=first, key=entity.mart_key)
     for part in range(1, len(reads)):
         read(part)
     run_script(client, "mart_load/judged_dropped")
