@@ -48,6 +48,9 @@ def stopped(workdir: Path, started_line: str | None = None) -> Iterator[None]:
             command, env=environment, cwd=folder, stdout=output, stderr=output, stdin=subprocess.DEVNULL, start_new_session=True
         )
     (workdir / "pid").write_text(str(server.pid))  # stop.sh stops this one at the end
+    # Reaped as soon as it exits: a zombie child keeps its group alive for stop.sh's `kill -0`,
+    # which then waits its whole 30 s before SIGKILL.
+    threading.Thread(target=server.wait, daemon=True).start()
     port = int((workdir / "port").read_text())
     wait_for(lambda: _answers(port), 60, "the server to answer again")
     if started_line:

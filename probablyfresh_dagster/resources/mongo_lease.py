@@ -5,9 +5,11 @@ one upsert that matches only an expired lease or our own, so two takers cannot b
 loser's upsert collides on `_id`). A thread renews it while held; a holder killed outright stops
 renewing and the lease is free `seconds` later at most, and at once for a taker on the holder's
 own host, which sees the holder's process gone (its pid no longer runs the process that started
-at `started`). Expiry compares the hosts' clocks, which the compose stack shares. A holder that
-stalls past expiry loses the lease without knowing: the publisher relies on Kafka's fencing, not
-on the lease, for correctness (see `outbox.py`).
+at `started`). A release that fails (MongoDB away as the holder ends) leaves the lease to expire
+for other processes, but not for the holder's own: it knows nobody holds it, so its next taker (a
+step retried in the same process) takes it at once. Expiry compares the hosts' clocks, which the
+compose stack shares. A holder that stalls past expiry loses the lease without knowing: the
+publisher relies on Kafka's fencing, not on the lease, for correctness (see `outbox.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 RETRY_SECONDS = 1.0
+# Owners whose holder ended in this process but could not delete the lease.
+_LET_GO: set[str] = set()
 
 
 @contextmanager
@@ -50,14 +54,16 @@ def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, second
     finally:
         released.set()
         renewer.join()
+        _LET_GO.add(owner)
         leases.delete_one({"_id": name, "owner": owner})
+        _LET_GO.discard(owner)
 
 
 def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: dict[str, Any], seconds: float) -> bool:
     now = datetime.now(UTC)
     takeable: list[dict[str, Any]] = [{"expires_at": {"$lt": now}}, {"owner": owner}]
     current = leases.find_one({"_id": name})
-    if current is not None and _gone(current, holder["host"]):
+    if current is not None and (current["owner"] in _LET_GO or _gone(current, holder["host"])):
         takeable.append({"owner": current["owner"]})
     try:
         leases.update_one(
