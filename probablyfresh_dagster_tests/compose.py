@@ -30,8 +30,9 @@ from .stack_scripts import env_check
 # service refuses when weak.
 SECRETS = (env_check.FERNET_KEY, *env_check.PASSWORDS)
 DAGSTER_SERVICES = ("user-code", "dagster-webserver", "dagster-daemon")
-# Run once and exit: the weak-secret check, and the SCRAM user of Kafka's host listener.
-ONE_SHOTS = {"env-check", "kafka-user"}
+# Run once and exit: the weak-secret check, the SCRAM user of Kafka's host listener, and the
+# tables of the clickhouse-cluster profile.
+ONE_SHOTS = {"env-check", "kafka-user", "clickhouse-cluster-tables"}
 PINNED_TAG = re.compile(r"^[\w./-]+:\d+(\.\d+)+(-[\w.]+)?$")
 
 

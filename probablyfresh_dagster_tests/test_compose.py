@@ -66,7 +66,15 @@ def test_depends_on_waits_for_healthy_services_or_completed_one_shots_that_exist
             if "profiles" in SERVICES[dependency] and "profiles" not in service:
                 expected = expected | {"required": False}
             assert condition == expected, f"{name} -> {dependency}"
-    assert set(SERVICES["user-code"]["depends_on"]) == {"postgres", "mongo", "kafka", *KAFKA_CLUSTER, "kafka-user", "clickhouse"}
+    assert set(SERVICES["user-code"]["depends_on"]) == {
+        "postgres",
+        "mongo",
+        "kafka",
+        *KAFKA_CLUSTER,
+        "kafka-user",
+        "clickhouse",
+        "clickhouse-cluster-tables",
+    }
 
 
 def waits_for(name: str) -> set[str]:
@@ -171,7 +179,9 @@ def test_dagster_services_run_the_code_location_on_the_docker_profile():
         "TELEGRAM_CHAT_ID",
     ):
         assert variable in environment, variable
-    assert environment["CLICKHOUSE_DSN"] == "http://clickhouse:8123/default"
+    # The one-node ClickHouse unless .env names a node of the clickhouse-cluster profile (and the cluster).
+    assert environment["CLICKHOUSE_DSN"] == "${CLICKHOUSE_STACK_DSN:-http://clickhouse:8123/default}"
+    assert environment["CLICKHOUSE_CLUSTER"] == "${CLICKHOUSE_CLUSTER:-}"
     assert environment["MONGO_URL"] == "mongodb://mongo:27017/?authSource=admin"
     # The one-node broker unless .env names the kafka-cluster profile's brokers.
     assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "${KAFKA_STACK_SERVERS:-kafka:9092}"
@@ -248,7 +258,9 @@ def test_run_containers_get_the_network_volume_and_variables_compose_defines():
     assert name == COMPOSE["volumes"]["landing"]["name"]
     assert f"landing:{mount}" in SERVICES["user-code"]["volumes"]
     daemon_environment = SERVICES["dagster-daemon"]["environment"]
-    assert set(launcher["env_vars"]) - set(daemon_environment) == set()
+    # A run builds its resources from the same variables as the code location (a broker list, a
+    # replication factor, a cluster name): it is given every one of them, and none other.
+    assert sorted(launcher["env_vars"]) == sorted(COMPOSE["x-dagster-env"]) == sorted(daemon_environment)
     assert daemon_environment["PROBABLYFRESH_DATA"] == mount
 
 

@@ -4,19 +4,23 @@ remote_servers and Keeper agree, and the default profile left as it was."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
-from .compose import PINNED_TAG, compose_model, filled_in, write_env_file
+from .compose import DAGSTER_SERVICES, PINNED_TAG, compose_model, filled_in, write_env_file
 
 pytestmark = pytest.mark.servers
 
 PROFILE = "clickhouse-cluster"
 CLUSTER_CONFIG = PROJECT_ROOT / "infra/clickhouse/cluster"
 NODE_CONFIG = "/etc/clickhouse-server/config.d/probablyfresh-cluster.xml"
+STACK_DSN = "http://clickhouse-s1r1:8123/default"
+TABLES = "clickhouse-cluster-tables"
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +37,14 @@ def models(tmp_path_factory, settings) -> tuple[dict, dict]:
 
 
 @pytest.fixture(scope="module")
+def pointed(tmp_path_factory, settings) -> dict:
+    """The model with the profile and .env pointing the Dagster services at it."""
+    folder = tmp_path_factory.mktemp("cluster-pointed")
+    on_cluster = settings | {"CLICKHOUSE_STACK_DSN": STACK_DSN, "CLICKHOUSE_CLUSTER": "probablyfresh"}
+    return compose_model(write_env_file(folder / "env", on_cluster), folder, (PROFILE,))
+
+
+@pytest.fixture(scope="module")
 def server() -> ET.Element:
     return ET.parse(CLUSTER_CONFIG / "server.xml").getroot()
 
@@ -45,6 +57,7 @@ def test_the_profile_adds_keeper_and_four_nodes_and_changes_nothing_else(models)
     default, cluster = models
     added = set(cluster["services"]) - set(default["services"])
     assert added == {
+        TABLES,
         "clickhouse-keeper",
         "clickhouse-s1r1",
         "clickhouse-s1r2",
@@ -106,3 +119,38 @@ def test_the_nodes_reach_the_keeper_the_profile_runs(models, server):
     assert {m["target"]: m["source"] for m in service["volumes"]}["/etc/probablyfresh/keeper.xml"] == str(
         CLUSTER_CONFIG / "keeper.xml"
     )
+
+
+def test_the_tables_are_created_in_their_cluster_form_once_every_node_is_healthy(models, settings, server):
+    _, cluster = models
+    service = cluster["services"][TABLES]
+    command = service["command"]
+    assert command[:3] == ["python", "-m", "probablyfresh_dagster.cluster_ddl"]
+    arguments = command[3:]
+    assert arguments[arguments.index("--cluster") + 1] == server.find("remote_servers")[0].tag == "probablyfresh"
+    assert "--apply" in arguments
+    environment = service["environment"]
+    assert environment["CLICKHOUSE_DSN"].removeprefix("http://").split(":")[0] in nodes(cluster)
+    assert environment["CLICKHOUSE_PASSWORD"] == settings["CLICKHOUSE_PASSWORD"]
+    assert service["depends_on"] == {name: {"condition": "service_healthy", "required": True} for name in nodes(cluster)}
+    # The same command without `--apply` prints what it applies: every statement on that cluster.
+    printed = subprocess.run(
+        [sys.executable, *command[1:3], *(a for a in arguments if a != "--apply")],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ddl = [statement for statement in printed.split(";\n\n") if statement.strip()]
+    assert ddl and all(" ON CLUSTER probablyfresh" in statement for statement in ddl)
+
+
+def test_the_dagster_services_follow_env_to_the_cluster_and_wait_for_its_tables(models, pointed):
+    default, cluster = models
+    for model, dsn, name in ((default, "http://clickhouse:8123/default", ""), (pointed, STACK_DSN, "probablyfresh")):
+        for service in DAGSTER_SERVICES:
+            environment = model["services"][service]["environment"]
+            assert (environment["CLICKHOUSE_DSN"], environment["CLICKHOUSE_CLUSTER"]) == (dsn, name)
+    for model in (cluster, pointed):
+        waits = model["services"]["user-code"]["depends_on"][TABLES]
+        assert waits == {"condition": "service_completed_successfully", "required": False}
