@@ -210,7 +210,8 @@ CLOSED = {
         "MongoDB at mongodb://***@127.0.0.1:{port}/",
     ),
     "kafka": (
-        lambda port: KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{port}"),
+        # Nothing listens: a short wait fails the same way as the default 10 s.
+        lambda port: KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{port}", timeout_ms=2000),
         "stores_kafka_topic",
         "Kafka at 127.0.0.1:{port}",
     ),

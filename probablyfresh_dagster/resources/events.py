@@ -50,6 +50,9 @@ class KafkaEventLogResource(EventLogResource):
     min_insync_replicas: int = 1
     username: str | None = None
     password: str | None = None
+    timeout_ms: int = 10_000
+    """How long a request or a bootstrap waits for the brokers, and a blocking producer call
+    three times as long (see `kafka_events.PRODUCER_WAIT_TIMEOUTS`)."""
 
     @contextmanager
     def open(self) -> Iterator[EventLog]:
@@ -66,6 +69,7 @@ class KafkaEventLogResource(EventLogResource):
                 self.partitions,
                 replication_factor=self.replication_factor,
                 min_insync_replicas=self.min_insync_replicas,
+                timeout_ms=self.timeout_ms,
                 username=self.username,
                 password=self.password,
             )
