@@ -19,6 +19,11 @@ fails the rendering, so a new file cannot slip into the cluster without its clus
 
 ClickHouse accepts neither a query parameter after `ON CLUSTER` nor one for `AS` in a `CREATE
 TABLE … AS`, so a table named by a parameter (`{table:Identifier}` in raw.sql) is written out here.
+
+The two scripts that delete rows in place (`raw_load/delete_rows`, `raw_load/reloaded`) have a
+cluster form too, `mutation_form`: a `Distributed` table takes neither a mutation nor a lightweight
+`DELETE`, so each applies to `t_local` on every node (`ON CLUSTER`), where each shard deletes its
+own rows.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -34,7 +40,7 @@ from clickhouse_connect.driver.client import Client
 from probablyfresh_dagster.ddl_scripts import ddl_scripts
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.scrub import secrets_kept_out
-from probablyfresh_dagster.sql import statements
+from probablyfresh_dagster.sql import run_script, statements
 
 LOCAL_SUFFIX = "_local"
 REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
@@ -47,6 +53,7 @@ _HEAD = re.compile(
     r" (?P<name>\{(?P<parameter>\w+):Identifier\}|\w+)",
     re.MULTILINE,
 )
+_MUTATION_HEAD = re.compile(r"^(?P<verb>ALTER TABLE|DELETE FROM) (?P<name>\{(?P<parameter>\w+):Identifier\}|\w+)", re.MULTILINE)
 _ENGINE = re.compile(r"^ENGINE = (?P<engine>\w*MergeTree)(?:\((?P<arguments>[^)]*)\))?$", re.MULTILINE)
 _PARTITION_COLUMN = re.compile(r"^\s+(?P<column>_?partition)\s+UInt32\b", re.MULTILINE)
 
@@ -90,6 +97,28 @@ def cluster_form(statement: str, cluster: str, parameters: Mapping[str, str]) ->
         f" ENGINE = Distributed({cluster}, currentDatabase(), {name}{LOCAL_SUFFIX}, {sharding})"
     )
     return [local, distributed]
+
+
+def mutation_form(statement: str, cluster: str, parameters: Mapping[str, Any]) -> str:
+    """`statement`, an `ALTER TABLE t … DELETE` or a `DELETE FROM t`, applied to `t_local` on every
+    node of `cluster` (see the module's docstring)."""
+    heads = list(_MUTATION_HEAD.finditer(statement))
+    if len(heads) != 1:
+        raise ValueError(f"no cluster form for a statement that is not one ALTER TABLE or DELETE FROM:\n{statement}")
+    head = heads[0]
+    name = parameters[head["parameter"]] if head["parameter"] else head["name"]
+    _require_name(name, "table")
+    _require_name(cluster, "cluster")
+    return f"{statement[: head.start()]}{head['verb']} {name}{LOCAL_SUFFIX} ON CLUSTER {cluster}{statement[head.end() :]}"
+
+
+def run_mutation(client: Client, name: str, cluster: str | None, **parameters: Any) -> None:
+    """Apply a script of in-place deletes on the one node, or in its cluster form on `cluster`."""
+    if cluster is None:
+        run_script(client, name, **parameters)
+        return
+    for statement in statements(name):
+        client.command(mutation_form(statement, cluster, parameters), parameters=parameters)
 
 
 def _replicated(engine: re.Match[str]) -> str:

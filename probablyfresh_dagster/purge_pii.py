@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
+from probablyfresh_dagster.cluster_ddl import run_mutation
 from probablyfresh_dagster.documents import DocumentStore, DocumentVersion
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Entity, Stage
 from probablyfresh_dagster.events import EventLog, Message
@@ -55,11 +56,11 @@ class Purge:
         )
 
 
-def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore) -> Purge:
+def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore, cluster: str | None = None) -> Purge:
     """Remove the entity's clear text from RAW and from the log, as above."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
-    moved = _move_raw_leaks(entity, client)
+    moved = _move_raw_leaks(entity, client, cluster)
     begins = log.beginning_offsets(entity.name)
     leaks = query(
         client, "queries/set_aside_coordinates", entity=entity.name, partitions=list(begins), starts=list(begins.values())
@@ -75,14 +76,14 @@ def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore) -
     return Purge(moved, starts, len(versions))
 
 
-def _move_raw_leaks(entity: Entity, client: Client) -> int:
+def _move_raw_leaks(entity: Entity, client: Client, cluster: str | None) -> int:
     with stream_rows(client, "queries/pii_leak_rows", table=entity.raw_table, email=SQL_EMAIL, phone=SQL_PHONE) as rows:
         messages = [Message(entity.name, partition, offset, key, payload.encode()) for partition, offset, key, payload in rows]
     set_aside = [set_aside_row(entity, message, found) for message in messages if (found := clear_text(message))]
     record_set_aside(client, set_aside)
     if messages:
         coordinates = [(message.partition, message.offset) for message in messages]
-        run_script(client, "raw_load/delete_rows", table=entity.raw_table, coordinates=coordinates)
+        run_mutation(client, "raw_load/delete_rows", cluster, table=entity.raw_table, coordinates=coordinates)
     return len(messages)
 
 
@@ -123,6 +124,6 @@ def purge_clear_pii(
                 raise PurgeRefused(f"no such entity {name!r}; known: {', '.join(BY_NAME)}")
             entity = BY_NAME[name]
             log.ensure_topic(entity.name)
-            described.append(purge(entity, client, log, store).describe(entity))
+            described.append(purge(entity, client, log, store, clickhouse.cluster).describe(entity))
             context.log.info(described[-1])
     return described

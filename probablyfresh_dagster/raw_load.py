@@ -20,7 +20,7 @@ no message can stop the entity; `make purge-pii` removes it from the log (`purge
 read is screened, also those the guard drops, so a re-read records again what a lost `raw_set_aside`
 held.
 
-On a replicated ClickHouse cluster (`on_cluster`), where the next offset ClickHouse holds is only as
+On a replicated ClickHouse `cluster`, where the next offset ClickHouse holds is only as
 fresh as the replica that answers, the batches are regrouped into blocks of one partition and one
 window of offsets, each inserted with its deduplication token (`raw_blocks`), so a retry's re-sent
 blocks are dropped on every replica of the shard.
@@ -37,6 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import orjson
 from clickhouse_connect.driver.client import Client
 
+from probablyfresh_dagster.cluster_ddl import run_mutation
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.events import EventLog, Message, consume, next_offsets
 from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, clear_text_kind
@@ -64,11 +65,11 @@ def load_raw(
     entity: Entity,
     batch_size: int = RAW_INSERT_ROWS,
     progress: Progress | None = None,
-    on_cluster: bool = False,
+    cluster: str | None = None,
 ) -> int:
     """Insert the entity's unread messages into its RAW table, as above, counting the messages read
-    into `progress`; the rows inserted. `on_cluster` (a replicated ClickHouse cluster) inserts
-    `raw_blocks`' aligned blocks of `batch_size` offsets, each with its deduplication token."""
+    into `progress`; the rows inserted. On a replicated ClickHouse `cluster` it inserts `raw_blocks`'
+    aligned blocks of `batch_size` offsets, each with its deduplication token."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
     run_script(client, "raw_reloads")
@@ -82,7 +83,7 @@ def load_raw(
     else:
         start = log.committed(entity.name, CLICKHOUSE_GROUP)
         batches = consume(log, entity.name, CLICKHOUSE_GROUP, end, batch_size)
-    if on_cluster:
+    if cluster:
         batches = aligned_blocks(batches, batch_size)
     if progress is not None:
         progress.total = sum(offset - start.get(partition, 0) for partition, offset in end.items())
@@ -94,14 +95,17 @@ def load_raw(
                 inserted += _commit_once_stored(log, entity, *sent)
             clean, set_aside = _screened(entity, batch)
             fresh = [m for m in clean if m.offset >= stored.get(m.partition, 0)]
-            sent = (inserter.submit(_insert, client, entity.raw_table, fresh, set_aside, on_cluster), next_offsets(batch))
+            sent = (
+                inserter.submit(_insert, client, entity.raw_table, fresh, set_aside, cluster is not None),
+                next_offsets(batch),
+            )
             if progress is not None:
                 progress.advance(len(batch))
         if sent:
             inserted += _commit_once_stored(log, entity, *sent)
     log.commit(entity.name, CLICKHOUSE_GROUP, end)
     if reload:
-        run_script(client, "raw_load/reloaded", table=entity.raw_table)
+        run_mutation(client, "raw_load/reloaded", cluster, table=entity.raw_table)
     return inserted
 
 

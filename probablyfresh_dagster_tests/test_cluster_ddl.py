@@ -12,11 +12,14 @@ import sys
 
 import pytest
 
-from probablyfresh_dagster.cluster_ddl import LOCAL_SUFFIX, cluster_form, cluster_statements
+from probablyfresh_dagster import raw_load
+from probablyfresh_dagster.cluster_ddl import LOCAL_SUFFIX, cluster_form, cluster_statements, mutation_form, run_mutation
 from probablyfresh_dagster.ddl_scripts import ddl_scripts
-from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.entities import ENTITIES, STORES
+from probablyfresh_dagster.events import OutgoingMessage
 from probablyfresh_dagster.profiles import docker_backends
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
+from probablyfresh_dagster.resources.events import SqliteEventLogResource
 from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
 from probablyfresh_dagster.sql import run_script, statements
 
@@ -123,6 +126,57 @@ def test_a_statement_without_a_cluster_form_is_refused():
         cluster_statements("two words")
     with pytest.raises(ValueError, match="is not a plain identifier"):
         cluster_form(statements("raw")[0], CLUSTER, {"table": "x; DROP TABLE y"})
+
+
+MUTATIONS = {
+    "raw_load/delete_rows": {"table": STORES.raw_table, "coordinates": [(0, 1), (1, 2)]},
+    "raw_load/reloaded": {"table": STORES.raw_table},
+}
+"""The scripts that delete rows in place, with parameters as their callers give them."""
+
+
+@pytest.mark.parametrize("name", MUTATIONS)
+def test_each_in_place_delete_applies_to_the_local_tables_of_every_node(name, engine):
+    parameters = MUTATIONS[name]
+    for statement in statements(name):
+        rendered = mutation_form(statement, CLUSTER, parameters)
+        # Parsed with its parameters bound, as the server gets it; formatted the way it reads.
+        assert engine.query(f"EXPLAIN AST {rendered}", parameters=parameters).result_rows
+        text = engine.query("SELECT formatQuery({statement:String})", parameters={"statement": rendered}).first_row[0]
+        table = f"{parameters['table'] if 'raw_reloads' not in statement else 'raw_reloads'}{LOCAL_SUFFIX}"
+        assert re.match(rf"(ALTER TABLE|DELETE FROM) {table} ON CLUSTER {CLUSTER}\s", text), text
+    with pytest.raises(ValueError, match="not one ALTER TABLE or DELETE FROM"):
+        mutation_form(statements("queries/raw_reload_requested")[0], CLUSTER, parameters)
+    with pytest.raises(ValueError, match="is not a plain identifier"):
+        mutation_form(statements(name)[0], "two words", parameters)
+
+
+def test_the_loader_sends_its_delete_to_the_cluster_it_is_given(tmp_path, engine):
+    """A reload ends with the lightweight DELETE of its request: to every node on a cluster. chDB
+    runs no distributed DDL (no Keeper), so it refuses an `ON CLUSTER` statement as such, once the
+    local table it names exists; by then the rows went in."""
+    log, client = SqliteEventLogResource(path=str(tmp_path / "log.sqlite3")), engine
+    with log.open() as events:
+        events.ensure_topic(STORES.name)
+        events.publish(STORES.name, [OutgoingMessage(f"s{i}", f'{{"store_id": "s{i}"}}'.encode()) for i in range(3)])
+    with log.open() as events:
+        assert raw_load.load_raw(client, events, STORES, cluster=None) == 3
+        for cluster in (None, CLUSTER):
+            client.command("INSERT INTO raw_reloads (raw_table) VALUES ({table:String})", parameters={"table": STORES.raw_table})
+            if cluster is None:
+                raw_load.load_raw(client, events, STORES)
+            else:
+                client.command(f"CREATE TABLE raw_reloads{LOCAL_SUFFIX} AS raw_reloads")
+                try:
+                    with pytest.raises(Exception, match="Replicated DDL queries are disabled"):
+                        raw_load.load_raw(client, events, STORES, cluster=cluster)
+                finally:
+                    client.command(f"DROP TABLE raw_reloads{LOCAL_SUFFIX}")
+            requested = client.query("SELECT count() FROM raw_reloads").first_row[0]
+            assert requested == (0 if cluster is None else 1)
+        # On one node the same script runs as it is.
+        run_mutation(client, "raw_load/reloaded", None, table=STORES.raw_table)
+        assert client.query("SELECT count() FROM raw_reloads").first_row[0] == 0
 
 
 def test_the_command_prints_the_statements():

@@ -19,6 +19,7 @@ from probablyfresh_dagster.resources.events import SqliteEventLogResource
 from probablyfresh_dagster.sql import run_script
 
 WIDTH = 7
+CLUSTER = "probablyfresh"
 
 
 def consumed(partitions: dict[int, range]) -> list[Message]:
@@ -111,7 +112,7 @@ class RecutLog:
         return iter(cut([m for batch in self._log.read(*args, **kwargs) for m in batch], self._seed))
 
 
-def rows_after_a_retry(tmp_path, on_cluster, published_meanwhile=range(0)):
+def rows_after_a_retry(tmp_path, cluster, published_meanwhile=range(0)):
     """Load 40 messages, lose the commits (a run that died after its inserts), publish
     `published_meanwhile`, load again against a stale replica, the consumer's batches cut otherwise;
     RAW's rows, without and with FINAL.
@@ -125,11 +126,11 @@ def rows_after_a_retry(tmp_path, on_cluster, published_meanwhile=range(0)):
         run_script(client, "raw", table=STORES.raw_table)
         client.command(f"ALTER TABLE {STORES.raw_table} MODIFY SETTING non_replicated_deduplication_window = 1000")
         client.command(f"SYSTEM STOP MERGES {STORES.raw_table}")  # a merge would collapse the copies counted here
-        first = raw_load.load_raw(client, RecutLog(log, 1), STORES, batch_size=WIDTH, on_cluster=on_cluster)
+        first = raw_load.load_raw(client, RecutLog(log, 1), STORES, batch_size=WIDTH, cluster=cluster)
         ends = log.end_offsets(STORES.name)
         log.commit(STORES.name, raw_load.CLICKHOUSE_GROUP, dict.fromkeys(ends, 0))
         publish(kafka, published_meanwhile)
-        raw_load.load_raw(client, RecutLog(log, 2), STORES, batch_size=WIDTH, on_cluster=on_cluster)
+        raw_load.load_raw(client, RecutLog(log, 2), STORES, batch_size=WIDTH, cluster=cluster)
         stored = client.query(f"SELECT partition, offset FROM {STORES.raw_table} ORDER BY ALL").result_rows
         final = client.query(f"SELECT count() FROM {STORES.raw_table} FINAL").result_rows[0][0]
     return {"first": first, "ends": ends, "rows": stored, "final": final}
@@ -137,7 +138,7 @@ def rows_after_a_retry(tmp_path, on_cluster, published_meanwhile=range(0)):
 
 @pytest.mark.usefixtures("stale_replica")
 def test_a_retry_re_sends_every_block_under_its_token_and_adds_no_row(tmp_path):
-    retried = rows_after_a_retry(tmp_path, on_cluster=True)
+    retried = rows_after_a_retry(tmp_path, cluster=CLUSTER)
     assert retried["first"] == 40
     assert len(retried["rows"]) == len(set(retried["rows"])) == retried["final"] == 40
 
@@ -145,7 +146,7 @@ def test_a_retry_re_sends_every_block_under_its_token_and_adds_no_row(tmp_path):
 @pytest.mark.usefixtures("stale_replica")
 def test_the_single_node_loaders_batches_differ_on_a_retry_and_are_stored_twice(tmp_path):
     """The data hash a replicated table deduplicates by does not help when the batches differ."""
-    retried = rows_after_a_retry(tmp_path, on_cluster=False)
+    retried = rows_after_a_retry(tmp_path, cluster=None)
     assert len(retried["rows"]) > 40 and len(set(retried["rows"])) == retried["final"] == 40
 
 
@@ -154,7 +155,7 @@ def test_only_the_dead_runs_last_block_of_a_grown_partition_is_stored_twice(tmp_
     """Messages published between the dead run and its retry make the last window of a partition a
     longer block under another token; ReplacingMergeTree's (partition, offset) collapses its copy,
     on the shard that holds the partition (read with FINAL)."""
-    retried = rows_after_a_retry(tmp_path, on_cluster=True, published_meanwhile=range(40, 50))
+    retried = rows_after_a_retry(tmp_path, cluster=CLUSTER, published_meanwhile=range(40, 50))
     rows = retried["rows"]
     twice = sorted({row for row in rows if rows.count(row) == 2})
     ends = retried["ends"]

@@ -51,7 +51,7 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
     def clickhouse_raw(context: dg.AssetExecutionContext, kafka: EventLogResource, clickhouse: ClickHouseResource):
         with clickhouse.client() as client, kafka.open() as log:
             if context.selected_asset_keys:
-                yield _load_raw(context, entity, log, client, chdb_repaired(clickhouse), clickhouse.cluster is not None)
+                yield _load_raw(context, entity, log, client, chdb_repaired(clickhouse), clickhouse.cluster)
             if context.selected_asset_check_keys:
                 yield from with_verdicts(context, [raw_pii(entity, client, log)])
 
@@ -64,13 +64,13 @@ def _load_raw(
     log: EventLog,
     client: Client,
     repaired: dict[str, dg.MetadataValue],
-    on_cluster: bool,
+    cluster: str | None,
 ) -> dg.MaterializeResult:
     """Every message of the topic not yet in RAW, exactly once (see `raw_load`)."""
     log.ensure_topic(entity.name)
     started_at, found = datetime.now(UTC), lag(log, entity.name, CLICKHOUSE_GROUP)
     progress = Progress(context.log, entity.asset_name(Stage.CLICKHOUSE_RAW))
-    inserted = load_raw(client, log, entity, progress=progress, on_cluster=on_cluster)
+    inserted = load_raw(client, log, entity, progress=progress, cluster=cluster)
     remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
     # Both samples once the load is done: a step that fails records none, and creates its RAW tables first.
     run_script(client, "kafka_lag")
