@@ -71,12 +71,7 @@ def cluster_statements(cluster: str) -> list[str]:
 
 def cluster_form(statement: str, cluster: str, parameters: Mapping[str, str]) -> list[str]:
     """The statements that make `statement` hold on `cluster` (see the module's docstring)."""
-    heads = list(_HEAD.finditer(statement))
-    if len(heads) != 1:
-        raise ValueError(f"no cluster form for a statement that is not one CREATE or ALTER:\n{statement}")
-    head = heads[0]
-    name = parameters[head["parameter"]] if head["parameter"] else head["name"]
-    _require_name(name, "table")
+    head, name = _head(_HEAD, statement, parameters, "CREATE or ALTER")
     on = f" ON CLUSTER {cluster}"
     verb = head["verb"]
 
@@ -102,12 +97,7 @@ def cluster_form(statement: str, cluster: str, parameters: Mapping[str, str]) ->
 def mutation_form(statement: str, cluster: str, parameters: Mapping[str, Any]) -> str:
     """`statement`, an `ALTER TABLE t … DELETE` or a `DELETE FROM t`, applied to `t_local` on every
     node of `cluster` (see the module's docstring)."""
-    heads = list(_MUTATION_HEAD.finditer(statement))
-    if len(heads) != 1:
-        raise ValueError(f"no cluster form for a statement that is not one ALTER TABLE or DELETE FROM:\n{statement}")
-    head = heads[0]
-    name = parameters[head["parameter"]] if head["parameter"] else head["name"]
-    _require_name(name, "table")
+    head, name = _head(_MUTATION_HEAD, statement, parameters, "ALTER TABLE or DELETE FROM")
     _require_name(cluster, "cluster")
     return f"{statement[: head.start()]}{head['verb']} {name}{LOCAL_SUFFIX} ON CLUSTER {cluster}{statement[head.end() :]}"
 
@@ -119,6 +109,16 @@ def run_mutation(client: Client, name: str, cluster: str | None, **parameters: A
         return
     for statement in statements(name):
         client.command(mutation_form(statement, cluster, parameters), parameters=parameters)
+
+
+def _head(pattern: re.Pattern[str], statement: str, parameters: Mapping[str, Any], kinds: str) -> tuple[re.Match[str], str]:
+    """The one head of `statement` that `pattern` finds, and the table it names (a parameter's value)."""
+    heads = list(pattern.finditer(statement))
+    if len(heads) != 1:
+        raise ValueError(f"no cluster form for a statement that is not one {kinds}:\n{statement}")
+    name = parameters[heads[0]["parameter"]] if heads[0]["parameter"] else heads[0]["name"]
+    _require_name(name, "table")
+    return heads[0], name
 
 
 def _replicated(engine: re.Match[str]) -> str:
