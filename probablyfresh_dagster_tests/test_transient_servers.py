@@ -36,7 +36,8 @@ def test_a_load_waits_for_mongodb_and_kafka_restarting_and_lands_once(tmp_path, 
         platform = make_platform(
             tmp_path,
             mongo=MongoDocumentStoreResource(url=f"mongodb://127.0.0.1:{mongo_port}"),
-            kafka=KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{kafka_port}"),
+            # A frozen broker is noticed after one request timeout: 5 s, not the default 10.
+            kafka=KafkaEventLogResource(bootstrap_servers=f"127.0.0.1:{kafka_port}", timeout_ms=5000),
         )
         generate(GeneratorConfig(purchases=20), platform.settings.data_dir)
         outages = [
