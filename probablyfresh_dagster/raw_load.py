@@ -83,7 +83,7 @@ def load_raw(
     else:
         start = log.committed(entity.name, CLICKHOUSE_GROUP)
         batches = consume(log, entity.name, CLICKHOUSE_GROUP, end, batch_size)
-    if cluster:
+    if cluster is not None:
         batches = aligned_blocks(batches, batch_size)
     if progress is not None:
         progress.total = sum(offset - start.get(partition, 0) for partition, offset in end.items())
@@ -96,7 +96,7 @@ def load_raw(
             clean, set_aside = _screened(entity, batch)
             fresh = [m for m in clean if m.offset >= stored.get(m.partition, 0)]
             sent = (
-                inserter.submit(_insert, client, entity.raw_table, fresh, set_aside, cluster is not None),
+                inserter.submit(_insert, client, entity.raw_table, fresh, set_aside, cluster),
                 next_offsets(batch),
             )
             if progress is not None:
@@ -121,11 +121,11 @@ def _screened(entity: Entity, messages: list[Message]) -> tuple[list[Message], l
     return clean, set_aside
 
 
-def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]], on_cluster: bool) -> int:
+def _insert(client: Client, table: str, clean: list[Message], set_aside: list[dict[str, object]], cluster: str | None) -> int:
     """Record the set-aside messages, then insert the clean ones; the rows inserted."""
     record_set_aside(client, set_aside)
     if clean:
-        settings = cluster_insert_settings(clean) if on_cluster else None
+        settings = cluster_insert_settings(clean) if cluster is not None else None
         client.raw_insert(table, RAW_COLUMNS, raw_rows(clean), settings=settings, fmt=ROW_BINARY)
     return len(clean)
 

@@ -129,22 +129,21 @@ def test_a_statement_without_a_cluster_form_is_refused():
 
 
 MUTATIONS = {
-    "raw_load/delete_rows": {"table": STORES.raw_table, "coordinates": [(0, 1), (1, 2)]},
-    "raw_load/reloaded": {"table": STORES.raw_table},
+    "raw_load/delete_rows": ({"table": STORES.raw_table, "coordinates": [(0, 1), (1, 2)]}, STORES.raw_table),
+    "raw_load/reloaded": ({"table": STORES.raw_table}, "raw_reloads"),
 }
-"""The scripts that delete rows in place, with parameters as their callers give them."""
+"""The scripts that delete rows in place: their parameters as their callers give them, and the table they delete from."""
 
 
 @pytest.mark.parametrize("name", MUTATIONS)
 def test_each_in_place_delete_applies_to_the_local_tables_of_every_node(name, engine):
-    parameters = MUTATIONS[name]
+    parameters, table = MUTATIONS[name]
     for statement in statements(name):
         rendered = mutation_form(statement, CLUSTER, parameters)
         # Parsed with its parameters bound, as the server gets it; formatted the way it reads.
         assert engine.query(f"EXPLAIN AST {rendered}", parameters=parameters).result_rows
         text = engine.query("SELECT formatQuery({statement:String})", parameters={"statement": rendered}).first_row[0]
-        table = f"{parameters['table'] if 'raw_reloads' not in statement else 'raw_reloads'}{LOCAL_SUFFIX}"
-        assert re.match(rf"(ALTER TABLE|DELETE FROM) {table} ON CLUSTER {CLUSTER}\s", text), text
+        assert re.match(rf"(ALTER TABLE|DELETE FROM) {table}{LOCAL_SUFFIX} ON CLUSTER {CLUSTER}\s", text), text
     with pytest.raises(ValueError, match="not one ALTER TABLE or DELETE FROM"):
         mutation_form(statements("queries/raw_reload_requested")[0], CLUSTER, parameters)
     with pytest.raises(ValueError, match="is not a plain identifier"):

@@ -29,7 +29,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 RETRY_SECONDS = 1.0
-# Owners whose holder ended in this process but could not delete the lease.
+# Owners whose holder ended in this process but could not delete the lease: free for this process.
 _LET_GO: set[str] = set()
 
 
@@ -54,9 +54,11 @@ def mongo_lease(leases: Collection[dict[str, Any]], name: str, what: str, second
     finally:
         released.set()
         renewer.join()
-        _LET_GO.add(owner)
-        leases.delete_one({"_id": name, "owner": owner})
-        _LET_GO.discard(owner)
+        try:
+            leases.delete_one({"_id": name, "owner": owner})
+        except PyMongoError:
+            _LET_GO.add(owner)
+            raise
 
 
 def _take(leases: Collection[dict[str, Any]], name: str, owner: str, holder: dict[str, Any], seconds: float) -> bool:
