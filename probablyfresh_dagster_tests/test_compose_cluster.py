@@ -151,6 +151,9 @@ def test_the_dagster_services_follow_env_to_the_cluster_and_wait_for_its_tables(
         for service in DAGSTER_SERVICES:
             environment = model["services"][service]["environment"]
             assert (environment["CLICKHOUSE_DSN"], environment["CLICKHOUSE_CLUSTER"]) == (dsn, name)
+        # Grafana's dashboard reads the same server (its entrypoint takes the DSN's host).
+        assert model["services"]["grafana"]["environment"]["CLICKHOUSE_DSN"] == dsn
+        assert dsn.split("//")[1].split(":")[0] in model["services"]
     for model in (cluster, pointed):
         waits = model["services"]["user-code"]["depends_on"][TABLES]
         assert waits == {"condition": "service_completed_successfully", "required": False}

@@ -213,8 +213,12 @@ def test_datasource_is_the_clickhouse_plugin_with_credentials_from_the_environme
     (source,) = DATASOURCES["datasources"]
     assert (source["type"], source["uid"]) == ("grafana-clickhouse-datasource", "clickhouse")
     json_data = source["jsonData"]
-    assert (json_data["host"], json_data["port"], json_data["protocol"]) == ("clickhouse", 8123, "http")
-    assert json_data["host"] in COMPOSE["services"]
+    assert (json_data["host"], json_data["port"], json_data["protocol"]) == ("$CLICKHOUSE_HOST", 8123, "http")
+    # The Dagster services' DSN, the one-node `clickhouse` by default (entrypoint.sh takes its host).
+    grafana = COMPOSE["services"]["grafana"]
+    assert grafana["environment"]["CLICKHOUSE_DSN"] == COMPOSE["x-dagster-env"]["CLICKHOUSE_DSN"]
+    assert grafana["environment"]["CLICKHOUSE_DSN"] == "${CLICKHOUSE_STACK_DSN:-" + DEFAULT_DSN + "}"
+    assert "clickhouse" in COMPOSE["services"]
     assert json_data["username"] == "$CLICKHOUSE_USER"
     assert source["secureJsonData"] == {"password": "$CLICKHOUSE_PASSWORD"}
 
@@ -289,20 +293,28 @@ def test_alerting_files_have_no_dollar_but_the_contact_points_variables(path: Pa
 # ---- the grafana service's entrypoint ----
 
 STAND_IN_RUN_SH = """#!/bin/sh
-echo "run.sh $*"
+echo "run.sh $* on ClickHouse at $CLICKHOUSE_HOST"
 cd "$GF_PATHS_PROVISIONING" && find . -type f | sort
 """
 TOKEN = "123456:token-that-must-not-be-printed"
+DEFAULT_DSN = "http://clickhouse:8123/default"
+"""CLICKHOUSE_DSN of the Dagster services and Grafana when .env leaves CLICKHOUSE_STACK_DSN empty."""
 
 
-def start_grafana(tmp_path: Path, **telegram: str) -> subprocess.CompletedProcess:
+def start_grafana(tmp_path: Path, dsn: str = DEFAULT_DSN, **telegram: str) -> subprocess.CompletedProcess:
     """The grafana service's entrypoint as compose runs it, with a /run.sh that lists the
     provisioning folder it is given instead of starting Grafana."""
     run_sh = tmp_path / "run.sh"
     run_sh.write_text(STAND_IN_RUN_SH)
     run_sh.chmod(0o755)
     shell, script = COMPOSE["services"]["grafana"]["entrypoint"]
-    environment = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path), "GRAFANA_RUN_SH": str(run_sh), **telegram}
+    environment = {
+        "PATH": os.environ["PATH"],
+        "TMPDIR": str(tmp_path),
+        "GRAFANA_RUN_SH": str(run_sh),
+        "CLICKHOUSE_DSN": dsn,
+        **telegram,
+    }
     return subprocess.run(
         [shell, mounted("grafana", script), "--some-flag"], env=environment, capture_output=True, text=True, timeout=30
     )
@@ -319,7 +331,7 @@ def test_grafana_gets_the_telegram_contact_point_when_a_token_is_set(tmp_path: P
     assert started.returncode == 0, started.stderr
     message, run_sh, *files = started.stdout.splitlines()
     assert "Telegram contact point provisioned" in message
-    assert run_sh == "run.sh --some-flag"
+    assert run_sh == "run.sh --some-flag on ClickHouse at clickhouse"
     assert files == provisioned(TELEGRAM)
     assert TOKEN not in started.stdout + started.stderr
 
@@ -331,6 +343,27 @@ def test_grafana_starts_without_a_token_and_a_restart_drops_the_telegram_contact
     message, run_sh, *files = started.stdout.splitlines()
     assert "TELEGRAM_BOT_TOKEN is empty: no Telegram contact point" in message
     assert files == provisioned(NO_TELEGRAM)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "host"),
+    [
+        (DEFAULT_DSN, "clickhouse"),
+        ("http://clickhouse-s1r1:8123/default", "clickhouse-s1r1"),
+        ("https://u@ch.example:8123", "ch.example"),
+    ],
+)
+def test_the_datasource_reads_the_clickhouse_the_dagster_services_write(tmp_path: Path, dsn: str, host: str):
+    started = start_grafana(tmp_path, dsn)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.splitlines()[1] == f"run.sh --some-flag on ClickHouse at {host}"
+
+
+def test_grafana_refuses_a_clickhouse_on_another_port(tmp_path: Path):
+    started = start_grafana(tmp_path, "http://clickhouse:9000/default")
+    assert started.returncode != 0
+    assert "must name a server's HTTP port 8123" in started.stderr
+    assert "run.sh" not in started.stdout
 
 
 def test_grafana_refuses_a_token_without_a_chat_id_without_printing_it(tmp_path: Path):

@@ -8,7 +8,20 @@
 # The folder is made anew at every start (a restart may change the token) under TMPDIR, since the
 # mounted files are read-only, and handed to the image's /run.sh as GF_PATHS_PROVISIONING.
 # GRAFANA_RUN_SH stands in for /run.sh in the tests. Never prints the token.
+#
+# The datasource reads the ClickHouse of CLICKHOUSE_DSN (the Dagster services' own), on port 8123:
+# its host goes to the provisioning as CLICKHOUSE_HOST.
 set -eu
+
+address=${CLICKHOUSE_DSN:?compose sets it from CLICKHOUSE_STACK_DSN}
+address=${address#*://}
+address=${address%%/*}
+address=${address##*@}
+if [ "${address##*:}" != 8123 ]; then
+    echo "probablyfresh: CLICKHOUSE_STACK_DSN must name a server's HTTP port 8123, as the stack's ClickHouse servers have" >&2
+    exit 1
+fi
+export CLICKHOUSE_HOST="${address%:*}"
 
 files=$(dirname "$0")
 provisioning="${TMPDIR:-/tmp}/probablyfresh-provisioning"
