@@ -56,6 +56,7 @@ class PooledSqliteStorage(DagsterSqliteStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         super().__init__(base_dir, inst_data)
+        # The event log Dagster's constructor made holds nothing open (NullPool): nothing is left behind.
         self._event_log_storage = PooledSqliteEventLogStorage(self._event_log_storage._base_dir)
 
     @classmethod
