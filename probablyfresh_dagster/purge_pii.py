@@ -56,7 +56,7 @@ class Purge:
         )
 
 
-def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore, cluster: str | None = None) -> Purge:
+def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore, cluster: str | None) -> Purge:
     """Remove the entity's clear text from RAW and from the log, as above."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")

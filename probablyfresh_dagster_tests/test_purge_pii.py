@@ -115,7 +115,7 @@ def test_set_aside_named_purged_and_nothing_lost_or_repeated(chain: Chain):
     assert not any(part in check.description for part in quoted) and "phone number" in check.description
     assert "note" in check.description and "phone" in check.description
 
-    done = purge(chain.entity, chain.client, chain.log, chain.store)
+    done = purge(chain.entity, chain.client, chain.log, chain.store, cluster=None)
     assert (done.raw_rows_moved, done.republished) == (0, 1)
     assert chain.log.end_offsets(chain.entity.name) == ends
     assert all(chain.log.beginning_offsets(chain.entity.name)[p] == start for p, start in done.log_starts.items())
@@ -128,7 +128,7 @@ def test_set_aside_named_purged_and_nothing_lost_or_repeated(chain: Chain):
     assert len(set(chain.raw_offsets())) == len(chain.raw_offsets()) == 31
     ((payload,),) = chain.client.query(f"SELECT payload FROM {chain.entity.raw_table} WHERE key = 'cus-100'").result_rows
     assert chain.cipher.decrypt(orjson.loads(payload)["phone"].encode()) == b"+79990001122"
-    assert purge(chain.entity, chain.client, chain.log, chain.store).log_starts == {}  # nothing left to do
+    assert purge(chain.entity, chain.client, chain.log, chain.store, cluster=None).log_starts == {}  # nothing left to do
 
 
 def test_a_purge_that_would_lose_a_record_is_refused_and_says_what_to_run(chain: Chain):
@@ -137,9 +137,9 @@ def test_a_purge_that_would_lose_a_record_is_refused_and_says_what_to_run(chain:
     chain.log.publish(chain.entity.name, [OutgoingMessage("cus-9", orjson.dumps({"customer_id": "cus-9", "x": "a@b.ru"}))])
     load_raw(chain.client, chain.log, chain.entity)
     with pytest.raises(PurgeRefused, match=f"{chain.entity.name}_kafka_topic has only reached offset"):
-        purge(chain.entity, chain.client, chain.log, chain.store)  # the outbox has not seen past the leak yet
+        purge(chain.entity, chain.client, chain.log, chain.store, cluster=None)  # the outbox has not seen past the leak yet
     chain.publish()  # reconciles the log up to its end: the purge may go
-    assert purge(chain.entity, chain.client, chain.log, chain.store).log_starts
+    assert purge(chain.entity, chain.client, chain.log, chain.store, cluster=None).log_starts
 
 
 def test_rows_an_older_version_loaded_into_raw_are_moved_out(chain: Chain):
@@ -155,7 +155,7 @@ def test_rows_an_older_version_loaded_into_raw_are_moved_out(chain: Chain):
     check = raw_pii(chain.entity, chain.client, chain.log)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR  # blocks the MART
     load_raw(chain.client, chain.log, chain.entity)
-    done = purge(chain.entity, chain.client, chain.log, chain.store)
+    done = purge(chain.entity, chain.client, chain.log, chain.store, cluster=None)
     assert done.raw_rows_moved == 1 and done.republished == 5
     assert chain.raw_offsets() == [] and raw_pii(chain.entity, chain.client, chain.log).passed
     chain.publish()
