@@ -43,7 +43,7 @@ EXECUTORS: dict[str, dg.ExecutorDefinition] = {
 def build_definitions(settings: Settings, **resources: dg.ConfigurableResource) -> dg.Definitions:
     """The code location on the profile's backends; `resources` replace those of the same name."""
     return dg.Definitions(
-        assets=all_assets(),
+        assets=all_assets(settings.shards),
         asset_checks=standalone_checks(),
         sensors=[*SENSORS, alert_sensor],
         jobs=[pipeline_job, load_job, checks_job, purge_pii_job, *LOAD_JOBS.values()],

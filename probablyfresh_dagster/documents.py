@@ -7,7 +7,7 @@ duplicate share can measure it. A document whose content changed since it was la
 is *pending*; the Kafka asset publishes pending documents and marks them published, so a re-run
 with unchanged files publishes nothing (an outbox, not a snapshot dump). How that stays exactly
 once when a run dies half-way is `outbox.py`'s story; the store keeps its two pieces of state: an
-exclusive publish lease per collection, and the checkpoint of the topic it has reconciled.
+exclusive publish lease per collection and shard, and the checkpoint of the topic it has reconciled.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from itertools import islice
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import orjson
+
+from probablyfresh_dagster.shards import WHOLE, Shard
 
 T = TypeVar("T")
 RESERVED_FIELDS = ("_id", "_key", "_hash", "_pending")
@@ -81,23 +83,28 @@ class DocumentStore(Protocol):
     def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
         """Insert new source ids, replace changed ones (marking them pending), skip unchanged."""
 
-    def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
-        """Documents not yet published in their current version, in source-id order, batched."""
+    def pending(self, collection: str, batch_size: int = 1000, shard: Shard = WHOLE) -> Iterator[list[PendingDocument]]:
+        """The documents of `shard` not yet published in their current version, in source-id
+        order, batched."""
 
-    def mark_published(self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]) -> None:
+    def mark_published(
+        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int], shard: Shard = WHOLE
+    ) -> None:
         """Clear the pending flag of these versions (a document changed since stays pending), then
-        record `checkpoint`: the topic offsets below which every published version is marked."""
+        record `checkpoint` of `shard`: the topic offsets below which every version the shard
+        published is marked."""
 
     def mark_pending(self, collection: str, versions: Iterable[DocumentVersion]) -> None:
         """Make these versions pending again, where still current (a document changed since is left
         as it is): their message was removed from the log, so the next publish sends them anew."""
 
-    def checkpoint(self, collection: str) -> dict[int, int]:
-        """The last checkpoint recorded by `mark_published` (empty before the first)."""
+    def checkpoint(self, collection: str, shard: Shard = WHOLE) -> dict[int, int]:
+        """The shard's last checkpoint recorded by `mark_published` (empty before the first)."""
 
-    def publish_lease(self, collection: str) -> AbstractContextManager[None]:
-        """Held while publishing the collection: one publisher at a time, across processes and
-        hosts; a holder that dies gives it up (see each implementation for how fast)."""
+    def publish_lease(self, collection: str, shard: Shard = WHOLE) -> AbstractContextManager[None]:
+        """Held while publishing the collection's `shard`: one publisher per shard at a time,
+        across processes and hosts; a holder that dies gives it up (see each implementation for
+        how fast)."""
 
     def count(self, collection: str) -> int: ...
 

@@ -50,7 +50,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -74,6 +74,7 @@ from probablyfresh_dagster.pii import PiiFields, check_declared_are_text
 from probablyfresh_dagster.pii_scan import clear_text_kind, undeclared_clear_text
 from probablyfresh_dagster.private_files import private_dir
 from probablyfresh_dagster.schema import Clock, FieldPath, Invalid
+from probablyfresh_dagster.shards import WHOLE, Shard
 from probablyfresh_dagster.storable import check_storable
 
 FILE = "(file)"
@@ -119,6 +120,19 @@ class RejectLog:
         self._handle.write(json.dumps(asdict(rejection), ensure_ascii=False) + "\n")
 
 
+@dataclass
+class RejectCount:
+    """The rejections of several `RejectLog`s (a step's shards): their number and the first few."""
+
+    count: int = 0
+    first: list[Rejection] = field(default_factory=list)
+
+    def __iadd__(self, log: RejectLog) -> RejectCount:
+        self.count += log.count
+        self.first = (self.first + log.first)[:EXAMPLES_SHOWN]
+        return self
+
+
 @contextmanager
 def replacing_reject_log(path: Path) -> Iterator[RejectLog]:
     """A `RejectLog` whose lines replace the file at `path` only when the block ends normally.
@@ -158,19 +172,24 @@ def _not_read(kind: str) -> Invalid:
     return Invalid(f"{kind}: not followed" if kind == SYMBOLIC_LINK else f"{kind}: not read", (FILE,))
 
 
-def sources(folder: Path, max_record_bytes: int) -> Iterator[Source]:
-    """Every record of the folder: one per `*.json` file, one per non-blank line of a batch file,
-    and one for each entry named like a landing file that is not a regular file (set aside)."""
+def sources(folder: Path, max_record_bytes: int, shard: Shard = WHOLE) -> Iterator[Source]:
+    """Every record of the folder in `shard`: one per `*.json` file, one per non-blank line of a
+    batch file, and one for each entry named like a landing file that is not a regular file (set
+    aside). A one-record file of another shard is not read; a batch file's lines are, and only the
+    shard's own are yielded (see `shards`)."""
     with opened_folder(folder) as descriptor:
         if descriptor is None:
             return
         for entry in entries(descriptor):
             label = file_label(os.path.join(folder, entry.name))
             name = os.path.basename(label)
-            if entry.kind is not None:
+            if entry.kind is None and entry.name.endswith(BATCH_SUFFIXES):
+                lines = _batch_lines(descriptor, entry.name, label, max_record_bytes)
+                yield from (line for line in lines if shard.owns_source(line.source_id))
+            elif not shard.owns_source(source_id(name, None)):
+                continue
+            elif entry.kind is not None:
                 yield Source(source_id(name, None), label, None, _not_read(entry.kind))
-            elif entry.name.endswith(BATCH_SUFFIXES):
-                yield from _batch_lines(descriptor, entry.name, label, max_record_bytes)
             else:
                 try:
                     data: bytes | Invalid = read_file(descriptor, entry.name, max_record_bytes)
@@ -197,12 +216,13 @@ UNDECLARED = "outside the declared personal fields (expectations: pii_fields)"
 
 
 def read_documents(
-    entity: Entity, folder: Path, rejects: RejectLog, max_record_bytes: int, personal: PiiFields
+    entity: Entity, folder: Path, rejects: RejectLog, max_record_bytes: int, personal: PiiFields, shard: Shard = WHOLE
 ) -> Iterator[SourceDocument]:
-    """The documents of the folder's valid records; every other record goes to `rejects`.
-    `personal`: the entity's declared personal fields, the only ones that may hold a phone or email."""
+    """The documents of the folder's valid records in `shard`; every other record of it goes to
+    `rejects`. `personal`: the entity's declared personal fields, the only ones that may hold a
+    phone or email."""
     clock = Clock.current()
-    for source in sources(folder, max_record_bytes):
+    for source in sources(folder, max_record_bytes, shard):
         body = None
         try:
             if isinstance(source.data, Invalid):

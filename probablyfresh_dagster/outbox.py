@@ -4,12 +4,12 @@ Publishing a batch and marking it published are two systems, with no transaction
 both: a run killed between them has published versions that MongoDB still calls pending. So
 Kafka is the record of what was published, and MongoDB only catches up with it:
 
-1. Take the entity's publish lease (one publisher at a time, across processes; dies with its
-   holder) and fence the entity's transactional id: whatever a dead publisher left in an open
-   Kafka transaction is aborted, and it can never commit anything again.
+1. Take the publish lease of the entity's shard (one publisher per shard at a time, across
+   processes; dies with its holder) and fence the shard's transactional id: whatever a dead
+   publisher left in an open Kafka transaction is aborted, and it can never commit anything again.
 2. Recover: every message carries its document's source id and content hash in its headers.
-   Read the topic from the checkpoint (the offsets below which everything is already marked)
-   to its end, and mark the versions found there published.
+   Read the topic from the shard's checkpoint (the offsets below which everything the shard
+   published is marked) to its end, and mark the shard's versions found there published.
 3. Publish what is still pending, one batch per Kafka transaction; after each commit, mark the
    batch and move the checkpoint past it.
 
@@ -32,6 +32,7 @@ from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.events import EventLog, Message, OutgoingMessage, next_offsets
 from probablyfresh_dagster.examples import EXAMPLES_SHOWN
 from probablyfresh_dagster.schema import Invalid
+from probablyfresh_dagster.shards import WHOLE, Shard
 
 SOURCE_ID, VERSION = "source_id", "version"
 """The headers naming the document version a message publishes."""
@@ -48,9 +49,18 @@ class Publication:
     first_withheld: list[tuple[str, Invalid]] = field(default_factory=list)
     """The source id of the first `EXAMPLES_SHOWN` of them, and why."""
 
+    def __add__(self, other: Publication) -> Publication:
+        """Both publications (of two shards) as one."""
+        return Publication(
+            self.published + other.published,
+            self.recovered + other.recovered,
+            self.withheld + other.withheld,
+            (self.first_withheld + other.first_withheld)[:EXAMPLES_SHOWN],
+        )
 
-def transactional_id(entity: Entity) -> str:
-    return f"probablyfresh-outbox-{entity.name}"
+
+def transactional_id(entity: Entity, shard: Shard = WHOLE) -> str:
+    return f"probablyfresh-outbox-{entity.name}{shard.suffix}"
 
 
 def publish_pending(
@@ -60,18 +70,19 @@ def publish_pending(
     encode: Callable[[PendingDocument], bytes],
     batch_size: int = 1000,
     on_batch: Callable[[int], None] = lambda documents: None,
+    shard: Shard = WHOLE,
 ) -> Publication:
-    """Publish every pending version of the entity's documents to its topic, as above, in
-    transactions of `batch_size` messages; `on_batch` is told how many documents each batch
+    """Publish every pending version of the entity's documents in `shard` to its topic, as above,
+    in transactions of `batch_size` messages; `on_batch` is told how many documents each batch
     handled (published or withheld)."""
-    topic, producer = entity.name, transactional_id(entity)
+    topic, producer = entity.name, transactional_id(entity, shard)
     withheld = 0
     first_withheld: list[tuple[str, Invalid]] = []
-    with store.publish_lease(entity.name):
+    with store.publish_lease(entity.name, shard):
         log.fence(producer)
-        recovered, checkpoint = _recover(entity, store, log, batch_size)
+        recovered, checkpoint = _recover(entity, store, log, batch_size, shard)
         published = 0
-        for documents in store.pending(entity.name, batch_size):
+        for documents in store.pending(entity.name, batch_size, shard):
             messages, versions = [], []
             for document in documents:
                 try:
@@ -86,25 +97,25 @@ def publish_pending(
                 versions.append(document.version)
             if messages:
                 checkpoint = checkpoint | log.publish(topic, messages, transactional_id=producer)
-                store.mark_published(entity.name, versions, checkpoint)
+                store.mark_published(entity.name, versions, checkpoint, shard)
             published += len(messages)
             on_batch(len(documents))
     return Publication(published, recovered, withheld, first_withheld)
 
 
-def _recover(entity: Entity, store: DocumentStore, log: EventLog, batch_size: int) -> tuple[int, dict[int, int]]:
-    """Mark the versions found published past the checkpoint; return their number and the new
-    checkpoint, the topic's end."""
-    stored = store.checkpoint(entity.name)
+def _recover(entity: Entity, store: DocumentStore, log: EventLog, batch_size: int, shard: Shard) -> tuple[int, dict[int, int]]:
+    """Mark the shard's versions found published past its checkpoint; return their number and the
+    new checkpoint, the topic's end. Other shards' messages there are theirs to recover."""
+    stored = store.checkpoint(entity.name, shard)
     end = log.end_offsets(entity.name)
     found, checkpoint = 0, stored
     for batch in log.read(entity.name, stored, end, batch_size):
-        versions = [version for version in map(published_version, batch) if version]
+        versions = [version for version in map(published_version, batch) if version and shard.owns_source(version.source_id)]
         checkpoint = checkpoint | next_offsets(batch)
-        store.mark_published(entity.name, versions, checkpoint)
+        store.mark_published(entity.name, versions, checkpoint, shard)
         found += len(versions)
     if any(end[p] != checkpoint.get(p, 0) for p in end):  # transaction markers past the last batch
-        store.mark_published(entity.name, [], end)
+        store.mark_published(entity.name, [], end, shard)
     return found, end
 
 

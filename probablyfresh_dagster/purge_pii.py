@@ -8,8 +8,8 @@ check names it while it is still in the log. The `purge_pii` job (see `jobs`, al
 - from the log, every set-aside message. Kafka cannot remove one message: DeleteRecords moves the
   partition's start past it, and the messages before it go too. So the job first makes sure that
   nothing is lost or published twice: RAW's consumer group must be past it (every message before
-  it is in RAW, or set aside), and so must the outbox checkpoint (every version published before it
-  is marked in MongoDB). Otherwise it stops and says which asset to materialize first.
+  it is in RAW, or set aside), and so must the outbox checkpoint of every shard (every version
+  published before it is marked in MongoDB). Otherwise it stops and says which asset to materialize first.
 
 A removed message that one of our documents published (its headers name the version) makes that
 version pending again, so the next Kafka run publishes it as the rules now say: encrypted, or
@@ -31,6 +31,8 @@ from probablyfresh_dagster.raw_load import CLICKHOUSE_GROUP, clear_text, record_
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL, ClickHouseResource
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
+from probablyfresh_dagster.settings import Settings
+from probablyfresh_dagster.shards import Shard
 from probablyfresh_dagster.sql import query, run_script, stream_rows
 
 
@@ -56,8 +58,9 @@ class Purge:
         )
 
 
-def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore, cluster: str | None) -> Purge:
-    """Remove the entity's clear text from RAW and from the log, as above."""
+def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore, cluster: str | None, shards: int = 1) -> Purge:
+    """Remove the entity's clear text from RAW and from the log, as above; the outbox checkpoint is
+    that of each of its `shards` (see `shards`)."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
     moved = _move_raw_leaks(entity, client, cluster)
@@ -68,7 +71,7 @@ def purge(entity: Entity, client: Client, log: EventLog, store: DocumentStore, c
     starts: dict[int, int] = {}
     for partition, offset in leaks:
         starts[partition] = max(starts.get(partition, 0), offset + 1)
-    _refuse_losses(entity, log, store, starts)
+    _refuse_losses(entity, log, store, starts, shards)
     versions = [version for partition, offset in leaks for version in _published_versions(log, entity, partition, offset)]
     store.mark_pending(entity.name, versions)  # before the messages go: a crash between repeats nothing
     if starts:
@@ -87,8 +90,10 @@ def _move_raw_leaks(entity: Entity, client: Client, cluster: str | None) -> int:
     return len(messages)
 
 
-def _refuse_losses(entity: Entity, log: EventLog, store: DocumentStore, starts: dict[int, int]) -> None:
-    consumed, marked = log.committed(entity.name, CLICKHOUSE_GROUP), store.checkpoint(entity.name)
+def _refuse_losses(entity: Entity, log: EventLog, store: DocumentStore, starts: dict[int, int], shards: int) -> None:
+    consumed = log.committed(entity.name, CLICKHOUSE_GROUP)
+    checkpoints = [store.checkpoint(entity.name, shard) for shard in Shard.all(shards)]
+    marked = {partition: min(checkpoint.get(partition, 0) for checkpoint in checkpoints) for partition in starts}
     for partition, start in sorted(starts.items()):
         for behind, stage in ((consumed, Stage.CLICKHOUSE_RAW), (marked, Stage.KAFKA_TOPIC)):
             if behind.get(partition, 0) < start:
@@ -124,6 +129,8 @@ def purge_clear_pii(
                 raise PurgeRefused(f"no such entity {name!r}; known: {', '.join(BY_NAME)}")
             entity = BY_NAME[name]
             log.ensure_topic(entity.name)
-            described.append(purge(entity, client, log, store, clickhouse.cluster).describe(entity))
+            # The shards the code location was loaded with: the same environment's.
+            shards = Settings.from_env().shards
+            described.append(purge(entity, client, log, store, clickhouse.cluster, shards).describe(entity))
             context.log.info(described[-1])
     return described

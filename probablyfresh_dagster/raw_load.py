@@ -44,6 +44,7 @@ from probablyfresh_dagster.pii_scan import ClearText, clear_text_in_message, cle
 from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.raw_blocks import aligned_blocks, cluster_insert_settings
 from probablyfresh_dagster.row_binary import RAW_COLUMNS, ROW_BINARY, raw_rows
+from probablyfresh_dagster.shards import WHOLE, Shard
 from probablyfresh_dagster.sql import one_row, query, run_script
 
 CLICKHOUSE_GROUP = "probablyfresh-clickhouse"
@@ -66,10 +67,12 @@ def load_raw(
     batch_size: int = RAW_INSERT_ROWS,
     progress: Progress | None = None,
     cluster: str | None = None,
+    shard: Shard = WHOLE,
 ) -> int:
-    """Insert the entity's unread messages into its RAW table, as above, counting the messages read
-    into `progress`; the rows inserted. On a replicated ClickHouse `cluster` it inserts `raw_blocks`'
-    aligned blocks of `batch_size` offsets, each with its deduplication token."""
+    """Insert the entity's unread messages of the partitions of `shard` into its RAW table, as
+    above, counting the messages read into `progress`; the rows inserted. On a replicated
+    ClickHouse `cluster` it inserts `raw_blocks`' aligned blocks of `batch_size` offsets, each with
+    its deduplication token. A reload, rare and table-wide, reads every partition whatever the shard."""
     run_script(client, "raw", table=entity.raw_table)
     run_script(client, "raw_set_aside")
     run_script(client, "raw_reloads")
@@ -77,6 +80,8 @@ def load_raw(
     stored: dict[int, int] = {partition: offset for partition, offset in rows}
     end = log.end_offsets(entity.name)
     reload = one_row(client, "queries/raw_reload_requested", table=entity.raw_table)[0]
+    if not reload:
+        end = {partition: offset for partition, offset in end.items() if shard.owns_partition(partition)}
     if reload:
         start = log.beginning_offsets(entity.name)
         batches = log.read(entity.name, start, end, batch_size)
@@ -86,7 +91,8 @@ def load_raw(
     if cluster is not None:
         batches = aligned_blocks(batches, batch_size)
     if progress is not None:
-        progress.total = sum(offset - start.get(partition, 0) for partition, offset in end.items())
+        # On top of what a run over several shards has done for the shards before this one.
+        progress.total = progress.done + sum(offset - start.get(partition, 0) for partition, offset in end.items())
     inserted = 0
     sent: tuple[Future[int], dict[int, int]] | None = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{entity.raw_table}-insert") as inserter:

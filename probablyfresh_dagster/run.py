@@ -5,6 +5,7 @@
 `load` job: every asset but the generator's), and prints the same summary.
 `make purge-pii` (`--purge-pii [ENTITY ...]`) runs the `purge_pii` job (see `purge_pii`).
 
+With shards (`PROBABLYFRESH_SHARDS`), one run loads every shard, one after another in each step.
 Runs the `pipeline` job in this process against the Dagster instance in `DAGSTER_HOME`, so the
 runs, materializations and check results show up in `make dev` afterwards. While a step works, it
 shows which one and how far it has got (see `progress_display`). Before and while it
@@ -19,6 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import dagster as dg
 
+from probablyfresh_dagster.assets.sharding import every_shard
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import BY_NAME, ENTITIES, Stage
 from probablyfresh_dagster.jobs import checks_job, load_job, pipeline_job, purge_pii_job
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         run_config["ops"] = {"generated_json_files": {"config": generator}}
     started = time.monotonic()
     with watching_dead_runs(instance):
-        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, run_config=run_config, tags=every_shard(settings.shards), raise_on_error=False
+        )
     print_summary(result, time.monotonic() - started, settings)
     checks = result.get_asset_check_evaluations()
     return 0 if result.success and checks and all(c.passed for c in checks) else 1

@@ -9,7 +9,8 @@ Each tick reads, per entity, in the order of the chain, the first of:
 - Kafka messages the ClickHouse consumer group has not committed: RAW and MART;
 - RAW offsets past the MART's watermark: the MART alone,
 
-and requests one run of that entity's `load_E` job with those stages. The decision never reads
+and requests one run of that entity's `load_E` job with those stages (with shards, over every
+shard: the MART is judged once they are all loaded). The decision never reads
 run history or run keys (requests carry none): a run stopped anywhere (killed, terminated, its
 server gone) leaves one of these four behind, and the next tick asks again. What does read runs:
 
@@ -39,6 +40,7 @@ from dagster._core.storage.tags import AUTO_RETRY_RUN_ID_TAG, WILL_RETRY_TAG
 from filelock import Timeout
 
 from probablyfresh_dagster.assets.mongo import FOLDER_FINGERPRINT
+from probablyfresh_dagster.assets.sharding import every_shard, shard_count
 from probablyfresh_dagster.documents import DocumentStore
 from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, Entity, Stage
 from probablyfresh_dagster.events import EventLog, lag
@@ -50,6 +52,7 @@ from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.files import FilesResource
+from probablyfresh_dagster.shards import Shard
 from probablyfresh_dagster.sql import query
 from probablyfresh_dagster.transient import Backoff, backoff, is_transient
 
@@ -84,39 +87,49 @@ class Behind:
         return LOAD_STAGES[LOAD_STAGES.index(self.stage) :]
 
 
-def _latest(instance: dg.DagsterInstance, asset: dg.AssetKey, entry: str) -> object | None:
-    """The value of metadata `entry` of the latest materialization of `asset`, if any."""
-    event = instance.get_latest_materialization_event(asset)
-    if event is None or event.asset_materialization is None:
-        return None
-    value = event.asset_materialization.metadata.get(entry)
+def _latest_per_shard(instance: dg.DagsterInstance, asset: dg.AssetKey, shards: int) -> list[dg.EventLogRecord | None]:
+    """The latest materialization of each shard's partition of `asset` (of the asset, unpartitioned)."""
+    partitions = [[shard.key] for shard in Shard.all(shards)] if shards > 1 else [None]
+    return [
+        next(iter(instance.fetch_materializations(dg.AssetRecordsFilter(asset, asset_partitions=keys), limit=1).records), None)
+        for keys in partitions
+    ]
+
+
+def _entry(record: dg.EventLogRecord, entry: str) -> object | None:
+    """The value of metadata `entry` of a materialization, if it has one."""
+    materialization = record.asset_materialization
+    value = materialization.metadata.get(entry) if materialization else None
     return None if value is None else value.value
 
 
-def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource) -> bool:
-    """Whether the latest MongoDB load of `entity` read its folder as it is now. A folder never
-    loaded is up to date while it holds nothing named like a landing file."""
-    if instance.get_latest_materialization_event(entity.asset_key(Stage.MONGO_COLLECTION)) is None:
+def _is_loaded(instance: dg.DagsterInstance, entity: Entity, files: FilesResource, shards: int) -> bool:
+    """Whether the latest MongoDB load of each shard of `entity` read its folder as it is now. A
+    folder not loaded by every shard is up to date while it holds nothing named like a landing file."""
+    latest = _latest_per_shard(instance, entity.asset_key(Stage.MONGO_COLLECTION), shards)
+    if None in latest:
         return next(landing_entries(files.folder(entity)), None) is None
-    loaded = _latest(instance, entity.asset_key(Stage.MONGO_COLLECTION), FOLDER_FINGERPRINT)
-    return loaded == folder_fingerprint(files.folder(entity))
+    fingerprint = folder_fingerprint(files.folder(entity))
+    return all(record is not None and _entry(record, FOLDER_FINGERPRINT) == fingerprint for record in latest)
 
 
-def _outbox_waits(instance: dg.DagsterInstance, entity: Entity, store: DocumentStore) -> bool:
-    """Whether MongoDB holds pending documents beyond those the latest publication withheld (a
-    clear phone or email outside the declared fields stays pending until its file is fixed)."""
-    withheld = _latest(instance, entity.asset_key(Stage.KAFKA_TOPIC), "withheld")
-    kept_back = withheld if isinstance(withheld, int) else 0
+def _outbox_waits(instance: dg.DagsterInstance, entity: Entity, store: DocumentStore, shards: int) -> bool:
+    """Whether MongoDB holds pending documents beyond those the latest publication of each shard
+    withheld (a clear phone or email outside the declared fields stays pending until its file is
+    fixed). A run over several shards records their total on each: it counts once."""
+    latest = _latest_per_shard(instance, entity.asset_key(Stage.KAFKA_TOPIC), shards)
+    by_run = {record.run_id: _entry(record, "withheld") for record in latest if record is not None}
+    kept_back = sum(withheld for withheld in by_run.values() if isinstance(withheld, int))
     return len(next(store.pending(entity.name, batch_size=kept_back + 1), [])) > kept_back
 
 
 def _upstream_behind(
-    instance: dg.DagsterInstance, entity: Entity, files: FilesResource, store: DocumentStore, log: EventLog
+    instance: dg.DagsterInstance, entity: Entity, files: FilesResource, store: DocumentStore, log: EventLog, shards: int
 ) -> Behind | None:
     """The first of files, outbox and Kafka that the next stage has not taken in."""
-    if not _is_loaded(instance, entity, files):
+    if not _is_loaded(instance, entity, files, shards):
         return Behind(Stage.MONGO_COLLECTION, "files changed since the latest MongoDB load")
-    if _outbox_waits(instance, entity, store):
+    if _outbox_waits(instance, entity, store, shards):
         return Behind(Stage.KAFKA_TOPIC, "documents waiting in the MongoDB outbox")
     try:
         waiting = lag(log, entity.name, CLICKHOUSE_GROUP)
@@ -192,6 +205,7 @@ def _behind_now(
     mongo: DocumentStoreResource,
     kafka: EventLogResource,
     clickhouse: ClickHouseResource,
+    shards: int,
 ) -> tuple[dict[str, Behind], list[str]]:
     """What is behind, by entity name, and notes on what could not be read."""
     behind: dict[str, Behind] = {}
@@ -199,7 +213,7 @@ def _behind_now(
     with backoff(NO_RETRIES), ExitStack() as stack:
         store, log = stack.enter_context(mongo.open()), stack.enter_context(kafka.open())
         for entity in ENTITIES:
-            if found := _upstream_behind(instance, entity, files, store, log):
+            if found := _upstream_behind(instance, entity, files, store, log, shards):
                 behind[entity.name] = found
         try:
             behind |= _mart_behind(clickhouse, [e for e in ENTITIES if e.name not in behind])
@@ -222,8 +236,10 @@ def catch_up_sensor(
     clickhouse: ClickHouseResource,
 ):
     instance, now = context.instance, time.time()
+    assert context.repository_def is not None  # a tick is given its code location's definitions
+    shards = shard_count(context.repository_def.get_job(load_job_name(ENTITIES[0])))
     try:
-        behind, notes = _behind_now(instance, files, mongo, kafka, clickhouse)
+        behind, notes = _behind_now(instance, files, mongo, kafka, clickhouse, shards)
     except Exception as error:
         if not is_transient(error):
             raise
@@ -254,7 +270,7 @@ def catch_up_sensor(
                 dg.RunRequest(
                     job_name=load_job_name(entity),
                     asset_selection=[entity.asset_key(stage) for stage in found.stages],
-                    tags={ENTITY_TAG: entity.name, BEHIND_TAG: found.stage.value},
+                    tags={ENTITY_TAG: entity.name, BEHIND_TAG: found.stage.value, **every_shard(shards)},
                 )
             )
     context.update_cursor(json.dumps({name: vars(state) for name, state in failures.items()}))

@@ -19,6 +19,13 @@ class Settings:
     profile: str = "local"
     state_dir: Path = PROJECT_ROOT / ".probablyfresh"
     data_dir: Path = PROJECT_ROOT / "data"
+    shards: int = 1
+    """Each entity's MongoDB, Kafka and RAW stages in this many shards, each a Dagster partition
+    (see `shards`); 1 keeps them unpartitioned."""
+
+    def __post_init__(self) -> None:
+        if self.shards < 1:
+            raise ValueError(f"PROBABLYFRESH_SHARDS must be at least 1, got {self.shards}")
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -29,7 +36,15 @@ class Settings:
             profile=profile,
             state_dir=Path(os.environ.get("PROBABLYFRESH_STATE", cls.state_dir)).resolve(),
             data_dir=Path(os.environ.get("PROBABLYFRESH_DATA", cls.data_dir)).resolve(),
+            shards=_count("PROBABLYFRESH_SHARDS", cls.shards),
         )
+
+
+def _count(variable: str, default: int) -> int:
+    value = os.environ.get(variable) or str(default)
+    if not value.isdigit():
+        raise ValueError(f"{variable} must be a whole number, got {value!r}")
+    return int(value)
 
 
 def in_project(path: Path) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from probablyfresh_dagster.assets.sharding import every_shard
 from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.settings import Settings
 
@@ -37,6 +38,7 @@ class Platform:
             instance=self.instance,
             run_config={"ops": {"generated_json_files": {"config": generator}}} if selection is None else None,
             asset_selection=[dg.AssetKey(s) for s in selection.split()] if selection else None,
+            tags=every_shard(self.settings.shards),
             raise_on_error=False,
         )
 
@@ -47,9 +49,10 @@ class Platform:
         return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=False)
 
 
-def make_platform(root: Path, **resources: dg.ConfigurableResource) -> Platform:
-    """The local profile's platform, with `resources` replacing the embedded ones of those names."""
-    settings = Settings(profile="local", state_dir=root / "state", data_dir=root / "data")
+def make_platform(root: Path, shards: int = 1, **resources: dg.ConfigurableResource) -> Platform:
+    """The local profile's platform in `shards` shards, with `resources` replacing the embedded
+    ones of those names; its runs load every shard."""
+    settings = Settings(profile="local", state_dir=root / "state", data_dir=root / "data", shards=shards)
     return Platform(settings, build_definitions(settings, **resources), dg.DagsterInstance.ephemeral())
 
 

@@ -54,6 +54,15 @@ def test_benchmark_prints_every_figure_positive(capsys):
     assert all(positive(figure) for figure in single.groups())
     assert "bare producer" not in out  # only with --kafka
 
+    sharded = importlib.import_module("shards")
+    assert re.search(r"^300 purchases \(jsonl landing\) in 1 and 2 shards", out, re.M), out
+    for label in (*sharded.SHARDED_STAGES, sharded.FLOOR, sharded.PYTHON_STAGES):
+        row = re.search(rf"^  {label} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}x$", out, re.M)
+        assert row, f"no shard row for {label}:\n{out}"
+        one, two, one_rate, two_rate, speed_up = map(positive, row.groups())
+        if min(one, two) >= 0.2:  # the times are printed to the hundredth of a second
+            assert (300 / one, 300 / two, one / two) == pytest.approx((one_rate, two_rate, speed_up), rel=0.05)
+
 
 @pytest.mark.slow
 def test_benchmark_ui_times_materialize_all_through_the_webserver_against_make_run(capsys):

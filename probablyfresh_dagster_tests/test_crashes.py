@@ -50,3 +50,23 @@ def test_a_run_killed_at_any_point_is_finished_exactly_once_by_the_next(point, t
     assert all(f["republished_versions"] == f["repeated_raw_offsets"] == 0 for f in figures.values())
     assert all(f["raw_rows"] == f["messages"] for f in figures.values())
     assert marts(tmp_path / "state") == clean_marts
+
+
+SHARDED_POINTS = (
+    "mongo: rejects list written, not yet renamed into place",
+    "kafka: purchases committed to the log, not yet marked in MongoDB",
+    "raw: purchases inserted into ClickHouse, offsets not committed",
+)
+"""Where a run over two shards keeps per-shard state: rejects lists, outbox checkpoints, partitions."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", SHARDED_POINTS)
+def test_a_run_over_two_shards_killed_is_finished_exactly_once_by_the_next(point, tmp_path, clean_run) -> None:
+    """As above, in two shards: the same messages, RAW rows and MARTs as one shard's clean run."""
+    clean_marts, clean_figures = clean_run
+    env = local_run_env(tmp_path) | {"PROBABLYFRESH_SHARDS": "2"}
+    kill_at(point, env, tmp_path)
+    assert make_run(env, tmp_path / "rerun.log") == 0, (tmp_path / "rerun.log").read_text()[-4000:]
+    assert delivery_figures(tmp_path / "state") == clean_figures
+    assert marts(tmp_path / "state") == clean_marts

@@ -23,6 +23,7 @@ from probablyfresh_dagster.resources.documents import (
     SqliteDocumentStoreResource,
 )
 from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
+from probablyfresh_dagster.shards import WHOLE, Shard
 
 BATCH = 50
 
@@ -48,10 +49,10 @@ class Outbox:
         kind, settings = self.log
         return kind(**settings, partitions=3)
 
-    def publish(self) -> Publication:
+    def publish(self, shard: Shard = WHOLE) -> Publication:
         with self.mongo().open() as store, self.kafka().open() as log:
             log.ensure_topic(self.entity.name)
-            return publish_pending(self.entity, store, log, encode, BATCH)
+            return publish_pending(self.entity, store, log, encode, BATCH, shard=shard)
 
     def messages(self) -> list[Message]:
         with self.kafka().open() as log:
@@ -147,18 +148,23 @@ def test_versions_published_but_not_marked_are_recovered_not_republished(outbox:
     assert outbox.publish() == Publication(published=0, recovered=0)
 
 
-def publish_when_told(outbox: Outbox, ready: Path, go: Path) -> None:
+def publish_when_told(outbox: Outbox, ready: Path, go: Path, shard: Shard = WHOLE) -> None:
     ready.touch()
     while not go.exists():
         time.sleep(0.001)
-    outbox.publish()
+    outbox.publish(shard)
 
 
-def test_two_publishers_at_once_publish_each_version_once(outbox: Outbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shards", [[WHOLE, WHOLE], Shard.all(2)], ids=["same shard", "two shards"])
+def test_two_publishers_at_once_publish_each_version_once(outbox: Outbox, tmp_path: Path, shards: list[Shard]) -> None:
+    """Two publishers of one shard take turns under its lease; two shards publish side by side."""
     load(outbox, outbox.documents)
     go, ready = tmp_path / "go", [tmp_path / f"ready-{n}" for n in (1, 2)]
     context = multiprocessing.get_context("spawn")
-    publishers = [context.Process(target=publish_when_told, args=(outbox, flag, go)) for flag in ready]
+    publishers = [
+        context.Process(target=publish_when_told, args=(outbox, flag, go, shard))
+        for flag, shard in zip(ready, shards, strict=True)
+    ]
     for publisher in publishers:
         publisher.start()
     deadline = time.monotonic() + 60
@@ -170,3 +176,27 @@ def test_two_publishers_at_once_publish_each_version_once(outbox: Outbox, tmp_pa
     assert [publisher.exitcode for publisher in publishers] == [0, 0]
     versions = published_versions(outbox)
     assert len(versions) == outbox.documents and set(versions.values()) == {1}
+
+
+def test_a_shard_recovers_what_it_published_past_another_shards_checkpoint(outbox: Outbox) -> None:
+    """Shard 0 publishes a batch and dies before marking it; shard 1 then publishes everything past
+    it. Shard 0's next run finds its batch from its own checkpoint: each version once (a shared
+    checkpoint would have moved past the batch, and shard 0 would publish it again)."""
+    first, second = Shard.all(2)
+    load(outbox, outbox.documents)
+    with outbox.mongo().open() as store, outbox.kafka().open() as log:
+        log.ensure_topic(outbox.entity.name)
+        with pytest.raises(ConnectionError):
+            publish_pending(outbox.entity, MarkingFails(store, 0), log, encode, BATCH, shard=first)
+    died_with = len(outbox.messages())
+    assert died_with > 0
+
+    other = outbox.publish(second)
+    assert other.recovered == 0 and other.published > 0
+    rerun = outbox.publish(first)
+    assert rerun.recovered == died_with
+    assert rerun.published + rerun.recovered + other.published == outbox.documents
+    versions = published_versions(outbox)
+    assert len(versions) == outbox.documents and set(versions.values()) == {1}
+    assert {shard for shard in Shard.all(2) for source, _ in versions if shard.owns_source(source)} == {first, second}
+    assert outbox.publish(first) == outbox.publish(second) == Publication(published=0, recovered=0)

@@ -34,6 +34,7 @@ from probablyfresh_dagster.raw_load import load_raw
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
 from probablyfresh_dagster.resources.documents import SqliteDocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource, KafkaEventLogResource, SqliteEventLogResource
+from probablyfresh_dagster.shards import WHOLE, Shard
 from probablyfresh_dagster.sql import run_script
 
 from .platforms import check_results, local_platform, rows
@@ -56,11 +57,11 @@ class Chain:
     def land(self, *customers: dict) -> None:
         self.store.upsert(self.entity.name, [SourceDocument(c["customer_id"], c["customer_id"], c) for c in customers])
 
-    def publish(self, protect: bool = True) -> int:
-        """Publish what is pending as the Kafka asset does or, without `protect`, as an older
-        version without the landing's and the Kafka stage's rules would have: personal fields in clear."""
+    def publish(self, protect: bool = True, shard: Shard = WHOLE) -> int:
+        """Publish what is pending in `shard` as the Kafka asset does or, without `protect`, as an
+        older version without the landing's and the Kafka stage's rules would have: personal fields in clear."""
         encode = Protector(PiiFields.parse(self.entity.pii), self.cipher) if protect else as_stored
-        return publish_pending(self.entity, self.store, self.log, encode, batch_size=7).published
+        return publish_pending(self.entity, self.store, self.log, encode, batch_size=7, shard=shard).published
 
     def raw_offsets(self) -> list[tuple[int, int]]:
         rows = self.client.query(f"SELECT partition, offset FROM {self.entity.raw_table} ORDER BY ALL").result_rows
@@ -140,6 +141,19 @@ def test_a_purge_that_would_lose_a_record_is_refused_and_says_what_to_run(chain:
         purge(chain.entity, chain.client, chain.log, chain.store, cluster=None)  # the outbox has not seen past the leak yet
     chain.publish()  # reconciles the log up to its end: the purge may go
     assert purge(chain.entity, chain.client, chain.log, chain.store, cluster=None).log_starts
+
+
+def test_with_shards_a_purge_waits_for_every_shards_outbox(chain: Chain):
+    first, second = Shard.all(2)
+    chain.land(*(customer(n) for n in range(20)))
+    assert chain.publish(shard=first) and chain.publish(shard=second)
+    chain.log.publish(chain.entity.name, [OutgoingMessage("cus-9", orjson.dumps({"customer_id": "cus-9", "x": "a@b.ru"}))])
+    load_raw(chain.client, chain.log, chain.entity)
+    chain.publish(shard=first)  # one shard's outbox past the leak, not the other's
+    with pytest.raises(PurgeRefused, match=f"{chain.entity.name}_kafka_topic has only reached offset"):
+        purge(chain.entity, chain.client, chain.log, chain.store, cluster=None, shards=2)
+    chain.publish(shard=second)
+    assert purge(chain.entity, chain.client, chain.log, chain.store, cluster=None, shards=2).log_starts
 
 
 def test_rows_an_older_version_loaded_into_raw_are_moved_out(chain: Chain):

@@ -81,10 +81,10 @@ def _going_away(ferretdb: Path):
     original, outage = MongoDocumentStore.mark_published, stopped(ferretdb)
     calls: list[None] = []
 
-    def mark_published(self, collection, versions, checkpoint):
+    def mark_published(self, collection, versions, *checkpoint_and_shard):
         if versions and not calls:
             calls.append(outage.__enter__())
             threading.Timer(7, outage.__exit__, (None, None, None)).start()
-        return original(self, collection, versions, checkpoint)
+        return original(self, collection, versions, *checkpoint_and_shard)
 
     return mark_published

@@ -11,7 +11,8 @@ the size), a bare producer and consumer, which the Kafka stages are shown as a s
 broker of its own, not one given: the stages' topic and consumer group names are fixed, and on a
 broker that already held them the outbox would recover the earlier run's messages instead of
 publishing, and RAW resume past its committed offsets. Figures, not assertions. While a stage
-works, its progress is drawn on standard error (see `progress_display`).
+works, its progress is drawn on standard error (see `progress_display`). At the largest size, the
+sharded stages in 1 and then 2 shards side by side follow (see `shards`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import shards
 from baselines import bare_kafka_rates, floor_rate, rule_costs, single_insert_rate
 
 from probablyfresh_dagster.definitions import build_definitions
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         figures = run_size(size, args.format, sample, args.kafka)
         single_insert = figures.get("single_insert", single_insert)
         report(size, args.format, figures, single_insert)
+    shards.report(max(args.sizes), args.format)
 
 
 if __name__ == "__main__":

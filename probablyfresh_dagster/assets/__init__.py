@@ -15,9 +15,10 @@ BUILDERS = (build_mongo_collection, build_kafka_topic, build_clickhouse_raw, bui
 """Each stage's asset factory, after the files, in the order of `Stage`."""
 
 
-def all_assets() -> list[dg.AssetsDefinition]:
-    """Every asset, its description ending with what each metadata key of it and its checks means."""
-    assets = [generated_json_files, *(build(entity) for entity in ENTITIES for build in BUILDERS)]
+def all_assets(shards: int) -> list[dg.AssetsDefinition]:
+    """Every asset, its stages in `shards` shards (`sharding`), its description ending with what
+    each metadata key of it and its checks means."""
+    assets = [generated_json_files, *(build(entity, shards) for entity in ENTITIES for build in BUILDERS)]
     checks = [spec for definition in [*assets, *standalone_checks()] for spec in definition.check_specs]
     stages = {entity.asset_key(stage): (entity, stage) for entity in ENTITIES for stage in Stage}
 

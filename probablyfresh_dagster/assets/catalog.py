@@ -15,13 +15,20 @@ OWNERS = ["team:data-platform"]
 
 
 def stage_spec(
-    entity: Entity, stage: Stage, kind: str, description: str, table: str | None = None, code_version: str | None = None
+    entity: Entity,
+    stage: Stage,
+    kind: str,
+    description: str,
+    table: str | None = None,
+    code_version: str | None = None,
+    upstream_partitions: dg.PartitionMapping | None = None,
 ) -> dg.AssetSpec:
-    """The asset of `entity` at `stage` (after the first), downstream of the stage before it."""
+    """The asset of `entity` at `stage` (after the first), downstream of the stage before it (of
+    the partitions of it that `upstream_partitions` maps to, if given)."""
     stages = list(Stage)
     return dg.AssetSpec(
         entity.asset_key(stage),
-        deps=[entity.asset_key(stages[stages.index(stage) - 1])],
+        deps=[dg.AssetDep(entity.asset_key(stages[stages.index(stage) - 1]), partition_mapping=upstream_partitions)],
         group_name=entity.name,
         kinds={kind},
         owners=OWNERS,

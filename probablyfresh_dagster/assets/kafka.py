@@ -8,12 +8,13 @@ import orjson
 from cryptography.fernet import Fernet
 
 from probablyfresh_dagster.assets.catalog import stage_spec
+from probablyfresh_dagster.assets.sharding import covers_all, shard_partitions, shards_of
 from probablyfresh_dagster.checks.pii import KAFKA_PII_SAMPLE, kafka_checks, kafka_pii
 from probablyfresh_dagster.documents import PendingDocument
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.example_tables import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.outbox import publish_pending
+from probablyfresh_dagster.outbox import Publication, publish_pending
 from probablyfresh_dagster.pii import NO_FIELDS, PiiFields, protect
 from probablyfresh_dagster.pii_scan import undeclared_clear_text
 from probablyfresh_dagster.progress import Progress
@@ -31,7 +32,7 @@ class KafkaTopicConfig(dg.Config):
     """Messages `no_clear_text_pii` reads back: a bounded cost however large the topic (see `sample`)."""
 
 
-def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
+def build_kafka_topic(entity: Entity, shards: int) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=entity.asset_name(Stage.KAFKA_TOPIC),
         specs=[
@@ -45,6 +46,7 @@ def build_kafka_topic(entity: Entity) -> dg.AssetsDefinition:
         ],
         check_specs=kafka_checks(entity),
         can_subset=True,
+        partitions_def=shard_partitions(shards),
     )
     def kafka_topic(
         context: dg.AssetExecutionContext,
@@ -90,8 +92,13 @@ def _publish(
 ) -> dg.MaterializeResult:
     with mongo.open() as store, kafka.open() as log, collecting_new_objects_only():
         log.ensure_topic(entity.name)
-        progress = Progress(context.log, entity.asset_name(Stage.KAFKA_TOPIC), store.pending_count(entity.name))
-        publication = publish_pending(entity, store, log, protector, on_batch=progress.advance)
+        shards = shards_of(context)
+        pending = store.pending_count(entity.name) if covers_all(shards) else None
+        progress = Progress(context.log, entity.asset_name(Stage.KAFKA_TOPIC), pending)
+        publication = sum(
+            (publish_pending(entity, store, log, protector, on_batch=progress.advance, shard=shard) for shard in shards),
+            Publication(0, 0),
+        )
         end_offsets = log.end_offsets(entity.name)
         newest = log.tail(entity.name, 1)
     context.log.info(f"Published {publication.published} messages to {entity.name}")

@@ -39,7 +39,7 @@ MART_SQL = (
 """The SQL every MART run executes, besides the entity's own `marts/E.sql`: its code version."""
 
 
-def build_mart(entity: Entity) -> dg.AssetsDefinition:
+def build_mart(entity: Entity, shards: int) -> dg.AssetsDefinition:
     checks = mart_checks(entity)
 
     @dg.multi_asset(
@@ -72,7 +72,7 @@ def build_mart(entity: Entity) -> dg.AssetsDefinition:
         selected = {key.name for key in context.selected_asset_check_keys}
         with clickhouse.client() as client:
             fates = cache(partial(mart_load.key_fates, client, entity))
-            step = MartStep(entity, client, expectations, files, mongo, kafka, fates)
+            step = MartStep(entity, client, expectations, files, mongo, kafka, fates, shards)
             if context.selected_asset_keys:
                 yield _load_mart(context, entity, client, fates, chdb_repaired(clickhouse))
             yield from with_verdicts(context, (check.judge(step) for check in checks if check.name in selected))

@@ -6,27 +6,31 @@ the recorded fingerprint stale, so the sensor loads again rather than missing th
 listing counts the entries that are not landing files, which the load reports but never reads.
 """
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from probablyfresh_dagster.assets.catalog import stage_spec
+from probablyfresh_dagster.assets.sharding import covers_all, shard_partitions, shards_of
+from probablyfresh_dagster.documents import UpsertCounts
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.example_tables import examples_table
 from probablyfresh_dagster.heap import collecting_new_objects_only
-from probablyfresh_dagster.landing import read_documents, replacing_reject_log
+from probablyfresh_dagster.landing import RejectCount, read_documents, replacing_reject_log
 from probablyfresh_dagster.landing_folder import LANDING_SUFFIXES, survey_folder
 from probablyfresh_dagster.progress import Progress
 from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
+from probablyfresh_dagster.shards import WHOLE
 
 FOLDER_FINGERPRINT = "folder_fingerprint"
 """The metadata entry holding the fingerprint of the folder a materialization loaded."""
 
 
-def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
+def build_mongo_collection(entity: Entity, shards: int) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=entity.asset_name(Stage.MONGO_COLLECTION),
         specs=[
@@ -37,21 +41,27 @@ def build_mongo_collection(entity: Entity) -> dg.AssetsDefinition:
                 f"MongoDB collection `{entity.name}`: one document per file, `{entity.key}` indexed.",
             )
         ],
+        partitions_def=shard_partitions(shards),
     )
     def mongo_collection(
         context: dg.AssetExecutionContext, files: FilesResource, mongo: DocumentStoreResource, expectations: Expectations
     ) -> dg.MaterializeResult:
         survey = survey_folder(files.folder(entity))
-        rejects_path = files.rejects(entity)
-        with replacing_reject_log(rejects_path) as rejects, mongo.open() as store, collecting_new_objects_only():
-            documents = read_documents(
-                entity, files.folder(entity), rejects, files.max_file_bytes, expectations.personal_fields(entity)
-            )
-            progress = Progress(
-                context.log, entity.asset_name(Stage.MONGO_COLLECTION), generated_records(context, entity, files.folder(entity))
-            )
-            counts = store.upsert(entity.name, progress.counted(documents))
+        shards = shards_of(context)
+        generated = generated_records(context, entity, files.folder(entity)) if covers_all(shards) else None
+        progress = Progress(context.log, entity.asset_name(Stage.MONGO_COLLECTION), generated)
+        counts, rejects, personal = UpsertCounts(), RejectCount(), expectations.personal_fields(entity)
+        with ExitStack() as stack:
+            # Each shard's rejects list replaces its file only once every shard is loaded.
+            logs = [stack.enter_context(replacing_reject_log(files.rejects(entity, shard))) for shard in shards]
+            store = stack.enter_context(mongo.open())
+            stack.enter_context(collecting_new_objects_only())
+            for shard, log in zip(shards, logs, strict=True):
+                documents = read_documents(entity, files.folder(entity), log, files.max_file_bytes, personal, shard)
+                counts += store.upsert(entity.name, progress.counted(documents))
+                rejects += log
             stored, unique_keys = store.count(entity.name), store.unique_keys(entity.name)
+        rejects_path = files.rejects(entity, shards[0]) if len(shards) == 1 else files.rejects(entity, WHOLE).parent
         for rejection in rejects.first:
             context.log.warning(f"Set aside {rejection.file} (record {rejection.record}): {rejection.field}: {rejection.reason}")
         ignored = survey.ignored

@@ -7,6 +7,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from probablyfresh_dagster.assets.catalog import chdb_repaired, column_schema, stage_spec
+from probablyfresh_dagster.assets.sharding import shard_partitions, shards_of
 from probablyfresh_dagster.checks.pii import raw_checks, raw_pii
 from probablyfresh_dagster.entities import Entity, Stage
 from probablyfresh_dagster.events import EventLog, lag
@@ -30,7 +31,7 @@ RAW_SQL = (
 """The SQL every RAW run executes: its code version."""
 
 
-def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
+def build_clickhouse_raw(entity: Entity, shards: int) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=entity.asset_name(Stage.CLICKHOUSE_RAW),
         specs=[
@@ -41,10 +42,13 @@ def build_clickhouse_raw(entity: Entity) -> dg.AssetsDefinition:
                 f"ClickHouse `{entity.raw_table}`: every message of topic `{entity.name}`, payload as published.",
                 table=entity.raw_table,
                 code_version=code_version(*RAW_SQL),
+                # A shard's partitions of the topic hold the messages of every publishing shard.
+                upstream_partitions=dg.AllPartitionMapping() if shards > 1 else None,
             )
         ],
         check_specs=raw_checks(entity),
         can_subset=True,
+        partitions_def=shard_partitions(shards),
         pool=CLICKHOUSE_POOL,
         op_tags=CLICKHOUSE_STEP,
     )
@@ -70,7 +74,7 @@ def _load_raw(
     log.ensure_topic(entity.name)
     started_at, found = datetime.now(UTC), lag(log, entity.name, CLICKHOUSE_GROUP)
     progress = Progress(context.log, entity.asset_name(Stage.CLICKHOUSE_RAW))
-    inserted = load_raw(client, log, entity, progress=progress, cluster=cluster)
+    inserted = sum(load_raw(client, log, entity, progress=progress, cluster=cluster, shard=shard) for shard in shards_of(context))
     remaining = lag(log, entity.name, CLICKHOUSE_GROUP)
     # Both samples once the load is done: a step that fails records none, and creates its RAW tables first.
     run_script(client, "kafka_lag")

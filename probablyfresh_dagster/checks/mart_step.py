@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 from clickhouse_connect.driver.client import Client
@@ -12,6 +13,7 @@ from probablyfresh_dagster.resources.documents import DocumentStoreResource
 from probablyfresh_dagster.resources.events import EventLogResource
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.resources.files import FilesResource
+from probablyfresh_dagster.shards import Shard
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,13 @@ class MartStep:
     kafka: EventLogResource
     fates: Callable[[], dict[str, KeyFate]]
     """`mart_load.key_fates` of the entity: it scans all of RAW, so the step reads it once, after the load."""
+    shards: int
+    """The shards the landing zone is loaded in: each lists its own rejects."""
+
+    @property
+    def rejects_files(self) -> list[Path]:
+        """The lists of the records the latest load of each shard set aside."""
+        return [self.files.rejects(self.entity, shard) for shard in Shard.all(self.shards)]
 
 
 @dataclass(frozen=True)

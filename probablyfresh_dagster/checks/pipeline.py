@@ -9,6 +9,7 @@ from collections.abc import Generator
 from contextlib import closing
 from dataclasses import asdict, dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -92,9 +93,9 @@ class StageCounts:
 def counts_reconcile(step: MartStep) -> dg.AssetCheckResult:
     entity, files, client, fates = step.entity, step.files, step.client, step.fates()
     with step.mongo.open() as store, step.kafka.open() as log:
-        counts = _stage_counts(entity, files, store, log, client, fates)
+        counts = _stage_counts(entity, files, step.rejects_files, store, log, client, fates)
         agree = counts.agree()
-        with closing(_unreconciled(entity, files, store, client, fates, counts, agree)) as unreconciled:
+        with closing(_unreconciled(entity, files, step.rejects_files, store, client, fates, counts, agree)) as unreconciled:
             named = list(islice(unreconciled, EXAMPLES_SHOWN))
     metadata: dict[str, Any] = asdict(counts)
     if named:
@@ -154,6 +155,7 @@ def _reconciliation(counts: StageCounts, agree: dict[str, bool], named: list[Unr
 def _stage_counts(
     entity: Entity,
     files: FilesResource,
+    rejects_files: list[Path],
     store: DocumentStore,
     log: EventLog,
     client: Client,
@@ -163,8 +165,7 @@ def _stage_counts(
     holds many); keys from MongoDB on, since several documents or RAW rows may hold one key and the
     MART keeps one row per key; Kafka by RAW's lag, not by offsets (see `reconcile`). The MART's
     rejected keys come from `fates`, which the step has already read."""
-    rejects = files.rejects(entity)
-    rejected = sum(1 for _ in rejects.open(encoding="utf-8")) if rejects.exists() else 0
+    rejected = sum(sum(1 for _ in rejects.open(encoding="utf-8")) for rejects in rejects_files if rejects.exists())
     landed = landed_records(entity.name, files.folder(entity), files.max_file_bytes, store)
     documents = store.count(entity.name)
     raw_rows, raw_keys = one_row(client, "queries/raw_summary", table=entity.raw_table)
@@ -185,6 +186,7 @@ def _stage_counts(
 def _unreconciled(
     entity: Entity,
     files: FilesResource,
+    rejects_files: list[Path],
     store: DocumentStore,
     client: Client,
     fates: dict[str, KeyFate],
@@ -193,8 +195,7 @@ def _unreconciled(
 ) -> Generator[Unreconciled, None, None]:
     """The keys of each stage whose counts disagree, lazily (the caller takes the first few)."""
     if not agree[FILES_TO_MONGO]:
-        folder, rejects = files.folder(entity), files.rejects(entity)
-        yield from files_vs_documents(entity.name, folder, rejects, files.max_file_bytes, store)
+        yield from files_vs_documents(entity.name, files.folder(entity), rejects_files, files.max_file_bytes, store)
     if not agree[MONGO_TO_RAW]:
         with stream_rows(client, "queries/raw_keys", table=entity.raw_table) as rows:
             raw_keys = (key for (key,) in rows)

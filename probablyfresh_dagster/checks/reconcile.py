@@ -63,16 +63,16 @@ def landed_records(collection: str, folder: Path, max_record_bytes: int, store: 
 
 
 def files_vs_documents(
-    collection: str, folder: Path, rejects_file: Path, max_record_bytes: int, store: DocumentStore
+    collection: str, folder: Path, rejects_files: list[Path], max_record_bytes: int, store: DocumentStore
 ) -> Iterator[Unreconciled]:
     """Records neither loaded nor set aside, and records set aside whose earlier version MongoDB
     still holds. (Documents whose record is gone are not among them: they are counted apart.)"""
-    for ids in batched(_set_aside(rejects_file), BATCH_SIZE):
+    for ids in batched(_set_aside(rejects_files), BATCH_SIZE):
         for source in sorted(store.known_source_ids(collection, ids)):
             why = "set aside by the latest load, yet MongoDB holds an earlier version"
             yield Unreconciled(FILES_TO_MONGO, source_label(source), why)
     for not_loaded in batched(_not_loaded(collection, folder, max_record_bytes, store), BATCH_SIZE):
-        set_aside = set(_set_aside(rejects_file, among=set(not_loaded)))
+        set_aside = set(_set_aside(rejects_files, among=set(not_loaded)))
         for source in not_loaded:
             if source not in set_aside:
                 why = "neither in MongoDB nor in the rejects file: not loaded yet"
@@ -115,14 +115,15 @@ def _not_loaded(collection: str, folder: Path, max_record_bytes: int, store: Doc
         yield from (source for source in ids if source not in loaded)
 
 
-def _set_aside(rejects_file: Path, among: set[str] | None = None) -> Iterator[str]:
-    """Source ids of the records the latest load set aside (only those `among` a batch, if given):
-    the rejects file is read again for each batch rather than held in memory."""
-    if not rejects_file.exists():
-        return
-    with rejects_file.open(encoding="utf-8") as lines:
-        for line in lines:
-            rejection = json.loads(line)
-            source = source_id(Path(rejection["file"]).name, rejection.get("line"))
-            if among is None or source in among:
-                yield source
+def _set_aside(rejects_files: list[Path], among: set[str] | None = None) -> Iterator[str]:
+    """Source ids of the records the latest load of each shard set aside (only those `among` a
+    batch, if given): the rejects files are read again for each batch rather than held in memory."""
+    for rejects_file in rejects_files:
+        if not rejects_file.exists():
+            continue
+        with rejects_file.open(encoding="utf-8") as lines:
+            for line in lines:
+                rejection = json.loads(line)
+                source = source_id(Path(rejection["file"]).name, rejection.get("line"))
+                if among is None or source in among:
+                    yield source

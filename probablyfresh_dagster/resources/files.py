@@ -10,6 +10,7 @@ from pydantic import Field
 
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.settings import resolved
+from probablyfresh_dagster.shards import WHOLE, Shard
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 """Generated records are about 3 KB; a megabyte is far beyond any real record."""
@@ -34,6 +35,6 @@ class FilesResource(dg.ConfigurableResource):
     def folder(self, entity: Entity) -> Path:
         return self.root_folder / entity.name
 
-    def rejects(self, entity: Entity) -> Path:
-        """Where the records refused on the way into MongoDB are listed, one JSON line each."""
-        return self.root_folder / "_rejected" / f"{entity.name}.jsonl"
+    def rejects(self, entity: Entity, shard: Shard = WHOLE) -> Path:
+        """Where the records of `shard` refused on the way into MongoDB are listed, one JSON line each."""
+        return self.root_folder / "_rejected" / f"{entity.name}{shard.suffix}.jsonl"

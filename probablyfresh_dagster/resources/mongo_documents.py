@@ -3,7 +3,8 @@
 A stored document is the body's fields at top level plus `_id` (the source id), `_key` (the
 natural key), `_hash` (the content hash) and `_pending`. Only plain finds, bulk writes and a
 `$group`/`$count` aggregation are used: FerretDB v1 has no transactions and no `$lookup`. The
-outbox checkpoints and publish leases live in their own collections, one document per collection.
+outbox checkpoints and publish leases live in their own collections, one document per collection
+and shard.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from probablyfresh_dagster.documents import (
     content_hash,
 )
 from probablyfresh_dagster.resources.mongo_lease import mongo_lease
+from probablyfresh_dagster.shards import WHOLE, Shard
 from probablyfresh_dagster.transient import retrying
 
 UPSERT_BATCH_SIZE = 1000
@@ -119,33 +121,34 @@ class MongoDocumentStore:
             "_pending": True,
         }
 
-    def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
-        """Pages by `_id`, so the caller may mark each batch published while iterating."""
+    def pending(self, collection: str, batch_size: int = 1000, shard: Shard = WHOLE) -> Iterator[list[PendingDocument]]:
+        """Pages by `_id`, so the caller may mark each batch published while iterating: a page of
+        pending ids, then the bodies of the shard's own among them."""
         target = self._collection(collection)
         query: dict[str, Any] = {"_pending": True}
-        while True:
-            page = target.find(query, {"_key": 0, "_pending": 0})
-            stored = list(page.sort("_id", ASCENDING).limit(batch_size))
-            if not stored:
+        while ids := [document["_id"] for document in target.find(query, {"_id": 1}).sort("_id", ASCENDING).limit(batch_size)]:
+            if owned := [source_id for source_id in ids if shard.owns_source(source_id)]:
+                page = target.find({"_id": {"$in": owned}, "_pending": True}, {"_key": 0, "_pending": 0})
+                yield [
+                    PendingDocument(
+                        document["_id"],
+                        document["_hash"],
+                        {k: v for k, v in document.items() if k not in RESERVED_FIELDS},
+                    )
+                    for document in page.sort("_id", ASCENDING)
+                ]
+            if len(ids) < batch_size:
                 return
-            yield [
-                PendingDocument(
-                    document["_id"],
-                    document["_hash"],
-                    {k: v for k, v in document.items() if k not in RESERVED_FIELDS},
-                )
-                for document in stored
-            ]
-            if len(stored) < batch_size:
-                return
-            query = {"_pending": True, "_id": {"$gt": stored[-1]["_id"]}}
+            query = {"_pending": True, "_id": {"$gt": ids[-1]}}
 
-    def mark_published(self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]) -> None:
+    def mark_published(
+        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int], shard: Shard = WHOLE
+    ) -> None:
         """Marks first, checkpoint second (no transactions): a crash in between only makes the
         next recovery scan mark the same versions again."""
         self._set_pending(collection, versions, False)
         self._database[CHECKPOINTS].update_one(
-            {"_id": collection},
+            {"_id": collection + shard.suffix},
             {"$set": {"offsets": {str(partition): offset for partition, offset in checkpoint.items()}}},
             upsert=True,
         )
@@ -161,12 +164,13 @@ class MongoDocumentStore:
                 ordered=False,
             )
 
-    def checkpoint(self, collection: str) -> dict[int, int]:
-        stored = self._database[CHECKPOINTS].find_one({"_id": collection}) or {}
+    def checkpoint(self, collection: str, shard: Shard = WHOLE) -> dict[int, int]:
+        stored = self._database[CHECKPOINTS].find_one({"_id": collection + shard.suffix}) or {}
         return {int(partition): offset for partition, offset in stored.get("offsets", {}).items()}
 
-    def publish_lease(self, collection: str) -> AbstractContextManager[None]:
-        return mongo_lease(self._database[LEASES], collection, f"the publish lease of {collection}", self._lease_seconds)
+    def publish_lease(self, collection: str, shard: Shard = WHOLE) -> AbstractContextManager[None]:
+        name = collection + shard.suffix
+        return mongo_lease(self._database[LEASES], name, f"the publish lease of {name}", self._lease_seconds)
 
     def count(self, collection: str) -> int:
         return self._collection(collection).count_documents({})

@@ -4,6 +4,8 @@ All collections live in one table keyed by (collection, source_id), so collectio
 become SQL identifiers. A partial index over pending rows keeps paging through the outbox cheap
 however many documents are already published. Marks and the checkpoint are written in one
 transaction; the publish lease is a file lock beside the database, which dies with its holder.
+Each shard has its own lease and checkpoint (`outbox_checkpoints.collection` is then the
+collection's name with the shard's suffix).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from probablyfresh_dagster.documents import (
 )
 from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
+from probablyfresh_dagster.shards import WHOLE, Shard
 
 UPSERT_BATCH_SIZE = 1000
 
@@ -56,12 +59,15 @@ class SqliteDocumentStore:
     def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
         counts = UpsertCounts()
         for batch in batched(documents, UPSERT_BATCH_SIZE):
+            # Hashed and serialized before the write lock, which other shards' loads wait for.
+            prepared = [(document, content_hash(document.body), orjson.dumps(document.body)) for document in batch]
             with write_transaction(self._db):
-                counts += self._upsert_batch(collection, batch)
+                counts += self._upsert_batch(collection, prepared)
         return counts
 
-    def _upsert_batch(self, collection: str, batch: list[SourceDocument]) -> UpsertCounts:
-        ids = sorted({document.source_id for document in batch})
+    def _upsert_batch(self, collection: str, batch: list[tuple[SourceDocument, str, bytes]]) -> UpsertCounts:
+        """`batch`: each document with its content hash and its body as stored (the source's key order)."""
+        ids = sorted({document.source_id for document, _, _ in batch})
         known = dict(
             self._db.execute(
                 "SELECT source_id, content_hash FROM documents"
@@ -71,8 +77,7 @@ class SqliteDocumentStore:
         )
         inserted = updated = unchanged = 0
         rows: dict[str, tuple[str, str, str, str, bytes]] = {}
-        for document in batch:
-            new_hash = content_hash(document.body)
+        for document, new_hash, body in batch:
             old_hash = known.get(document.source_id)
             if old_hash == new_hash:
                 unchanged += 1
@@ -82,13 +87,7 @@ class SqliteDocumentStore:
             else:
                 updated += 1
             known[document.source_id] = new_hash
-            rows[document.source_id] = (
-                collection,
-                document.source_id,
-                document.key,
-                new_hash,
-                orjson.dumps(document.body),  # the source's key order
-            )
+            rows[document.source_id] = (collection, document.source_id, document.key, new_hash, body)
         self._db.executemany(
             "INSERT INTO documents"
             " (collection, source_id, natural_key, content_hash, pending, body)"
@@ -99,13 +98,15 @@ class SqliteDocumentStore:
         )
         return UpsertCounts(inserted, updated, unchanged)
 
-    def pending(self, collection: str, batch_size: int = 1000) -> Iterator[list[PendingDocument]]:
-        """Pages by source id, so the caller may mark each batch published while iterating."""
+    def pending(self, collection: str, batch_size: int = 1000, shard: Shard = WHOLE) -> Iterator[list[PendingDocument]]:
+        """Pages by source id, so the caller may mark each batch published while iterating; the
+        shard's test runs on the pending index's source ids, before a body is read."""
+        self._db.create_function("in_shard", 1, shard.owns_source, deterministic=True)
         last_source_id = ""
         while True:
             rows = self._db.execute(
                 "SELECT source_id, content_hash, body FROM documents"
-                " WHERE collection = ? AND pending = 1 AND source_id > ?"
+                " WHERE collection = ? AND pending = 1 AND source_id > ? AND in_shard(source_id)"
                 " ORDER BY source_id LIMIT ?",
                 (collection, last_source_id, batch_size),
             ).fetchall()
@@ -116,7 +117,9 @@ class SqliteDocumentStore:
                 return
             last_source_id = rows[-1][0]
 
-    def mark_published(self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int]) -> None:
+    def mark_published(
+        self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int], shard: Shard = WHOLE
+    ) -> None:
         with write_transaction(self._db):
             self._db.executemany(
                 "UPDATE documents SET pending = 0 WHERE collection = ? AND source_id = ? AND content_hash = ?",
@@ -125,7 +128,7 @@ class SqliteDocumentStore:
             self._db.executemany(
                 "INSERT INTO outbox_checkpoints (collection, partition, next_offset) VALUES (?, ?, ?)"
                 " ON CONFLICT (collection, partition) DO UPDATE SET next_offset = excluded.next_offset",
-                ((collection, partition, offset) for partition, offset in checkpoint.items()),
+                ((collection + shard.suffix, partition, offset) for partition, offset in checkpoint.items()),
             )
 
     def mark_pending(self, collection: str, versions: Iterable[DocumentVersion]) -> None:
@@ -135,17 +138,17 @@ class SqliteDocumentStore:
                 ((collection, source_id, digest) for source_id, digest in versions),
             )
 
-    def checkpoint(self, collection: str) -> dict[int, int]:
+    def checkpoint(self, collection: str, shard: Shard = WHOLE) -> dict[int, int]:
         return dict(
             self._db.execute(
                 "SELECT partition, next_offset FROM outbox_checkpoints WHERE collection = ?",
-                (collection,),
+                (collection + shard.suffix,),
             )
         )
 
-    def publish_lease(self, collection: str) -> AbstractContextManager[None]:
-        lock = self._path.with_name(f"{self._path.name}.{collection}.publish.lock")
-        return exclusive_file_lock(lock, f"the publish lease of {collection}")
+    def publish_lease(self, collection: str, shard: Shard = WHOLE) -> AbstractContextManager[None]:
+        lock = self._path.with_name(f"{self._path.name}.{collection}{shard.suffix}.publish.lock")
+        return exclusive_file_lock(lock, f"the publish lease of {collection}{shard.suffix}")
 
     def count(self, collection: str) -> int:
         return self._scalar("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)
