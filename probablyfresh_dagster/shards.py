@@ -50,10 +50,15 @@ class Shard:
         return "" if self.count == 1 else f".shard-{self.key}"
 
     def owns_source(self, source_id: str) -> bool:
-        return self.count == 1 or zlib.crc32(source_id.encode("utf-8", "surrogateescape")) % self.count == self.index
+        return self.count == 1 or source_shard(source_id, self.count) == self.index
 
     def owns_partition(self, partition: int) -> bool:
         return partition % self.count == self.index
 
 
 WHOLE = Shard(0, 1)
+
+
+def source_shard(source_id: str, count: int) -> int:
+    """The index of the shard of `count` that holds the source."""
+    return zlib.crc32(source_id.encode("utf-8", "surrogateescape")) % count

@@ -27,7 +27,8 @@ ASSET_KEYS: dict[Stage, dict[str, str]] = {
         "unchanged": "Documents read again as they were: nothing to do.",
         "rejected": "Records set aside this run, each with file, record, field and reason in the rejects file.",
         "unique_keys": "Distinct natural keys among the collection's documents.",
-        "rejects_file": "Where this run's set-aside records are listed, one JSON line each.",
+        "rejects_file": "Where this run's set-aside records are listed, one JSON line each (with shards: the"
+        " shard's list, or for a run over several shards the folder of their lists).",
         "ignored": "Entries of the folder not named like landing files, never read.",
         "folder_fingerprint": "The folder's names, sizes and times as this run found them: the sensor's 'changed?' test.",
         "first_ignored": "The first ignored names.",

@@ -39,6 +39,8 @@ UPSERT_BATCH_SIZE = 1000
 # even with several writers at once.
 WRITES_PER_COMMAND = 10
 CHECKPOINTS = "_outbox_checkpoints"
+BODY = {"_key": 0, "_pending": 0}
+"""The projection of a pending document: its body, `_id` and `_hash`."""
 LEASES = "_outbox_leases"
 
 
@@ -122,24 +124,25 @@ class MongoDocumentStore:
         }
 
     def pending(self, collection: str, batch_size: int = 1000, shard: Shard = WHOLE) -> Iterator[list[PendingDocument]]:
-        """Pages by `_id`, so the caller may mark each batch published while iterating: a page of
-        pending ids, then the bodies of the shard's own among them."""
+        """Pages by `_id`, so the caller may mark each batch published while iterating. For one of
+        several shards, a page holds the pending ids only, and the shard's own are then read whole."""
         target = self._collection(collection)
         query: dict[str, Any] = {"_pending": True}
-        while ids := [document["_id"] for document in target.find(query, {"_id": 1}).sort("_id", ASCENDING).limit(batch_size)]:
-            if owned := [source_id for source_id in ids if shard.owns_source(source_id)]:
-                page = target.find({"_id": {"$in": owned}, "_pending": True}, {"_key": 0, "_pending": 0})
+        while page := list(target.find(query, BODY if shard == WHOLE else {"_id": 1}).sort("_id", ASCENDING).limit(batch_size)):
+            owned = page
+            if shard != WHOLE:
+                ids = [document["_id"] for document in page if shard.owns_source(document["_id"])]
+                owned = list(target.find({"_id": {"$in": ids}, "_pending": True}, BODY).sort("_id", ASCENDING)) if ids else []
+            if owned:
                 yield [
                     PendingDocument(
-                        document["_id"],
-                        document["_hash"],
-                        {k: v for k, v in document.items() if k not in RESERVED_FIELDS},
+                        document["_id"], document["_hash"], {k: v for k, v in document.items() if k not in RESERVED_FIELDS}
                     )
-                    for document in page.sort("_id", ASCENDING)
+                    for document in owned
                 ]
-            if len(ids) < batch_size:
+            if len(page) < batch_size:
                 return
-            query = {"_pending": True, "_id": {"$gt": ids[-1]}}
+            query = {"_pending": True, "_id": {"$gt": page[-1]["_id"]}}
 
     def mark_published(
         self, collection: str, versions: Iterable[DocumentVersion], checkpoint: dict[int, int], shard: Shard = WHOLE

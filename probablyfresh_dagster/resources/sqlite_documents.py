@@ -26,7 +26,7 @@ from probablyfresh_dagster.documents import (
 )
 from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.resources.sqlite import connect, write_transaction
-from probablyfresh_dagster.shards import WHOLE, Shard
+from probablyfresh_dagster.shards import WHOLE, Shard, source_shard
 
 UPSERT_BATCH_SIZE = 1000
 
@@ -55,6 +55,7 @@ class SqliteDocumentStore:
     def __init__(self, path: str) -> None:
         self._path = Path(path)
         self._db = connect(path, SCHEMA)
+        self._db.create_function("source_shard", 2, source_shard, deterministic=True)
 
     def upsert(self, collection: str, documents: Iterable[SourceDocument]) -> UpsertCounts:
         counts = UpsertCounts()
@@ -101,14 +102,13 @@ class SqliteDocumentStore:
     def pending(self, collection: str, batch_size: int = 1000, shard: Shard = WHOLE) -> Iterator[list[PendingDocument]]:
         """Pages by source id, so the caller may mark each batch published while iterating; the
         shard's test runs on the pending index's source ids, before a body is read."""
-        self._db.create_function("in_shard", 1, shard.owns_source, deterministic=True)
         last_source_id = ""
         while True:
             rows = self._db.execute(
                 "SELECT source_id, content_hash, body FROM documents"
-                " WHERE collection = ? AND pending = 1 AND source_id > ? AND in_shard(source_id)"
+                " WHERE collection = ? AND pending = 1 AND source_id > ? AND source_shard(source_id, ?) = ?"
                 " ORDER BY source_id LIMIT ?",
-                (collection, last_source_id, batch_size),
+                (collection, last_source_id, shard.count, shard.index, batch_size),
             ).fetchall()
             if not rows:
                 return
