@@ -122,15 +122,13 @@ def purge_clear_pii(
     mongo: DocumentStoreResource,
 ) -> list[str]:
     """Remove set-aside messages from each entity's topic and clear text from its RAW table."""
-    described = []
+    described, shards = [], Settings.from_env().shards  # the code location's shards: the same environment's
     with clickhouse.client() as client, kafka.open() as log, mongo.open() as store:
         for name in config.entities:
             if name not in BY_NAME:
                 raise PurgeRefused(f"no such entity {name!r}; known: {', '.join(BY_NAME)}")
             entity = BY_NAME[name]
             log.ensure_topic(entity.name)
-            # The shards the code location was loaded with: the same environment's.
-            shards = Settings.from_env().shards
             described.append(purge(entity, client, log, store, clickhouse.cluster, shards).describe(entity))
             context.log.info(described[-1])
     return described

@@ -27,6 +27,26 @@ REACH_SECONDS = 120
 RERUN_SECONDS = 240
 
 
+def run_together(env: dict[str, str], root: Path, shards: list[str | None]) -> None:
+    """One `told_run` per entry of `shards` (a partition key, or None for every load stage), on an
+    instance whose storage is made first (two processes creating it at once trip over each other's
+    CREATE TABLE: Dagster's own race), started together once all are ready; asserts that each
+    succeeded (its output is in `root/run-N.log`)."""
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_concurrency_keys()
+    go, ready = root / "go", [root / f"ready-{n}" for n in range(len(shards))]
+    runs = []
+    for n, (flag, shard) in enumerate(zip(ready, shards, strict=True)):
+        command = [sys.executable, "-m", "probablyfresh_dagster_tests.told_run", str(flag), str(go), *([shard] if shard else [])]
+        with (root / f"run-{n}.log").open("w") as log:
+            runs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+    wait_for(lambda: all(flag.exists() for flag in ready), REACH_SECONDS, "every run ready")
+    go.touch()
+    codes = [run.wait(timeout=2 * RERUN_SECONDS) for run in runs]
+    assert not any(codes), "\n".join((root / f"run-{n}.log").read_text()[-3000:] for n in range(len(shards)))
+
+
 def start_make_run(env: dict[str, str], log: Path, *arguments: str, module: str = MAKE_RUN_MODULE) -> subprocess.Popen:
     """`make run`'s entry point (or a test `module` wrapping it) in its own process group, its
     output in `log`."""

@@ -7,10 +7,8 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
 from probablyfresh_dagster import landing
@@ -24,7 +22,7 @@ from probablyfresh_dagster.settings import Settings
 from probablyfresh_dagster.shards import WHOLE, Shard
 
 from .platforms import make_platform
-from .processes import RERUN_SECONDS
+from .processes import run_together
 from .run_state import delivery_figures, marts
 from .sensor_ticks import add_purchase, requested, run_request, selected, tick
 from .support import local_run_env
@@ -90,25 +88,6 @@ def test_the_shards_split_the_landing_zone_and_read_only_their_own_files(tmp_pat
     assert all(parts) and all(any("/" in i for i in part) and any("/" not in i for i in part) for part in parts)
 
 
-SHARD_RUN = """
-import sys, pathlib, time
-import dagster as dg
-from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import ENTITIES, LOAD_STAGES, Stage
-from probablyfresh_dagster.jobs import load_job
-from probablyfresh_dagster.settings import Settings
-partition, go = sys.argv[1], pathlib.Path(sys.argv[2])
-job = build_definitions(Settings.from_env()).resolve_job_def(load_job.name)
-sharded = [entity.asset_key(stage) for entity in ENTITIES for stage in LOAD_STAGES if stage != Stage.MART]
-while not go.exists():
-    time.sleep(0.001)
-result = job.execute_in_process(
-    instance=dg.DagsterInstance.get(), partition_key=partition, asset_selection=sharded, raise_on_error=False
-)
-sys.exit(0 if result.success else 1)
-"""
-
-
 def landing_zone(data: Path) -> None:
     """A generation, plus later versions of some purchases in files of their own (other source
     ids, so often another shard): the MART must keep the later version whichever shard loads it;
@@ -130,24 +109,7 @@ def test_two_shards_loaded_side_by_side_give_the_marts_of_one_shard(tmp_path: Pa
     landing_zone(sharded / "data")
     shutil.copytree(sharded / "data", whole / "data")
     env = local_run_env(sharded) | {"PROBABLYFRESH_SHARDS": "2"}
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:  # Dagster's own race: see test_concurrent_runs
-        instance.get_runs(limit=1)
-        instance.event_log_storage.get_concurrency_keys()
-
-    go = sharded / "go"
-    shard_runs = [
-        subprocess.Popen(
-            [sys.executable, "-c", SHARD_RUN, shard.key, str(go)],
-            env=env,
-            stdout=(sharded / f"shard-{shard.index}.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        for shard in Shard.all(2)
-    ]
-    time.sleep(1)
-    go.touch()  # both shards load, publish and consume at the same moments
-    codes = [run.wait(timeout=2 * RERUN_SECONDS) for run in shard_runs]
-    assert codes == [0, 0], "\n".join((sharded / f"shard-{n}.log").read_text()[-3000:] for n in (0, 1))
+    run_together(env, sharded, [shard.key for shard in Shard.all(2)])  # each shard in a process, both at once
     rejects = sorted(path.name for path in (sharded / "data" / "_rejected").iterdir())
     assert rejects == sorted(f"{entity.name}.shard-{shard.key}.jsonl" for entity in ENTITIES for shard in Shard.all(2))
     lists = [sharded / "data" / "_rejected" / f"purchases.shard-{shard.key}.jsonl" for shard in Shard.all(2)]

@@ -4,11 +4,10 @@
 Each shard's run of a stage is a process of its own, as a run launcher would start it: it imports
 the code location, says it is ready, and starts its run when all are; the stage's time is from the
 first run's start to the last one's end, so imports and process start-up count on neither side.
-Embedded chDB lets one process at a time open its folder, so the RAW shards take turns here (on a
-ClickHouse server they insert side by side); the MongoDB and Kafka stages are the Python stages
-that the second core can share. Beside them, the floor's work (read, parse, encrypt, serialize) over the
-same shards in plain processes: the speed-up the machine itself gives a second process. Figures,
-not assertions.
+Every ClickHouse step is in the `clickhouse` pool, one at a time, so the RAW shards take turns; the
+MongoDB and Kafka stages are the Python stages that the second core can share. Beside them, the
+floor's work (read, parse, encrypt, serialize) over the same shards in plain processes: the
+speed-up the machine itself gives a second process. Figures, not assertions.
 """
 
 from __future__ import annotations
@@ -23,12 +22,18 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from baselines import floor_work
+from cryptography.fernet import Fernet
 
+from probablyfresh_dagster.definitions import build_definitions
 from probablyfresh_dagster.entities import PURCHASES, Stage
 from probablyfresh_dagster.generator.config import GeneratorConfig, LandingFormat
 from probablyfresh_dagster.generator.writing import generate
-from probablyfresh_dagster.settings import PROJECT_ROOT
-from probablyfresh_dagster.shards import Shard
+from probablyfresh_dagster.jobs import load_job
+from probablyfresh_dagster.landing import sources
+from probablyfresh_dagster.resources.files import DEFAULT_MAX_FILE_BYTES
+from probablyfresh_dagster.settings import PROJECT_ROOT, Settings
+from probablyfresh_dagster.shards import WHOLE, Shard
 
 SHARDED_STAGES = (Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC, Stage.CLICKHOUSE_RAW)
 PARALLEL_STAGES = (Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC)
@@ -37,53 +42,6 @@ SHARD_COUNTS = (1, 2)
 FLOOR, PYTHON_STAGES = "floor", "python stages"
 """The rows beside the stages: the floor's work alone, and the stages the second core shares."""
 LOCAL_INSTANCE = PROJECT_ROOT / "infra" / "dagster" / "local.yaml"
-
-# One shard's run of one stage, started when the benchmark says go; prints when it ran.
-SHARD_RUN = """
-import json, pathlib, sys, time
-import dagster as dg
-from probablyfresh_dagster.definitions import build_definitions
-from probablyfresh_dagster.entities import PURCHASES, Stage
-from probablyfresh_dagster.jobs import load_job
-from probablyfresh_dagster.settings import Settings
-stage, partition, ready, go = sys.argv[1], sys.argv[2] or None, pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
-job = build_definitions(Settings.from_env()).resolve_job_def(load_job.name)
-quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-with dg.DagsterInstance.get() as instance:
-    ready.touch()
-    while not go.exists():
-        time.sleep(0.001)
-    started = time.time()
-    result = job.execute_in_process(
-        instance=instance, partition_key=partition, asset_selection=[PURCHASES.asset_key(Stage(stage))], run_config=quiet
-    )
-    print(json.dumps({"started": started, "ended": time.time(), "success": result.success}))
-"""
-
-
-# The floor's work (`baselines.floor_rate`: read, parse, two Fernet encryptions, serialize) over
-# one shard's records, started when the benchmark says go: what the machine gives a second process.
-FLOOR_RUN = """
-import json, pathlib, sys, time
-import orjson
-from cryptography.fernet import Fernet
-from probablyfresh_dagster.entities import PURCHASES
-from probablyfresh_dagster.landing import sources
-from probablyfresh_dagster.pii import PiiFields
-from probablyfresh_dagster.shards import WHOLE, Shard
-folder, key, ready, go = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3]), pathlib.Path(sys.argv[4])
-shard, cipher, personal = Shard.from_key(key) if key else WHOLE, Fernet(Fernet.generate_key()), PiiFields.parse(PURCHASES.pii)
-ready.touch()
-while not go.exists():
-    time.sleep(0.001)
-started = time.time()
-for source in sources(folder, 1 << 20, shard):
-    record = orjson.loads(source.data)
-    for _, holder, name, value in personal.present(record):
-        holder[name] = cipher.encrypt(value.encode()).decode()
-    orjson.dumps(record)
-print(json.dumps({"started": started, "ended": time.time(), "success": True}))
-"""
 
 
 def stage_seconds(purchases: int, landing_format: LandingFormat, shards: int) -> dict[str, float]:
@@ -104,18 +62,21 @@ def stage_seconds(purchases: int, landing_format: LandingFormat, shards: int) ->
             instance.get_runs(limit=1)
             instance.event_log_storage.get_concurrency_keys()
         generate(GeneratorConfig(purchases=purchases, format=landing_format), root / "data")
-        seconds = {FLOOR: _side_by_side(FLOOR, FLOOR_RUN, str(root / "data" / PURCHASES.name), shards, env, root)}
+        seconds = {FLOOR: _side_by_side(FLOOR, str(root / "data" / PURCHASES.name), shards, env, root)}
         for stage in SHARDED_STAGES:
-            seconds[stage] = _side_by_side(stage, SHARD_RUN, stage, shards, env, root)
+            seconds[stage] = _side_by_side(stage, stage, shards, env, root)
         return seconds
 
 
-def _side_by_side(label: str, code: str, argument: str, shards: int, env: dict[str, str], root: Path) -> float:
-    """Seconds from the first start to the last end of `code` run once per shard, all at once."""
+def _side_by_side(label: str, argument: str, shards: int, env: dict[str, str], root: Path) -> float:
+    """Seconds from the first start to the last end of `label`'s work (`run_when_told`) run once per
+    shard, each in a process of its own, all at once."""
     go = root / f"go-{label}"
     keys = [shard.key for shard in Shard.all(shards)] if shards > 1 else [""]
     ready = [root / f"ready-{label}-{n}" for n in range(len(keys))]
-    commands = [[sys.executable, "-c", code, argument, key, str(flag), str(go)] for key, flag in zip(keys, ready, strict=True)]
+    commands = [
+        [sys.executable, __file__, label, argument, key, str(flag), str(go)] for key, flag in zip(keys, ready, strict=True)
+    ]
     runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for command in commands]
     try:
         while not all(flag.exists() for flag in ready):
@@ -146,3 +107,41 @@ def report(purchases: int, landing_format: LandingFormat) -> None:
         f"  ({PURCHASES.name}; {PYTHON_STAGES}: {' + '.join(PARALLEL_STAGES)}; {FLOOR}: the floor's work, no Dagster, "
         "no store; RAW's shards take turns on embedded chDB)"
     )
+
+
+def run_when_told(label: str, argument: str, key: str, ready: Path, go: Path) -> dict[str, object]:
+    """One shard's (`key`; empty: `WHOLE`) work, once `go` exists: the run of stage `label`, or the
+    floor's work (`baselines.floor_work`) on the shard's records of the folder `argument`; when it
+    ran, and whether it succeeded."""
+    shard = Shard.from_key(key) if key else WHOLE
+    if label == FLOOR:
+        found = sources(Path(argument), DEFAULT_MAX_FILE_BYTES, shard)
+        records, cipher = (source.data for source in found if isinstance(source.data, bytes)), Fernet(Fernet.generate_key())
+        started = _when_told(ready, go)
+        success = floor_work(PURCHASES, records, cipher) > 0
+    else:
+        job = build_definitions(Settings.from_env()).resolve_job_def(load_job.name)
+        quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        with dg.DagsterInstance.get() as instance:
+            started = _when_told(ready, go)
+            success = job.execute_in_process(
+                instance=instance,
+                partition_key=shard.key if shard != WHOLE else None,
+                asset_selection=[PURCHASES.asset_key(Stage(label))],
+                run_config=quiet,
+            ).success
+    return {"started": started, "ended": time.time(), "success": success}
+
+
+def _when_told(ready: Path, go: Path) -> float:
+    """Say `ready`, wait for `go`; when it came."""
+    ready.touch()
+    while not go.exists():
+        time.sleep(0.001)
+    return time.time()
+
+
+if __name__ == "__main__":
+    # A shard's process (`_side_by_side`): its figures on the last line of its output.
+    label, argument, key, ready, go = sys.argv[1:]
+    print(json.dumps(run_when_told(label, argument, key, Path(ready), Path(go))))
