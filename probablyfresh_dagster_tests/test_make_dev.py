@@ -168,7 +168,7 @@ def test_a_terminated_run_ends_in_one_line_and_ctrl_c_stops_everything_within_10
     client.terminate_run(waiting)
     wait_for(lambda: client.get_run_status(waiting) == dg.DagsterRunStatus.CANCELED, 120, "the run to be canceled")
     wait_for(
-        lambda: f"{waiting} - " in dev_server.log.read_text() and "RUN_CANCELED" in dev_server.log.read_text(), 30, "its line"
+        lambda: f"{waiting} - " in dev_server.log.read_text() and "RUN_CANCELED" in dev_server.log.read_text(), 120, "its line"
     )
     sessions = dev_server.sessions()
     assert len(sessions) == 3 and session_processes(sessions)
