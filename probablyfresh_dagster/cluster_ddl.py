@@ -14,8 +14,8 @@ fails the rendering, so a new file cannot slip into the cluster without its clus
   the hash of the record's key (the producer's partitioner), so a key, its RAW rows and its MART
   row live on one shard, where ReplacingMergeTree can collapse them. A table without one (a log of
   runs) is sharded by `rand()`.
-- `ALTER TABLE t` applies to `t_local` and to `t`; `CREATE VIEW` and `CREATE FUNCTION` gain
-  `ON CLUSTER`.
+- `ALTER TABLE t` applies to `t_local` and to `t`; `CREATE VIEW`, `CREATE FUNCTION` and `DROP VIEW`
+  gain `ON CLUSTER`.
 
 ClickHouse accepts neither a query parameter after `ON CLUSTER` nor one for `AS` in a `CREATE
 TABLE … AS`, so a table named by a parameter (`{table:Identifier}` in raw.sql) is written out here.
@@ -49,7 +49,8 @@ NO_PARTITION_SHARDING = "rand()"
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
 _HEAD = re.compile(
-    r"^(?P<verb>CREATE TABLE IF NOT EXISTS|ALTER TABLE|CREATE (?:OR REPLACE )?(?:VIEW|FUNCTION)(?: IF NOT EXISTS)?)"
+    r"^(?P<verb>CREATE TABLE IF NOT EXISTS|ALTER TABLE|DROP VIEW IF EXISTS"
+    r"|CREATE (?:OR REPLACE )?(?:VIEW|FUNCTION)(?: IF NOT EXISTS)?)"
     r" (?P<name>\{(?P<parameter>\w+):Identifier\}|\w+)",
     re.MULTILINE,
 )
@@ -71,7 +72,7 @@ def cluster_statements(cluster: str) -> list[str]:
 
 def cluster_form(statement: str, cluster: str, parameters: Mapping[str, str]) -> list[str]:
     """The statements that make `statement` hold on `cluster` (see the module's docstring)."""
-    head, name = _head(_HEAD, statement, parameters, "CREATE or ALTER")
+    head, name = _head(_HEAD, statement, parameters, "CREATE, ALTER or DROP VIEW")
     on = f" ON CLUSTER {cluster}"
     verb = head["verb"]
 

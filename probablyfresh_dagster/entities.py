@@ -51,7 +51,8 @@ class Entity:
     """The source documents' personal fields (dotted paths): the defaults of `Expectations.pii_fields`."""
     marts: tuple[str, ...] = ()
     """The MART tables built from this entity's RAW table: the first holds one row per key, the
-    key's winner; the others hold rows of that winner (a purchase's lines)."""
+    key's winner; a second holds the winner's lines (a purchase's items: the `_lines` its checked
+    view types, see `mart_load.load`)."""
     schema: Record = field(kw_only=True)
     """What a source document must hold to reach the MART (see `schema`), checked on landing."""
     mart_key: str = field(default="", kw_only=True)

@@ -69,35 +69,25 @@ def unjudged_ranges(client: Client, entity: Entity) -> list[OffsetRange]:
 
 def load(client: Client, entity: Entity, offsets: OffsetRange, run_id: str, on_read: Callable[[int], None] | None = None) -> None:
     """Judge one range: its rows are evaluated once (the rules and the typed columns of the first
-    MART table) into a temporary table of the client's session, from which the rejects and then
-    each key's winner (when at least as good as the row the table holds) are taken; the other
-    tables follow the first.
+    MART table, and of a purchase its typed lines) into a temporary table of the client's session,
+    from which the rejects, then each key's winner (when at least as good as the row the table
+    holds), then the winners' lines in the second table are taken.
 
-    `on_read(rows)`, if given, hears how many of the range's rows are judged while it runs: the
-    statements that read the range from RAW (the judgement, each following table) count for an
-    equal part of it each."""
+    `on_read(rows)`, if given, hears how many of the range's rows are judged while the judgement,
+    the one statement that reads the range from RAW, runs."""
     bounds = {"partition": offsets.partition, "lower": offsets.lower, "upper": offsets.upper}
-    first, *others = entity.marts
-    reads = [("mart_load/judge", {"checked": checked_view(first)})]
-    reads += [
-        ("mart_load/following", {"mart": table, "checked": checked_view(table), "first": first, "key": entity.mart_key})
-        for table in others
-    ]
+    first, *lines = entity.marts
 
-    def read(part: int) -> None:
-        def report(share: float) -> None:
-            if on_read is not None:
-                on_read(int((part + share) / len(reads) * (offsets.upper - offsets.lower)))
+    def report(share: float) -> None:
+        if on_read is not None:
+            on_read(int(share * (offsets.upper - offsets.lower)))
 
-        script, parameters = reads[part]
-        with query_progress.reading(client, report):
-            run_script(client, script, **parameters, **bounds)
-
-    read(0)
+    with query_progress.reading(client, report):
+        run_script(client, "mart_load/judge", checked=checked_view(first), **bounds)
     run_script(client, "mart_load/rejected", entity=entity.name, run_id=run_id)
     run_script(client, "mart_load/accepted", mart=first, key=entity.mart_key)
-    for part in range(1, len(reads)):
-        read(part)
+    for table in lines:
+        run_script(client, "mart_load/following", mart=table, first=first, key=entity.mart_key, **bounds)
     run_script(client, "mart_load/judged_dropped")
     run_script(client, "mart_load/watermark", entity=entity.name, partition=offsets.partition, next_offset=offsets.upper)
 

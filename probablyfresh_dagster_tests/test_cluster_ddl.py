@@ -65,7 +65,7 @@ def creating(formatted: list[str], kind: str) -> dict[str, str]:
 def test_every_statement_parses_and_runs_on_the_whole_cluster(formatted):
     assert len(formatted) == len(cluster_statements(CLUSTER)) > 60
     for text in formatted:
-        assert re.match(rf"(CREATE|ALTER) [^\n]* ON CLUSTER {CLUSTER}\b", text), text
+        assert re.match(rf"(CREATE|ALTER|DROP VIEW) [^\n]* ON CLUSTER {CLUSTER}\b", text), text
 
 
 def test_every_table_is_replicated_with_its_single_node_engine_and_sorting_key(formatted, single_node_tables):
@@ -118,7 +118,7 @@ def test_views_functions_and_alters_keep_their_names_on_the_cluster(formatted, e
 
 def test_a_statement_without_a_cluster_form_is_refused():
     (insert,) = statements("duplicates_log")
-    with pytest.raises(ValueError, match="not one CREATE or ALTER"):
+    with pytest.raises(ValueError, match="not one CREATE, ALTER or DROP VIEW"):
         cluster_form(insert, CLUSTER, {})
     with pytest.raises(ValueError, match="no Replicated form for the engine of t"):
         cluster_form("CREATE TABLE IF NOT EXISTS t\n(\n    a UInt8\n)\nENGINE = Memory", CLUSTER, {})

@@ -12,7 +12,8 @@ import clickhouse_connect
 import pytest
 
 from probablyfresh_dagster import mart_load
-from probablyfresh_dagster.entities import STORES
+from probablyfresh_dagster.entities import PURCHASES, STORES
+from probablyfresh_dagster.sql import run_script
 
 RAW_ROWS = 200_000
 NEW_ROWS = 1_000
@@ -88,3 +89,45 @@ def test_a_mart_run_reads_the_new_rows_not_raw(client) -> None:
         f"{read} rows read for {NEW_ROWS} new ones in a RAW of {RAW_ROWS + NEW_ROWS}"
     )
     assert client.query("SELECT count() FROM stores_mart FINAL").first_item["count()"] == RAW_ROWS + NEW_ROWS
+
+
+PURCHASES_ROWS = 20_000
+LINES = 3
+
+
+def test_purchases_and_their_lines_read_raw_once(tmp_path: Path, monkeypatch) -> None:
+    """The winners' lines come typed from the judgement's rows: once a range is judged, nothing reads
+    RAW again (here RAW is emptied right after the judgement, and every line still arrives)."""
+    client = clickhouse_connect.get_client(dsn=f"chdb:///{tmp_path / 'clickhouse'}")
+
+    def raw_emptied_after_judgement(client: Any, name: str, **parameters: Any) -> None:
+        run_script(client, name, **parameters)
+        if name == "mart_load/judge":
+            client.command("TRUNCATE TABLE purchases_raw")
+
+    try:
+        mart_load.prepare(client, PURCHASES)
+        client.command(
+            """
+            INSERT INTO purchases_raw (topic, partition, offset, key, payload)
+            SELECT 'purchases', 0, number, concat('ord-', toString(number)), concat(
+                '{"purchase_id": "ord-', toString(number), '", "customer": {"customer_id": "c"}, "store": {"store_id": "s"},',
+                ' "total_amount": 3, "purchase_datetime": "2024-05-01T10:00:00", "items": [',
+                arrayStringConcat(arrayMap(n -> concat(
+                    '{"product_id": "p', toString(n), '", "name": "Milk", "quantity": 1, "price_per_unit": 1, "total_price": 1}'
+                ), range({lines:UInt8})), ', '),
+                ']}'
+            )
+            FROM numbers({rows:UInt64})
+            """,
+            parameters={"rows": PURCHASES_ROWS, "lines": LINES},
+        )
+        (offsets,) = mart_load.unjudged_ranges(client, PURCHASES)
+        monkeypatch.setattr(mart_load, "run_script", raw_emptied_after_judgement)
+        mart_load.load(client, PURCHASES, offsets, "one range")
+        assert client.query("SELECT count() FROM purchases_raw").result_rows == [(0,)]
+        assert client.query("SELECT count() FROM purchases_mart FINAL").result_rows == [(PURCHASES_ROWS,)]
+        lines = "SELECT count(), uniqExact(purchase_id), max(line_no), any(product_name) FROM purchase_items_mart FINAL"
+        assert client.query(lines).result_rows == [(PURCHASES_ROWS * LINES, PURCHASES_ROWS, LINES, "milk")]
+    finally:
+        client.close()

@@ -1,9 +1,10 @@
 -- The range's rows that break no rule (mart_judged, judge.sql, whose columns are the first MART
--- table's, then the RAW key and the reason), into the entity's first MART table: per key, only
--- the range's winner by mart_version (mart_common.sql), and only when it is at least as good as
--- the row the table holds for that key now. rejected.sql recorded the others from the same
--- judgement, so every RAW row of the range is either recorded there or accepted here, as the
--- winner or superseded by a better version of its key.
+-- table's, then the RAW key and the reason, and for purchases their typed lines before them), into
+-- the entity's first MART table: per key, only the range's winner by mart_version
+-- (mart_common.sql), and only when it is at least as good as the row the table holds for that key
+-- now. rejected.sql recorded the others from the same judgement, so every RAW row of the range is
+-- either recorded there or accepted here, as the winner or superseded by a better version of its
+-- key. (`EXCEPT` leaves out the columns it finds: only purchases have `_lines`.)
 --
 -- A key always lands on one RAW partition (the rules reject a row whose key is not its message
 -- key) and each run reads offsets past those of the runs before, so a winner inserted here always
@@ -15,7 +16,7 @@
 -- the MART is a Distributed table, the shards receive the keys rather than a subquery over a
 -- temporary table that only this session holds.
 INSERT INTO {mart:Identifier}
-SELECT * EXCEPT (_key, _reject_reason)
+SELECT * EXCEPT (_lines, _key, _reject_reason)
 FROM mart_judged
 WHERE _offset IN (
     SELECT argMax(candidate._offset, candidate.version)

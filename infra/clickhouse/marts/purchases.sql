@@ -53,14 +53,18 @@ FROM purchase_items_mart AS items FINAL
 WHERE (purchase_id, _offset) IN (SELECT purchase_id, _offset FROM purchases_mart FINAL);
 
 -- The purchase rules, written once: one row per RAW purchase with the purchases_mart columns, its
--- raw item lines (`_lines`), its RAW key and the first rule it breaks ('' when none). A bad line
--- rejects the whole purchase, and the reason names it by its line_no: "items[2].quantity: …".
--- "now" is the moment the row reached RAW, so a row's verdict never changes.
-CREATE OR REPLACE VIEW purchases_checked AS
+-- item lines already typed (`_lines`: one tuple per line, purchase_items_mart's columns from
+-- product_id to manufacturer_name), its RAW key and the first rule it breaks ('' when none). A bad
+-- line rejects the whole purchase, and the reason names it by its line_no: "items[2].quantity: …".
+-- "now" is the moment the row reached RAW, so a row's verdict never changes. The lines are typed
+-- here, from the same split of each line that its rules read, so that the judged rows hold them and
+-- mart_load/following.sql writes purchase_items_mart without parsing a payload again.
+CREATE OR REPLACE VIEW purchases_mart_checked AS
 WITH
     mart_fields(payload) AS fields,
     mart_timestamp(fields['purchase_datetime']) AS purchased_at,
     JSONExtractArrayRaw(fields['items']) AS lines,
+    arrayMap(line -> mart_fields(line), lines) AS line_fields,
     -- Per line, '' or its first broken rule, written to follow "items[n]"; `item` is the line's fields.
     arrayMap(
         (line, item) -> multiIf(
@@ -72,7 +76,7 @@ WITH
             ''
         ),
         lines,
-        arrayMap(line -> mart_fields(line), lines)
+        line_fields
     ) AS line_problems,
     arrayFirstIndex(problem -> problem != '', line_problems) AS first_bad_line
 SELECT
@@ -92,7 +96,19 @@ SELECT
     raw.ingested_at AS _ingested_at,
     mart_updated_at(fields['updated_at']) AS _updated_at,
     raw.source AS _source,
-    lines AS _lines,
+    arrayMap(
+        item -> tuple(
+            JSONExtractString(item['product_id']),
+            lowerUTF8(JSONExtractString(item['name'])),
+            lowerUTF8(JSONExtractString(item['category'])),
+            mart_number(item['quantity']),
+            lowerUTF8(JSONExtractString(item['unit'])),
+            mart_amount(item['price_per_unit']),
+            mart_amount(item['total_price']),
+            lowerUTF8(JSONExtractString(item['manufacturer'], 'name'))
+        ),
+        line_fields
+    ) AS _lines,
     raw.key AS _key,
     multiIf(
         JSONType(payload) != 'Object', mart_payload_reason(payload),
@@ -112,28 +128,6 @@ SELECT
     ) AS _reject_reason
 FROM purchases_raw AS raw;
 
-CREATE OR REPLACE VIEW purchases_mart_checked AS
-SELECT * EXCEPT (_lines) FROM purchases_checked;
-
--- One row per item line. A line keeps its purchase's RAW coordinates, key and verdict, so the
--- lines of a rejected purchase are left out with it (mart_load/accepted.sql); they are not
--- recorded on their own, the purchase's reject names the first bad line.
-CREATE OR REPLACE VIEW purchase_items_mart_checked AS
-WITH mart_fields(line) AS item
-SELECT
-    purchase_id,
-    line_no,
-    JSONExtractString(item['product_id']) AS product_id,
-    lowerUTF8(JSONExtractString(item['name'])) AS product_name,
-    lowerUTF8(JSONExtractString(item['category'])) AS category,
-    mart_number(item['quantity']) AS quantity,
-    lowerUTF8(JSONExtractString(item['unit'])) AS unit,
-    mart_amount(item['price_per_unit']) AS price_per_unit,
-    mart_amount(item['total_price']) AS total_price,
-    lowerUTF8(JSONExtractString(item['manufacturer'], 'name')) AS manufacturer_name,
-    _partition,
-    _offset,
-    _key,
-    _reject_reason
-FROM purchases_checked
-ARRAY JOIN _lines AS line, arrayEnumerate(_lines) AS line_no;
+-- Views of older versions: the lines were parsed again from RAW through them.
+DROP VIEW IF EXISTS purchase_items_mart_checked;
+DROP VIEW IF EXISTS purchases_checked;
