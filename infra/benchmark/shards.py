@@ -1,5 +1,7 @@
 """`make benchmark`'s shard figures: the purchases' MongoDB, Kafka and RAW stages in 1 shard, then in
-2 shards side by side, on the same generated files and the embedded backends.
+2 shards side by side, on the same generated files and the embedded backends; with the generator
+before them and the MART after them (one run: the MART is one table), the whole chain in 1 and in 2
+shards.
 
 Each shard's run of a stage is a process of its own, as a run launcher would start it: it imports
 the code location, says it is ready, and starts its run when all are; the stage's time is from the
@@ -39,8 +41,9 @@ SHARDED_STAGES = (Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC, Stage.CLICKHOUSE_RA
 PARALLEL_STAGES = (Stage.MONGO_COLLECTION, Stage.KAFKA_TOPIC)
 """The stages whose shards run side by side on the embedded backends."""
 SHARD_COUNTS = (1, 2)
-FLOOR, PYTHON_STAGES = "floor", "python stages"
-"""The rows beside the stages: the floor's work alone, and the stages the second core shares."""
+GENERATE, FLOOR, PYTHON_STAGES, CHAIN = "generate", "floor", "python stages", "generate → MART"
+"""The rows beside the stages: the generator, the floor's work alone, the stages the second core
+shares, and the whole chain."""
 LOCAL_INSTANCE = PROJECT_ROOT / "infra" / "dagster" / "local.yaml"
 
 
@@ -61,10 +64,13 @@ def stage_seconds(purchases: int, landing_format: LandingFormat, shards: int) ->
         with dg.DagsterInstance.from_config(str(root / "dagster_home")) as instance:
             instance.get_runs(limit=1)
             instance.event_log_storage.get_concurrency_keys()
+        started = time.perf_counter()
         generate(GeneratorConfig(purchases=purchases, format=landing_format), root / "data")
-        seconds = {FLOOR: _side_by_side(FLOOR, str(root / "data" / PURCHASES.name), shards, env, root)}
+        seconds = {GENERATE: time.perf_counter() - started}
+        seconds[FLOOR] = _side_by_side(FLOOR, str(root / "data" / PURCHASES.name), shards, env, root)
         for stage in SHARDED_STAGES:
             seconds[stage] = _side_by_side(stage, stage, shards, env, root)
+        seconds[Stage.MART] = _side_by_side(Stage.MART, Stage.MART, 1, env, root)
         return seconds
 
 
@@ -99,18 +105,20 @@ def report(purchases: int, landing_format: LandingFormat) -> None:
     seconds = {shards: stage_seconds(purchases, landing_format, shards) for shards in SHARD_COUNTS}
     print(f"\n{purchases:,} purchases ({landing_format} landing) in 1 and 2 shards, each shard's run a process")
     print(f"  {'stage':<18} {'1 shard s':>10} {'2 shards s':>11} {'records/s':>10} {'2 shards':>10} {'speed-up':>9}")
-    rows = [(label, [seconds[n][label] for n in SHARD_COUNTS]) for label in (*SHARDED_STAGES, FLOOR)]
+    rows = [(label, [seconds[n][label] for n in SHARD_COUNTS]) for label in (GENERATE, *SHARDED_STAGES, Stage.MART, FLOOR)]
     rows.append((PYTHON_STAGES, [sum(seconds[n][stage] for stage in PARALLEL_STAGES) for n in SHARD_COUNTS]))
+    chain = (GENERATE, *SHARDED_STAGES, Stage.MART)
+    rows.append((CHAIN, [sum(seconds[n][stage] for stage in chain) for n in SHARD_COUNTS]))
     for label, (one, two) in rows:
         print(f"  {label:<18} {one:>10.2f} {two:>11.2f} {purchases / one:>10,.0f} {purchases / two:>10,.0f} {one / two:>8.2f}x")
     print(
         f"  ({PURCHASES.name}; {PYTHON_STAGES}: {' + '.join(PARALLEL_STAGES)}; {FLOOR}: the floor's work, no Dagster, "
-        "no store; RAW's shards take turns on embedded chDB)"
+        f"no store; RAW's shards take turns on embedded chDB; {CHAIN}: {' + '.join(chain)}, the MART in one run)"
     )
 
 
 def run_when_told(label: str, argument: str, key: str, ready: Path, go: Path) -> dict[str, object]:
-    """One shard's (`key`; empty: `WHOLE`) work, once `go` exists: the run of stage `label`, or the
+    """One shard's (`key`; empty: `WHOLE`, or the unpartitioned MART) work, once `go` exists: the run of stage `label`, or the
     floor's work (`baselines.floor_work`) on the shard's records of the folder `argument`; when it
     ran, and whether it succeeded."""
     shard = Shard.from_key(key) if key else WHOLE
