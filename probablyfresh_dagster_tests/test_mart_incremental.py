@@ -13,7 +13,8 @@ import pytest
 
 from probablyfresh_dagster import mart_load
 from probablyfresh_dagster.entities import PURCHASES, STORES
-from probablyfresh_dagster.sql import run_script
+from probablyfresh_dagster.resources.clickhouse import EMBEDDED_SETTINGS
+from probablyfresh_dagster.sql import run_script, statements
 
 RAW_ROWS = 200_000
 NEW_ROWS = 1_000
@@ -129,5 +130,36 @@ def test_purchases_and_their_lines_read_raw_once(tmp_path: Path, monkeypatch) ->
         assert client.query("SELECT count() FROM purchases_mart FINAL").result_rows == [(PURCHASES_ROWS,)]
         lines = "SELECT count(), uniqExact(purchase_id), max(line_no), any(product_name) FROM purchase_items_mart FINAL"
         assert client.query(lines).result_rows == [(PURCHASES_ROWS * LINES, PURCHASES_ROWS, LINES, "milk")]
+    finally:
+        client.close()
+
+
+def test_a_range_is_judged_in_as_many_streams_as_threads(tmp_path: Path) -> None:
+    """A full range of rows the size of a purchase's (about 2 KB), in one merged part: below the
+    rows and bytes from which ClickHouse reads in parallel by default, so without judge.sql's
+    settings it is read, and judged, in one stream. With them, in max_threads streams."""
+    client = clickhouse_connect.get_client(dsn=f"chdb:///{tmp_path / 'clickhouse'}", settings=EMBEDDED_SETTINGS)
+    try:
+        mart_load.prepare(client, STORES)
+        client.command(
+            """
+            INSERT INTO stores_raw (topic, partition, offset, key, payload)
+            SELECT 'stores', 0, number, toString(number),
+                   concat('{"store_id": "', toString(number), '", "notes": "', repeat('x', 2000), '"}')
+            FROM numbers({rows:UInt64})
+            """,
+            parameters={"rows": mart_load.JUDGED_OFFSETS + 500},
+        )
+        client.command("OPTIMIZE TABLE stores_raw FINAL")
+        create = statements("mart_load/judge")[-1]
+        bounds = {
+            "checked": mart_load.checked_view(STORES.mart_table),
+            "partition": 0,
+            "lower": 0,
+            "upper": mart_load.JUDGED_OFFSETS,
+        }
+        pipeline = client.query("EXPLAIN PIPELINE " + create[create.index("SELECT") :], parameters=bounds).result_rows
+        reads = [step for (step,) in pipeline if "MergeTreeSelect" in step]
+        assert reads and all(f"× {EMBEDDED_SETTINGS['max_threads']}" in step for step in reads), pipeline
     finally:
         client.close()
