@@ -96,70 +96,63 @@ PURCHASES_ROWS = 20_000
 LINES = 3
 
 
-def test_purchases_and_their_lines_read_raw_once(tmp_path: Path, monkeypatch) -> None:
+def test_purchases_and_their_lines_read_raw_once(client, monkeypatch) -> None:
     """The winners' lines come typed from the judgement's rows: once a range is judged, nothing reads
     RAW again (here RAW is emptied right after the judgement, and every line still arrives)."""
-    client = clickhouse_connect.get_client(dsn=f"chdb:///{tmp_path / 'clickhouse'}")
 
-    def raw_emptied_after_judgement(client: Any, name: str, **parameters: Any) -> None:
-        run_script(client, name, **parameters)
+    def raw_emptied_after_judgement(on: Any, name: str, **parameters: Any) -> None:
+        run_script(on, name, **parameters)
         if name == "mart_load/judge":
-            client.command("TRUNCATE TABLE purchases_raw")
+            on.command("TRUNCATE TABLE purchases_raw")
 
-    try:
-        mart_load.prepare(client, PURCHASES)
-        client.command(
-            """
-            INSERT INTO purchases_raw (topic, partition, offset, key, payload)
-            SELECT 'purchases', 0, number, concat('ord-', toString(number)), concat(
-                '{"purchase_id": "ord-', toString(number), '", "customer": {"customer_id": "c"}, "store": {"store_id": "s"},',
-                ' "total_amount": 3, "purchase_datetime": "2024-05-01T10:00:00", "items": [',
-                arrayStringConcat(arrayMap(n -> concat(
-                    '{"product_id": "p', toString(n), '", "name": "Milk", "quantity": 1, "price_per_unit": 1, "total_price": 1}'
-                ), range({lines:UInt8})), ', '),
-                ']}'
-            )
-            FROM numbers({rows:UInt64})
-            """,
-            parameters={"rows": PURCHASES_ROWS, "lines": LINES},
+    mart_load.prepare(client, PURCHASES)
+    client.command(
+        """
+        INSERT INTO purchases_raw (topic, partition, offset, key, payload)
+        SELECT 'purchases', 0, number, concat('ord-', toString(number)), concat(
+            '{"purchase_id": "ord-', toString(number), '", "customer": {"customer_id": "c"}, "store": {"store_id": "s"},',
+            ' "total_amount": 3, "purchase_datetime": "2024-05-01T10:00:00", "items": [',
+            arrayStringConcat(arrayMap(n -> concat(
+                '{"product_id": "p', toString(n), '", "name": "Milk", "quantity": 1, "price_per_unit": 1, "total_price": 1}'
+            ), range({lines:UInt8})), ', '),
+            ']}'
         )
-        (offsets,) = mart_load.unjudged_ranges(client, PURCHASES)
-        monkeypatch.setattr(mart_load, "run_script", raw_emptied_after_judgement)
-        mart_load.load(client, PURCHASES, offsets, "one range")
-        assert client.query("SELECT count() FROM purchases_raw").result_rows == [(0,)]
-        assert client.query("SELECT count() FROM purchases_mart FINAL").result_rows == [(PURCHASES_ROWS,)]
-        lines = "SELECT count(), uniqExact(purchase_id), max(line_no), any(product_name) FROM purchase_items_mart FINAL"
-        assert client.query(lines).result_rows == [(PURCHASES_ROWS * LINES, PURCHASES_ROWS, LINES, "milk")]
-    finally:
-        client.close()
+        FROM numbers({rows:UInt64})
+        """,
+        parameters={"rows": PURCHASES_ROWS, "lines": LINES},
+    )
+    (offsets,) = mart_load.unjudged_ranges(client, PURCHASES)
+    monkeypatch.setattr(mart_load, "run_script", raw_emptied_after_judgement)
+    mart_load.load(client, PURCHASES, offsets, "one range")
+    assert client.query("SELECT count() FROM purchases_raw").result_rows == [(0,)]
+    assert client.query("SELECT count() FROM purchases_mart FINAL").result_rows == [(PURCHASES_ROWS,)]
+    lines = "SELECT count(), uniqExact(purchase_id), max(line_no), any(product_name) FROM purchase_items_mart FINAL"
+    assert client.query(lines).result_rows == [(PURCHASES_ROWS * LINES, PURCHASES_ROWS, LINES, "milk")]
 
 
-def test_a_range_is_judged_in_as_many_streams_as_threads(tmp_path: Path) -> None:
+def test_a_range_is_judged_in_as_many_streams_as_threads(client) -> None:
     """A full range of rows the size of a purchase's (about 2 KB), in one merged part: below the
     rows and bytes from which ClickHouse reads in parallel by default, so without judge.sql's
     settings it is read, and judged, in one stream. With them, in max_threads streams."""
-    client = clickhouse_connect.get_client(dsn=f"chdb:///{tmp_path / 'clickhouse'}", settings=EMBEDDED_SETTINGS)
-    try:
-        mart_load.prepare(client, STORES)
-        client.command(
-            """
-            INSERT INTO stores_raw (topic, partition, offset, key, payload)
-            SELECT 'stores', 0, number, toString(number),
-                   concat('{"store_id": "', toString(number), '", "notes": "', repeat('x', 2000), '"}')
-            FROM numbers({rows:UInt64})
-            """,
-            parameters={"rows": mart_load.JUDGED_OFFSETS + 500},
-        )
-        client.command("OPTIMIZE TABLE stores_raw FINAL")
-        create = statements("mart_load/judge")[-1]
-        bounds = {
-            "checked": mart_load.checked_view(STORES.mart_table),
-            "partition": 0,
-            "lower": 0,
-            "upper": mart_load.JUDGED_OFFSETS,
-        }
-        pipeline = client.query("EXPLAIN PIPELINE " + create[create.index("SELECT") :], parameters=bounds).result_rows
-        reads = [step for (step,) in pipeline if "MergeTreeSelect" in step]
-        assert reads and all(f"× {EMBEDDED_SETTINGS['max_threads']}" in step for step in reads), pipeline
-    finally:
-        client.close()
+    client.command(
+        """
+        INSERT INTO stores_raw (topic, partition, offset, key, payload)
+        SELECT 'stores', 0, number, toString(number),
+               concat('{"store_id": "', toString(number), '", "notes": "', repeat('x', 2000), '"}')
+        FROM numbers({rows:UInt64})
+        """,
+        parameters={"rows": mart_load.JUDGED_OFFSETS + 500},
+    )
+    client.command("OPTIMIZE TABLE stores_raw FINAL")
+    create = statements("mart_load/judge")[-1]
+    bounds = {
+        "checked": mart_load.checked_view(STORES.mart_table),
+        "partition": 0,
+        "lower": 0,
+        "upper": mart_load.JUDGED_OFFSETS,
+    }
+    threads = EMBEDDED_SETTINGS["max_threads"]
+    explain = "EXPLAIN PIPELINE " + create[create.index("SELECT") :]
+    pipeline = client.query(explain, parameters=bounds, settings={"max_threads": threads}).result_rows
+    reads = [step for (step,) in pipeline if "MergeTreeSelect" in step]
+    assert reads and all(f"× {threads}" in step for step in reads), pipeline

@@ -44,6 +44,8 @@ SHARD_COUNTS = (1, 2)
 GENERATE, FLOOR, PYTHON_STAGES, CHAIN = "generate", "floor", "python stages", "generate → MART"
 """The rows beside the stages: the generator, the floor's work alone, the stages the second core
 shares, and the whole chain."""
+CHAIN_STAGES = (GENERATE, *SHARDED_STAGES, Stage.MART)
+"""The parts of the whole chain, each timed on its own."""
 LOCAL_INSTANCE = PROJECT_ROOT / "infra" / "dagster" / "local.yaml"
 
 
@@ -105,15 +107,14 @@ def report(purchases: int, landing_format: LandingFormat) -> None:
     seconds = {shards: stage_seconds(purchases, landing_format, shards) for shards in SHARD_COUNTS}
     print(f"\n{purchases:,} purchases ({landing_format} landing) in 1 and 2 shards, each shard's run a process")
     print(f"  {'stage':<18} {'1 shard s':>10} {'2 shards s':>11} {'records/s':>10} {'2 shards':>10} {'speed-up':>9}")
-    rows = [(label, [seconds[n][label] for n in SHARD_COUNTS]) for label in (GENERATE, *SHARDED_STAGES, Stage.MART, FLOOR)]
+    rows = [(label, [seconds[n][label] for n in SHARD_COUNTS]) for label in (*CHAIN_STAGES, FLOOR)]
     rows.append((PYTHON_STAGES, [sum(seconds[n][stage] for stage in PARALLEL_STAGES) for n in SHARD_COUNTS]))
-    chain = (GENERATE, *SHARDED_STAGES, Stage.MART)
-    rows.append((CHAIN, [sum(seconds[n][stage] for stage in chain) for n in SHARD_COUNTS]))
+    rows.append((CHAIN, [sum(seconds[n][stage] for stage in CHAIN_STAGES) for n in SHARD_COUNTS]))
     for label, (one, two) in rows:
         print(f"  {label:<18} {one:>10.2f} {two:>11.2f} {purchases / one:>10,.0f} {purchases / two:>10,.0f} {one / two:>8.2f}x")
     print(
         f"  ({PURCHASES.name}; {PYTHON_STAGES}: {' + '.join(PARALLEL_STAGES)}; {FLOOR}: the floor's work, no Dagster, "
-        f"no store; RAW's shards take turns on embedded chDB; {CHAIN}: {' + '.join(chain)}, the MART in one run)"
+        f"no store; RAW's shards take turns on embedded chDB; {CHAIN}: {' + '.join(CHAIN_STAGES)}, the MART in one run)"
     )
 
 
