@@ -6,6 +6,7 @@ Dagster's own `SqliteEventLogStorage` on the same files.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -15,9 +16,17 @@ import psutil
 import pytest
 import sqlalchemy as sa
 import yaml
+from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
-from probablyfresh_dagster.local_runs.instance import OPEN_DATABASES, LocalInstance, PooledSqliteEventLogStorage
+from probablyfresh_dagster.local_runs.instance import (
+    OPEN_DATABASES,
+    POOL_POLL_SECONDS,
+    LocalInstance,
+    PooledSqliteEventLogStorage,
+)
+from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL
 
 from .support import local_dagster_home
 
@@ -131,3 +140,30 @@ def test_after_a_wipe_new_events_land_in_the_new_files(event_logs: str):
     assert [entry.user_message for entry in PooledSqliteEventLogStorage(event_logs).get_logs_for_run("run-a")] == [
         "after the wipe"
     ]
+
+
+@dg.asset(pool=CLICKHOUSE_POOL)
+def in_the_pool() -> None:
+    pass
+
+
+def test_a_run_waits_for_the_pool_without_using_the_cpu_and_starts_once_the_slot_is_free(home: Path):
+    """A run of an asset in the `clickhouse` pool, started while another run's step holds the slot,
+    uses (almost) no CPU while it waits (Dagster's own executor loop kept a core busy), and runs
+    once the slot is freed."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        with InstanceConcurrencyContext(instance, DagsterRun(job_name="holder")) as holder:
+            assert holder.claim(CLICKHOUSE_POOL, "raw")
+            outcome: list[bool] = []
+            waiting = threading.Thread(target=lambda: outcome.append(dg.materialize([in_the_pool], instance=instance).success))
+            waiting.start()
+            try:
+                time.sleep(1)  # the run has started and asked for the slot
+                cpu, wall = time.process_time(), time.monotonic()
+                time.sleep(4 * POOL_POLL_SECONDS)
+                assert (time.process_time() - cpu) / (time.monotonic() - wall) < 0.25
+                assert waiting.is_alive() and not outcome
+            finally:
+                holder.free_step("raw")
+                waiting.join(timeout=60)
+        assert outcome == [True]

@@ -11,10 +11,21 @@ every read sees what other processes committed.
 
 A process that dies holds nothing more than before: SQLite rolls back its open transaction and
 recovers its write-ahead log, exactly as for a connection `NullPool` would have closed.
+
+A step waiting for a pool slot asks again every `POOL_POLL_SECONDS`, and waits without using the
+CPU. In Dagster 1.13 a run's executor, while its step waits, computes the time to its next claim as
+0 (`InstanceConcurrencyContext.interval_to_next_pending_claim_check` takes `min([0, ...])`), so it
+never sleeps: the waiting run kept a core busy, next to the run holding the slot (chDB, which uses
+both). And its claims themselves came 1 s apart, growing with each refusal to 15 s, so a step
+queued behind a long one (the second shard's RAW step behind the first, the MART behind RAW)
+started up to that long after the slot was free. Here a refused claim answers after
+`POOL_POLL_SECONDS`, with no interval of its own: the executor asks again at once, and the claims
+pace its wait.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,9 +40,12 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SQLITE_BUSY_TIMEOUT_SECONDS, SqliteEventLogStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 from dagster._serdes import ConfigurableClassData
+from dagster._utils.concurrency import ConcurrencyClaimStatus
 
 OPEN_DATABASES = 8
 """Databases kept open: the index, the run a process writes, the few runs the UI and the daemon read."""
+POOL_POLL_SECONDS = 0.25
+"""Between a waiting step's claims of a pool slot: a few reads of the index database each."""
 
 
 class LocalInstance(dg.DagsterInstance):
@@ -91,6 +105,15 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             _, oldest = self._engines.popitem(last=False)
             oldest.dispose()
         return engine
+
+    def claim_concurrency_slot(
+        self, concurrency_key: str, run_id: str, step_key: str, priority: int | None = None
+    ) -> ConcurrencyClaimStatus:
+        status = super().claim_concurrency_slot(concurrency_key, run_id, step_key, priority)
+        if status.is_claimed:
+            return status
+        time.sleep(POOL_POLL_SECONDS)
+        return status.with_sleep_interval(0.0)
 
     def wipe(self) -> None:
         """Close every database first: wiping deletes the run databases' files."""
