@@ -28,7 +28,7 @@ from probablyfresh_dagster.local_runs.instance import (
 )
 from probablyfresh_dagster.resources.clickhouse import CLICKHOUSE_POOL
 
-from .support import local_dagster_home
+from .support import local_dagster_home, wait_for
 
 
 @pytest.fixture
@@ -152,18 +152,27 @@ def test_a_run_waits_for_the_pool_without_using_the_cpu_and_starts_once_the_slot
     uses (almost) no CPU while it waits (Dagster's own executor loop kept a core busy), and runs
     once the slot is freed."""
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        outcome: list[bool | BaseException] = []
+
+        def run_in_the_pool() -> None:
+            try:
+                outcome.append(dg.materialize([in_the_pool], instance=instance).success)
+            except BaseException as error:
+                outcome.append(error)
+                raise
+
         with InstanceConcurrencyContext(instance, DagsterRun(job_name="holder")) as holder:
             assert holder.claim(CLICKHOUSE_POOL, "raw")
-            outcome: list[bool] = []
-            waiting = threading.Thread(target=lambda: outcome.append(dg.materialize([in_the_pool], instance=instance).success))
+            waiting = threading.Thread(target=run_in_the_pool)
             waiting.start()
             try:
-                time.sleep(1)  # the run has started and asked for the slot
+                pool = instance.event_log_storage.get_concurrency_info
+                wait_for(lambda: pool(CLICKHOUSE_POOL).pending_step_count > 0, 60, "the run to ask for the slot")
                 cpu, wall = time.process_time(), time.monotonic()
                 time.sleep(4 * POOL_POLL_SECONDS)
                 assert (time.process_time() - cpu) / (time.monotonic() - wall) < 0.25
                 assert waiting.is_alive() and not outcome
             finally:
                 holder.free_step("raw")
-                waiting.join(timeout=60)
+                waiting.join(timeout=120)
         assert outcome == [True]
