@@ -14,10 +14,12 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
+from contextlib import suppress
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from faker import Faker
 
@@ -25,7 +27,8 @@ from probablyfresh_dagster.entities import ENTITIES
 from probablyfresh_dagster.generator.__main__ import main
 from probablyfresh_dagster.generator.config import GeneratorConfig, resolve_seed
 from probablyfresh_dagster.generator.own_files import NOT_THE_GENERATORS, OWN_FOLDER, SCRATCH, Written, lock_path
-from probablyfresh_dagster.generator.purchases import iter_purchases, make_purchase_parts
+from probablyfresh_dagster.generator.purchase_workers import rendered_blocks
+from probablyfresh_dagster.generator.purchases import PURCHASES_PER_BLOCK, PurchaseDraw, iter_purchases, make_purchase_parts
 from probablyfresh_dagster.generator.records import CATEGORIES, make_customers, make_products, make_stores
 from probablyfresh_dagster.generator.writing import exclusive, generate
 from probablyfresh_dagster.resources.expectations import Expectations
@@ -387,20 +390,85 @@ def test_purchases_are_streamed_not_accumulated(tmp_path: Path) -> None:
         _, streamed_peak = tracemalloc.get_traced_memory()
 
         tracemalloc.reset_peak()
-        config, as_of, rng = GeneratorConfig(), date(2026, 11, 1), random.Random(1)
-        fake = Faker("ru_RU")
-        fake.seed_instance(1)
-        stores = make_stores(config, rng, fake, as_of)
-        products = make_products(config, rng, fake)
-        customers = make_customers(stores, config, rng, fake, as_of)
-        parts = make_purchase_parts(stores, customers, products)
+        draw = default_draw(count, seed=1)
         before, _ = tracemalloc.get_traced_memory()
-        all_purchases = list(iter_purchases(count, parts, rng, as_of))
+        all_purchases = list(iter_purchases(draw))
         list_size = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
     assert len(list((tmp_path / "purchases").glob("*.json"))) == len(all_purchases) == count
     assert streamed_peak < bound < list_size
+
+
+def default_draw(purchases: int, seed: int) -> PurchaseDraw:
+    """What the purchases of a default generation from `seed` are drawn from, as `generate` makes it."""
+    config, as_of, rng = GeneratorConfig(), date(2026, 11, 1), random.Random(seed)
+    fake = Faker("ru_RU")
+    fake.seed_instance(seed)
+    stores = make_stores(config, rng, fake, as_of)
+    products = make_products(config, rng, fake)
+    customers = make_customers(stores, config, rng, fake, as_of)
+    return PurchaseDraw.of(purchases, make_purchase_parts(stores, customers, products), rng, as_of)
+
+
+def purchase_workers_of(process: psutil.Process) -> list[psutil.Process]:
+    """The purchase workers among the children of `process` still at work (not exited)."""
+    workers = []
+    for child in process.children():
+        with suppress(psutil.ZombieProcess, psutil.NoSuchProcess):
+            if "probablyfresh_dagster.generator.purchase_workers" in child.cmdline():
+                workers.append(child)
+    return workers
+
+
+def test_purchase_workers_render_in_order_what_one_process_draws(tmp_path: Path) -> None:
+    """Three blocks, two worker processes: the same bytes as one process renders, every purchase
+    once, in order, the same records `iter_purchases` (the `json` format) draws."""
+    draw = default_draw(2 * PURCHASES_PER_BLOCK + 7, seed=5)
+    blocks, workers_seen = [], []
+    for block in rendered_blocks(draw, workers=2):
+        workers_seen.append(len(purchase_workers_of(psutil.Process())))
+        blocks.append(block)
+    assert workers_seen[0] == 2
+    assert blocks == list(rendered_blocks(draw, workers=1))
+    assert [purchases for purchases, _ in blocks] == [PURCHASES_PER_BLOCK, PURCHASES_PER_BLOCK, 7]
+    lines = [json.loads(line) for _, text in blocks for line in text.splitlines()]
+    assert [line["purchase_id"] for line in lines] == [f"ord-{n:05d}" for n in range(1, draw.count + 1)]
+    assert lines == list(iter_purchases(draw))
+    assert purchase_workers_of(psutil.Process()) == []
+
+
+@pytest.mark.parametrize("how", ["SIGKILL to the generator", "Ctrl-C to its process group"])
+def test_a_generator_stopped_midway_leaves_no_purchase_worker_behind(tmp_path: Path, how: str) -> None:
+    command = [sys.executable, "-m", "probablyfresh_dagster.generator", "--out", str(tmp_path), "--format", "jsonl"]
+    generator = subprocess.Popen(
+        [*command, "--purchases", "5000000"],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        # As a shell starts a command: Ctrl-C's signal at its default, whatever this process's is.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers := purchase_workers_of(psutil.Process(generator.pid))) < 2:
+            assert generator.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.5)  # blocks on their way
+        if how.startswith("SIGKILL"):
+            generator.send_signal(signal.SIGKILL)
+        else:
+            os.killpg(generator.pid, signal.SIGINT)
+        _, errors = generator.communicate(timeout=30)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(generator.pid, signal.SIGKILL)
+    assert generator.returncode != 0
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert alive == [] and len(gone) == 2
+    assert "BrokenPipeError" not in errors
+    assert not lock_is_held(tmp_path)
+    assert not (tmp_path / "purchases" / "purchases.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import probablyfresh_dagster
 
 PACKAGE = Path(probablyfresh_dagster.__file__).parent
@@ -90,9 +92,12 @@ def test_no_import_circle():
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
 
 
-def test_the_landing_loads_without_dagster():
+@pytest.mark.parametrize("module", ["landing", "generator.purchase_workers"])
+def test_loads_without_dagster(module: str):
+    """The landing (a reader of the user's files) and a purchase worker (one per core, started by
+    every batch generation) import neither Dagster nor what it brings."""
     loaded = subprocess.run(
-        [sys.executable, "-c", "import sys, probablyfresh_dagster.landing; print('dagster' in sys.modules)"],
+        [sys.executable, "-c", f"import sys, probablyfresh_dagster.{module}; print('dagster' in sys.modules)"],
         capture_output=True,
         text=True,
         check=True,

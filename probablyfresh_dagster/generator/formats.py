@@ -12,8 +12,8 @@ from typing import IO
 import orjson
 
 from probablyfresh_dagster.entities import Entity
+from probablyfresh_dagster.generator.calendar import Record
 from probablyfresh_dagster.generator.own_files import Content, GeneratedFiles, Written
-from probablyfresh_dagster.generator.records import Record
 from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX
 
 GZIP_LEVEL = 1
@@ -25,7 +25,14 @@ def write_records(files: GeneratedFiles, entity: Entity, records: Iterable[Recor
     if file_format == "json":
         named = ((f"{record[entity.key]}{ONE_RECORD_SUFFIX}", _one_record(record)) for record in records)
         return files.write(entity.name, named)
-    return files.write(entity.name, [(f"{entity.name}.{file_format}", _batch(records, file_format))])
+    lines = ((1, orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)) for record in records)
+    return write_lines(files, entity, lines, file_format)
+
+
+def write_lines(files: GeneratedFiles, entity: Entity, blocks: Iterable[tuple[int, bytes]], file_format: str) -> Written:
+    """Write one batch file of records already rendered as JSON lines, given a block at a time as
+    (records, their lines)."""
+    return files.write(entity.name, [(f"{entity.name}.{file_format}", _batch(blocks, file_format))])
 
 
 def _one_record(record: Record) -> Content:
@@ -36,13 +43,13 @@ def _one_record(record: Record) -> Content:
     return write
 
 
-def _batch(records: Iterable[Record], file_format: str) -> Content:
+def _batch(blocks: Iterable[tuple[int, bytes]], file_format: str) -> Content:
     def write(raw: IO[bytes]) -> int:
         written = 0
         with _compressed(raw, file_format) as handle:
-            for record in records:
-                handle.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-                written += 1
+            for records, lines in blocks:
+                handle.write(lines)
+                written += records
         return written
 
     return write

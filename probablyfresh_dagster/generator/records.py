@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from datetime import date, datetime, time, timedelta
 
 from faker import Faker
 
+from probablyfresh_dagster.generator.calendar import MOSCOW, PURCHASE_WINDOW, Record
 from probablyfresh_dagster.generator.config import GeneratorConfig
 
-MOSCOW = timezone(timedelta(hours=3))
-PURCHASE_WINDOW = timedelta(days=90)
 MESSY_EMAIL_SHARE = 0.10
-
-Record = dict[str, Any]
 
 CATEGORY_GOODS: dict[str, tuple[tuple[str, str], ...]] = {
     "🥖 Зерновые и хлебобулочные изделия": (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, suppress
 from datetime import date
 from pathlib import Path
@@ -17,10 +18,11 @@ from pathlib import Path
 from faker import Faker
 
 from probablyfresh_dagster.entities import CUSTOMERS, ENTITIES, PRODUCTS, PURCHASES, STORES
-from probablyfresh_dagster.generator.config import GeneratorConfig, check_config, resolve_seed
-from probablyfresh_dagster.generator.formats import write_records
+from probablyfresh_dagster.generator.config import GeneratorConfig, LandingFormat, check_config, resolve_seed
+from probablyfresh_dagster.generator.formats import write_lines, write_records
 from probablyfresh_dagster.generator.own_files import MANIFEST, OWN_FOLDER, GeneratedFiles, Written, generated_files, lock_path
-from probablyfresh_dagster.generator.purchases import iter_purchases, make_purchase_parts
+from probablyfresh_dagster.generator.purchase_workers import rendered_blocks
+from probablyfresh_dagster.generator.purchases import PurchaseDraw, iter_purchases, make_purchase_parts
 from probablyfresh_dagster.generator.records import make_customers, make_products, make_stores
 from probablyfresh_dagster.lock_waits import exclusive_file_lock
 from probablyfresh_dagster.progress import Progress
@@ -68,14 +70,27 @@ def _generate(
     stores = make_stores(config, rng, fake, as_of)
     products = make_products(config, rng, fake)
     customers = make_customers(stores, config, rng, fake, as_of)
-    parts = make_purchase_parts(stores, customers, products)
-    purchases = iter_purchases(config.purchases, parts, rng, as_of)
+    draw = PurchaseDraw.of(config.purchases, make_purchase_parts(stores, customers, products), rng, as_of)
     if progress is not None:
         progress.total = config.purchases
-        purchases = progress.counted(purchases)
     return {
         STORES.name: write_records(files, STORES, stores, config.format),
         PRODUCTS.name: write_records(files, PRODUCTS, products, config.format),
         CUSTOMERS.name: write_records(files, CUSTOMERS, customers, config.format),
-        PURCHASES.name: write_records(files, PURCHASES, purchases, config.format),
+        PURCHASES.name: _write_purchases(files, draw, config.format, progress),
     }
+
+
+def _write_purchases(files: GeneratedFiles, draw: PurchaseDraw, file_format: LandingFormat, progress: Progress | None) -> Written:
+    """A file per purchase, drawn here; or one batch file of blocks drawn by a process per core."""
+    if file_format == "json":
+        purchases = iter_purchases(draw)
+        return write_records(files, PURCHASES, progress.counted(purchases) if progress else purchases, file_format)
+    blocks = rendered_blocks(draw)
+    return write_lines(files, PURCHASES, _counted(blocks, progress) if progress else blocks, file_format)
+
+
+def _counted(blocks: Iterator[tuple[int, bytes]], progress: Progress) -> Iterator[tuple[int, bytes]]:
+    for block in blocks:
+        yield block
+        progress.advance(block[0])
