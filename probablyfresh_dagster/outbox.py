@@ -59,6 +59,10 @@ class Publication:
         )
 
 
+PUBLISH_BATCH = 1000
+"""Messages per Kafka transaction (and per `mark_published`)."""
+
+
 def transactional_id(entity: Entity, shard: Shard = WHOLE) -> str:
     return f"probablyfresh-outbox-{entity.name}{shard.suffix}"
 
@@ -68,7 +72,7 @@ def publish_pending(
     store: DocumentStore,
     log: EventLog,
     encode: Callable[[PendingDocument], bytes],
-    batch_size: int = 1000,
+    batch_size: int = PUBLISH_BATCH,
     on_batch: Callable[[int], None] = lambda documents: None,
     shard: Shard = WHOLE,
 ) -> Publication:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import importlib
 import re
+import uuid
+from contextlib import closing
 
 import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
 
 from probablyfresh_dagster.definitions import defs
 from probablyfresh_dagster.entities import LOAD_STAGES
 from probablyfresh_dagster.jobs import pipeline_job
+from probablyfresh_dagster.outbox import PUBLISH_BATCH
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
 NUMBER = r"([\d,]+(?:\.\d+)?)"
@@ -66,6 +71,35 @@ def test_benchmark_prints_every_figure_positive(capsys):
             assert (300 / one, 300 / two, one / two) == pytest.approx((one_rate, two_rate, speed_up), rel=0.05)
     for shards in (0, 1):  # the chain is its stages' sum, to the rounding of each
         assert seconds[sharded.CHAIN][shards] == pytest.approx(sum(seconds[s][shards] for s in sharded.CHAIN_STAGES), abs=0.03)
+
+
+@pytest.mark.servers
+def test_the_bare_producers_copy_every_message_the_transactional_one_in_the_stages_transactions(kafka_port: int):
+    """The yardsticks of `make benchmark --kafka` move the stage's messages: the consumer reads all
+    of a topic, and each producer writes all it read; the one with the stage's guarantees writes
+    the headers too, committed in transactions of `outbox.PUBLISH_BATCH` (each leaves a commit
+    marker, an offset, in every partition it wrote to)."""
+    baselines = importlib.import_module("baselines")
+    bootstrap, topic, partitions = f"127.0.0.1:{kafka_port}", f"bare_{uuid.uuid4().hex}", 3
+    sent = [(f"ord-{n}".encode(), f'{{"n": {n}}}'.encode(), [("source_id", f"p.jsonl/{n}".encode())]) for n in range(2500)]
+    with closing(KafkaAdminClient(bootstrap_servers=bootstrap)) as admin:
+        admin.create_topics([NewTopic(topic, 1, 1)])  # read back in the order sent: each transaction spans every partition
+    with closing(KafkaProducer(bootstrap_servers=bootstrap, acks="all")) as producer:
+        for key, value, headers in sent:
+            producer.send(topic, key=key, value=value, headers=headers)
+        producer.flush()
+
+    rates = baselines.bare_kafka_rates(topic, bootstrap, partitions)
+
+    assert all(rate > 0 for rate in rates)
+    plain = baselines._bare_consume(topic + baselines.BARE_TOPIC_SUFFIX, bootstrap)[1]
+    assert sorted((key, value) for key, value, _ in plain) == sorted((key, value) for key, value, _ in sent)
+    copy = topic + baselines.TRANSACTIONAL_SUFFIX
+    assert sorted(baselines._bare_consume(copy, bootstrap)[1]) == sorted(sent)
+    with closing(KafkaConsumer(bootstrap_servers=bootstrap)) as consumer:
+        ends = consumer.end_offsets([TopicPartition(copy, p) for p in range(partitions)])
+    transactions = -(-len(sent) // PUBLISH_BATCH)
+    assert sum(ends.values()) == len(sent) + transactions * partitions
 
 
 @pytest.mark.slow

@@ -6,7 +6,10 @@
   Only the inserts are timed (the source also parsed each message first), so RAW's ratio to it
   is, if anything, understated.
 - On a real broker, a bare kafka-python producer and consumer moving the stage's own messages,
-  configured as the event log configures its clients (see `kafka_events`).
+  configured as the event log configures its clients (see `kafka_events`). Two producers: one
+  that sends everything and flushes once (idempotent, no transaction: the fastest kafka-python
+  goes), and one with the stage's guarantees, which sends the same messages with their headers in
+  the stage's transactions (`outbox.PUBLISH_BATCH` messages each: begin, send, flush, commit).
 - What the rules added to the landing and RAW for issue 17 cost a record, each measured alone on
   the floor's records: the repeated-name check and the clear-text scan of the landing, and RAW's
   clear-text screen of a published (encrypted) message.
@@ -20,16 +23,18 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from cryptography.fernet import Fernet
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from probablyfresh_dagster.documents import batched
 from probablyfresh_dagster.entities import Entity
 from probablyfresh_dagster.heap import collecting_new_objects_only
 from probablyfresh_dagster.landing import check_unique_names
 from probablyfresh_dagster.landing_folder import ONE_RECORD_SUFFIX, landing_entries
+from probablyfresh_dagster.outbox import PUBLISH_BATCH
 from probablyfresh_dagster.pii import PiiFields, protect
 from probablyfresh_dagster.pii_scan import clear_text_in_message, undeclared_clear_text
 from probablyfresh_dagster.resources.clickhouse import ClickHouseResource
@@ -41,6 +46,7 @@ from probablyfresh_dagster.storable import check_storable
 
 SINGLE_INSERT_TABLE = "benchmark_single_inserts"
 BARE_TOPIC_SUFFIX = "_bare"
+TRANSACTIONAL_SUFFIX = "_bare_transactional"
 
 
 def floor_rate(entity: Entity, folder: Path, cipher: Fernet, limit: int) -> float:
@@ -117,14 +123,28 @@ def single_insert_rate(entity: Entity, kafka: EventLogResource, clickhouse: Clic
         return len(messages) / (time.perf_counter() - started)
 
 
-def bare_kafka_rates(entity: Entity, bootstrap: str, partitions: int) -> tuple[float, float]:
-    """Messages per second of a bare producer and of a bare consumer: the consumer reads the
-    entity's topic from the start, then the producer sends what it read to a new topic."""
-    consumed, messages = _bare_consume(entity.name, bootstrap)
-    return _bare_produce(entity.name + BARE_TOPIC_SUFFIX, messages, bootstrap, partitions), consumed
+class BareRates(NamedTuple):
+    """Messages per second of the bare clients."""
+
+    producer: float
+    transactional_producer: float
+    consumer: float
 
 
-def _bare_consume(topic: str, bootstrap: str) -> tuple[float, list[tuple[bytes, bytes]]]:
+def bare_kafka_rates(topic: str, bootstrap: str, partitions: int) -> BareRates:
+    """The consumer reads `topic` from the start, then each producer sends what it read to a new
+    topic: `topic` + `BARE_TOPIC_SUFFIX`, and + `TRANSACTIONAL_SUFFIX` with the stage's guarantees."""
+    consumed, messages = _bare_consume(topic, bootstrap)
+    produced = _bare_produce(topic + BARE_TOPIC_SUFFIX, messages, bootstrap, partitions)
+    in_transactions = _bare_produce(topic + TRANSACTIONAL_SUFFIX, messages, bootstrap, partitions, PUBLISH_BATCH)
+    return BareRates(produced, in_transactions, consumed)
+
+
+Received = tuple[bytes, bytes, list[tuple[str, bytes]]]
+"""A message's key, value and headers."""
+
+
+def _bare_consume(topic: str, bootstrap: str) -> tuple[float, list[Received]]:
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, isolation_level="read_committed", **CONSUMER_BULK
     )
@@ -133,23 +153,40 @@ def _bare_consume(topic: str, bootstrap: str) -> tuple[float, list[tuple[bytes, 
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         ends = consumer.end_offsets(assigned)
-        messages: list[tuple[bytes, bytes]] = []
+        messages: list[Received] = []
         started = time.perf_counter()
         while any(consumer.position(tp) < end for tp, end in ends.items()):
             for records in consumer.poll(timeout_ms=500, max_records=10_000).values():
-                messages.extend((record.key, record.value) for record in records)
+                messages.extend((record.key, record.value, record.headers) for record in records)
         return len(messages) / (time.perf_counter() - started), messages
 
 
-def _bare_produce(topic: str, messages: list[tuple[bytes, bytes]], bootstrap: str, partitions: int) -> float:
-    """Sent with one flush at the end, then every send checked, as `KafkaEventLog.publish` does."""
+def _bare_produce(
+    topic: str, messages: list[Received], bootstrap: str, partitions: int, transaction_size: int | None = None
+) -> float:
+    """Without `transaction_size`: the keys and values sent with one flush at the end, then every
+    send checked. With it: the messages with their headers, in transactions of that many, each
+    flushed, checked and committed, as `KafkaEventLog.publish` does."""
     with closing(KafkaAdminClient(bootstrap_servers=bootstrap)) as admin:
         admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}}, wait_for_metadata=True)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **PRODUCER_THROUGHPUT)
+    transactional = {"transactional_id": f"{topic}-bare"} if transaction_size else {}
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **transactional, **PRODUCER_THROUGHPUT
+    )
     with closing(producer):
         started = time.perf_counter()
-        futures = [producer.send(topic, key=key, value=value) for key, value in messages]
-        producer.flush()
-        for future in futures:
-            future.get(timeout=0)  # raises the send's error, if it failed
+        if transaction_size is None:
+            futures = [producer.send(topic, key=key, value=value) for key, value, _ in messages]
+            producer.flush()
+            for future in futures:
+                future.get(timeout=0)  # raises the send's error, if it failed
+        else:
+            producer.init_transactions()
+            for batch in batched(messages, transaction_size):
+                producer.begin_transaction()
+                futures = [producer.send(topic, key=key, value=value, headers=headers) for key, value, headers in batch]
+                producer.flush()
+                for future in futures:
+                    future.get(timeout=0)
+                producer.commit_transaction()
         return len(messages) / (time.perf_counter() - started)

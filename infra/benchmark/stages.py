@@ -39,6 +39,7 @@ from probablyfresh_dagster.entities import LOAD_STAGES, PURCHASES, Stage
 from probablyfresh_dagster.generator.config import GeneratorConfig, LandingFormat
 from probablyfresh_dagster.generator.writing import generate
 from probablyfresh_dagster.jobs import pipeline_job
+from probablyfresh_dagster.outbox import PUBLISH_BATCH
 from probablyfresh_dagster.private_files import owner_only_process
 from probablyfresh_dagster.profiles import profile_resources
 from probablyfresh_dagster.progress_display import progress_display_logger
@@ -109,7 +110,7 @@ def measure(purchases: int, landing_format: LandingFormat, single_inserts: int, 
         if single_inserts:
             figures["single_insert"] = single_insert_rate(PURCHASES, resources["kafka"], resources["clickhouse"], single_inserts)
         if bootstrap:
-            figures["bare_producer"], figures["bare_consumer"] = bare_kafka_rates(PURCHASES, bootstrap, KAFKA_PARTITIONS)
+            figures["bare"] = bare_kafka_rates(PURCHASES.name, bootstrap, KAFKA_PARTITIONS)._asdict()
         return figures
 
 
@@ -182,9 +183,13 @@ def report(size: int, landing_format: str, figures: dict[str, Any], single_inser
     )
     raw, kafka = Stage.CLICKHOUSE_RAW, Stage.KAFKA_TOPIC
     print(f"  one INSERT per message: {single_insert:,.0f}/s; {raw} is {rates[raw] / single_insert:,.1f}x that")
-    if "bare_producer" in figures:
-        print(f"  bare producer {figures['bare_producer']:,.0f} msg/s: {kafka} at {rates[kafka] / figures['bare_producer']:.0%}")
-        print(f"  bare consumer {figures['bare_consumer']:,.0f} msg/s: {raw} at {rates[raw] / figures['bare_consumer']:.0%}")
+    if bare := figures.get("bare"):
+        print(f"  bare producer {bare['producer']:,.0f} msg/s: {kafka} at {rates[kafka] / bare['producer']:.0%}")
+        print(
+            f"  bare producer in the stage's transactions of {PUBLISH_BATCH} {bare['transactional_producer']:,.0f} msg/s:"
+            f" {kafka} at {rates[kafka] / bare['transactional_producer']:.0%}"
+        )
+        print(f"  bare consumer {bare['consumer']:,.0f} msg/s: {raw} at {rates[raw] / bare['consumer']:.0%}")
 
 
 def main(argv: list[str] | None = None) -> None:
