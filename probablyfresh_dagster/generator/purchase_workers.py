@@ -34,7 +34,7 @@ HEADER = struct.Struct("<QQ")
 def rendered_blocks(draw: PurchaseDraw, workers: int | None = None) -> Iterator[tuple[int, bytes]]:
     """Each block of `draw` as (its purchases, their JSON lines), in order; drawn by `workers`
     processes (default: one per core this process may use), or by this one if that is one."""
-    workers = min(workers or len(os.sched_getaffinity(0)), draw.blocks)
+    workers = min(workers or _usable_cores(), draw.blocks)
     if workers <= 1:
         yield from (rendered(draw, number) for number in range(draw.blocks))
         return
@@ -42,6 +42,13 @@ def rendered_blocks(draw: PurchaseDraw, workers: int | None = None) -> Iterator[
         outputs = [stack.enter_context(_worker(index, workers, draw)) for index in range(workers)]
         for number in range(draw.blocks):
             yield _read_block(outputs[number % workers], number)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the system has one: Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def rendered(draw: PurchaseDraw, number: int) -> tuple[int, bytes]:
