@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import json
@@ -24,6 +25,7 @@ import pytest
 from faker import Faker
 
 from probablyfresh_dagster.entities import ENTITIES
+from probablyfresh_dagster.free_space import MIN_FREE_BYTES_ENV
 from probablyfresh_dagster.generator.__main__ import main
 from probablyfresh_dagster.generator.config import GeneratorConfig, resolve_seed
 from probablyfresh_dagster.generator.own_files import NOT_THE_GENERATORS, OWN_FOLDER, SCRATCH, Written, lock_path
@@ -34,6 +36,7 @@ from probablyfresh_dagster.generator.writing import exclusive, generate
 from probablyfresh_dagster.resources.expectations import Expectations
 from probablyfresh_dagster.settings import PROJECT_ROOT
 
+from .failing_steps import fill, small_filesystem
 from .foreign_entries import GENERATED_NAMES, names, plant_foreign_entries, snapshot
 
 FOLDERS = ("stores", "products", "customers", "purchases")
@@ -469,6 +472,24 @@ def test_a_generator_stopped_midway_leaves_no_purchase_worker_behind(tmp_path: P
     assert "BrokenPipeError" not in errors
     assert not lock_is_held(tmp_path)
     assert not (tmp_path / "purchases" / "purchases.jsonl").exists()
+
+
+def test_a_full_disk_mid_file_stops_the_workers_at_once_frees_its_space_and_the_next_generation_completes(tmp_path, monkeypatch):
+    monkeypatch.setenv(MIN_FREE_BYTES_ENV, str(1 << 20))
+    with small_filesystem(tmp_path / "fs", "48m") as root:
+        with pytest.raises(OSError) as full:
+            generate(GeneratorConfig(purchases=100_000, format="jsonl"), root)
+        assert full.value.errno == errno.ENOSPC
+        assert purchase_workers_of(psutil.Process()) == []  # while the error, and its traceback, are still held
+        assert not (root / "purchases" / "purchases.jsonl").exists()
+        assert list((root / OWN_FOLDER / SCRATCH).iterdir()) == []  # the file cut short gave its space back
+        assert not lock_is_held(root)
+
+        fill(root / OWN_FOLDER / SCRATCH, leave=0)  # what a generator killed mid-file leaves there
+        written = generate(GeneratorConfig(purchases=12_000, format="jsonl"), root)  # two blocks: the workers again
+        lines = (root / "purchases" / "purchases.jsonl").read_bytes().splitlines()
+        assert written["purchases"].records == len(lines) == 12_000
+        assert [json.loads(line)["purchase_id"] for line in lines] == [f"ord-{n:05d}" for n in range(1, 12_001)]
 
 
 @pytest.mark.parametrize(

@@ -139,9 +139,11 @@ class GeneratedFiles:
         own = private_dir(root / OWN_FOLDER)
         self._root = root
         self._folders: dict[str, int] = {}
-        self._db = connect(str(own / MANIFEST), SCHEMA)
         scratch = own / SCRATCH
-        shutil.rmtree(scratch, ignore_errors=True)  # what a killed generator left half written
+        # What a killed generator left half written goes first: it may hold the space the free-space
+        # check of the manifest's connection asks for.
+        shutil.rmtree(scratch, ignore_errors=True)
+        self._db = connect(str(own / MANIFEST), SCHEMA)
         self._scratch = os.open(private_dir(scratch), os.O_RDONLY | os.O_DIRECTORY)
         self._scratch_path = scratch
         try:
@@ -204,10 +206,14 @@ class GeneratedFiles:
     def _stage(self, name: str, content: Content) -> Staged:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         descriptor = os.open(name, flags, FILE_MODE, dir_fd=self._scratch)
-        with open(descriptor, "wb") as handle:
-            records = content(handle)
-            handle.flush()
-            return Staged(name, Identity.of(os.fstat(descriptor)), records)
+        try:
+            with open(descriptor, "wb") as handle:
+                records = content(handle)
+                handle.flush()
+                return Staged(name, Identity.of(os.fstat(descriptor)), records)
+        except BaseException:
+            os.unlink(name, dir_fd=self._scratch)  # a file cut short (a full disk) gives its space back now
+            raise
 
     def _move(self, folder: str, file: Staged, recorded: Identity | None) -> str | None:
         """Put a staged file in place; None once done, or what took its name since it was checked

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import shutil
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, closing, suppress
 from datetime import date
 from pathlib import Path
 
@@ -86,8 +86,10 @@ def _write_purchases(files: GeneratedFiles, draw: PurchaseDraw, file_format: Lan
     if file_format == "json":
         purchases = iter_purchases(draw)
         return write_records(files, PURCHASES, progress.counted(purchases) if progress else purchases, file_format)
-    blocks = rendered_blocks(draw)
-    return write_lines(files, PURCHASES, _counted(blocks, progress) if progress else blocks, file_format)
+    # Closed on the way out, so that a failed write (a full disk) stops the workers at once, not
+    # whenever the error's traceback lets the generator go.
+    with closing(rendered_blocks(draw)) as blocks:
+        return write_lines(files, PURCHASES, _counted(blocks, progress) if progress else blocks, file_format)
 
 
 def _counted(blocks: Iterator[tuple[int, bytes]], progress: Progress) -> Iterator[tuple[int, bytes]]:
