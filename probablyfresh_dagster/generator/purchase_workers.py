@@ -19,7 +19,7 @@ import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO
 
@@ -31,7 +31,7 @@ HEADER = struct.Struct("<QQ")
 """Before each block's lines: its purchases and its size in bytes."""
 
 
-def rendered_blocks(draw: PurchaseDraw, workers: int | None = None) -> Iterator[tuple[int, bytes]]:
+def rendered_blocks(draw: PurchaseDraw, workers: int | None = None) -> Generator[tuple[int, bytes], None, None]:
     """Each block of `draw` as (its purchases, their JSON lines), in order; drawn by `workers`
     processes (default: one per core this process may use), or by this one if that is one."""
     workers = min(workers or _usable_cores(), draw.blocks)
